@@ -1,0 +1,1 @@
+"""What staff define: organisations, sites, screens, peak profiles, campaigns, overrides and users."""

@@ -1,0 +1,197 @@
+"""Tables of what staff define. Invariants are checked where data enters (files, API), not here."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from campaigns.kinds import (
+    CampaignStatus,
+    OrgKind,
+    Orientation,
+    Role,
+    ScreenKind,
+    SiteKind,
+    WindowPolicy,
+    default_operating_hours,
+    default_peak_windows,
+)
+from campaigns.windows import WeekSchedule
+from media.models import MediaAsset
+from signage.db import Base, UTCDateTime, enum_column
+
+ID_LENGTH = 63
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[OrgKind] = mapped_column(enum_column(OrgKind))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # "/hn/hn-hadong/hn-hadong-phula/": a subtree is every path with this prefix.
+    path: Mapped[str] = mapped_column(String(1024), index=True)
+
+    parent: Mapped[Organisation | None] = relationship(remote_side=[id])
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[SiteKind] = mapped_column(enum_column(SiteKind))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(500))
+    # Week schedules as day-spec mappings; NULL means the site kind's defaults.
+    operating_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    peak_windows: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    organisation: Mapped[Organisation] = relationship()
+    screens: Mapped[list[Screen]] = relationship(back_populates="site", order_by="Screen.id")
+
+    def effective_operating_hours(self) -> WeekSchedule:
+        if self.operating_hours is None:
+            return default_operating_hours(self.kind)
+        return WeekSchedule.from_spec(self.operating_hours)
+
+    def effective_peak_windows(self) -> WeekSchedule:
+        if self.peak_windows is None:
+            return default_peak_windows(self.kind)
+        return WeekSchedule.from_spec(self.peak_windows)
+
+
+screen_group_members = Table(
+    "screen_group_members",
+    Base.metadata,
+    Column("group_id", ForeignKey("screen_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("screen_id", ForeignKey("screens.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Screen(Base):
+    """One screen (or loudspeaker) and its player: the screen's id is the player id."""
+
+    __tablename__ = "screens"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[ScreenKind] = mapped_column(enum_column(ScreenKind))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    orientation: Mapped[Orientation | None] = mapped_column(enum_column(Orientation))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    site: Mapped[Site] = relationship(back_populates="screens")
+    groups: Mapped[list[ScreenGroup]] = relationship(
+        secondary=screen_group_members, back_populates="screens", order_by="ScreenGroup.id"
+    )
+
+    @property
+    def resolution(self) -> str | None:
+        return f"{self.width}x{self.height}" if self.width and self.height else None
+
+
+class ScreenGroup(Base):
+    __tablename__ = "screen_groups"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+
+    screens: Mapped[list[Screen]] = relationship(
+        secondary=screen_group_members, back_populates="groups", order_by="Screen.id"
+    )
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    plays_per_day: Mapped[int] = mapped_column(Integer, default=10)
+    window_policy: Mapped[WindowPolicy] = mapped_column(enum_column(WindowPolicy), default=WindowPolicy.peak)
+    # Only for window_policy == explicit: a day-spec mapping like the sites' peak windows.
+    explicit_windows: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[CampaignStatus] = mapped_column(enum_column(CampaignStatus), default=CampaignStatus.draft)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation] = relationship()
+    creatives: Mapped[list[CampaignCreative]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", order_by="CampaignCreative.position"
+    )
+    targets: Mapped[list[CampaignTarget]] = relationship(
+        cascade="all, delete-orphan", order_by="(CampaignTarget.kind, CampaignTarget.ref)"
+    )
+    overrides: Mapped[list[FrequencyOverride]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", order_by="FrequencyOverride.id"
+    )
+
+
+class CampaignCreative(Base):
+    __tablename__ = "campaign_creatives"
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_sha256: Mapped[str] = mapped_column(ForeignKey("media_assets.sha256"), index=True)
+    # How long one play lasts: the media's own length, or the display time chosen for an image.
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="creatives")
+    media: Mapped[MediaAsset] = relationship()
+
+
+class CampaignTarget(Base):
+    """One line of a campaign's targeting: an organisation subtree, a site kind, a site, a screen or a group."""
+
+    __tablename__ = "campaign_targets"
+    __table_args__ = (UniqueConstraint("campaign_id", "kind", "ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # organisation | site_kind | site | screen | group
+    ref: Mapped[str] = mapped_column(String(ID_LENGTH))
+
+
+class FrequencyOverride(Base):
+    """A head of unit's raise of a campaign's plays per day on the screens of their organisation or site."""
+
+    __tablename__ = "frequency_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"))
+    plays_per_day: Mapped[int] = mapped_column(Integer)
+    set_by: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="overrides")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation] = relationship()

@@ -1,0 +1,1 @@
+"""Media assets: probing with ffprobe, the content-addressed store, serving to players."""

@@ -1,0 +1,52 @@
+"""One settings object for every process, read from SIGNAGE_* variables and a .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNAGE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the database, media store and keys live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; empty means SQLite at DATA_DIR/signage.db. "
+        "PostgreSQL: postgresql+psycopg://user:password@host/dbname",
+    )
+    timezone: str = Field(DEFAULT_TIMEZONE, description="Default timezone for sites that name none.")
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(1883, ge=1, le=65535)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as {DEFAULT_TIMEZONE}") from None
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'signage.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
