@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import yaml
@@ -134,10 +135,18 @@ def import_fleet(session: Session, path: Path, default_timezone: str) -> ImportR
 
     Sites that name no timezone get `default_timezone`.
     """
-    document, fleet = read_fleet_file(path)
-    problems = _check_references(session, document, fleet)
+    document = YamlDocument.load(path)
+    try:
+        fleet = document.validate(FleetFile)
+        problems = []
+    except FileRejected as rejected:
+        # Check references too, over what the file says, so that one run shows every problem.
+        fleet, problems = _raw_view(document.data), rejected.problems
+        if fleet is None:
+            raise
+    problems = problems + _check_references(session, document, fleet)
     if problems:
-        raise FileRejected(document.filename, problems)
+        raise FileRejected(document.filename, sorted(problems, key=lambda p: (p.line or 0, p.path)))
     report = ImportReport(document.filename)
     _upsert_organisations(session, fleet, report)
     _upsert_sites(session, fleet, report, default_timezone)
@@ -145,6 +154,30 @@ def import_fleet(session: Session, path: Path, default_timezone: str) -> ImportR
     _upsert_screens(session, fleet, report)
     session.flush()
     return report
+
+
+def _raw_view(data: Any) -> Any:
+    """The file's ids and references as attributes, for reference checks on a file that failed validation."""
+    if not isinstance(data, dict):
+        return None
+    fields = {"organisations": {"id": None, "parent": None}, "sites": {"id": None, "organisation": None},
+              "screens": {"id": None, "site": None, "groups": []}, "groups": {"id": None, "organisation": None}}
+    view = SimpleNamespace()
+    for section, defaults in fields.items():
+        items = data.get(section) or []
+        if not isinstance(items, list):
+            return None
+        rows = []
+        for item in items:
+            item = item if isinstance(item, dict) else {}
+            row = {name: item.get(name, default) for name, default in defaults.items()}
+            if not all(isinstance(v, str) or v is None for k, v in row.items() if k != "groups"):
+                row = dict(defaults)
+            if "groups" in row and not isinstance(row["groups"], list):
+                row["groups"] = []
+            rows.append(SimpleNamespace(**row))
+        setattr(view, section, rows)
+    return view
 
 
 def _check_references(session: Session, doc: YamlDocument, fleet: FleetFile) -> list[Problem]:
@@ -168,8 +201,8 @@ def _check_references(session: Session, doc: YamlDocument, fleet: FleetFile) -> 
     site_ids = known(Site, {s.id for s in fleet.sites})
     group_ids = known(ScreenGroup, {g.id for g in fleet.groups})
 
-    def must_exist(path: tuple, ref: str, ids: set[str], what: str, section: str) -> None:
-        if ref not in ids:
+    def must_exist(path: tuple, ref: str | None, ids: set[str], what: str, section: str) -> None:
+        if isinstance(ref, str) and ref not in ids:
             problems.append(doc.problem(path, f"no {what} has the id {ref!r}",
                                         f"add it under {section}, or correct the id"))
 

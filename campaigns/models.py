@@ -49,8 +49,8 @@ class Site(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(String(500))
     # Week schedules as day-spec mappings; NULL means the site kind's defaults.
-    operating_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    peak_windows: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    operating_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    peak_windows: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     organisation: Mapped[Organisation] = relationship()
     screens: Mapped[list[Screen]] = relationship(back_populates="site", order_by="Screen.id")
@@ -122,7 +122,7 @@ class Campaign(Base):
     plays_per_day: Mapped[int] = mapped_column(Integer, default=10)
     window_policy: Mapped[WindowPolicy] = mapped_column(enum_column(WindowPolicy), default=WindowPolicy.peak)
     # Only for window_policy == explicit: a day-spec mapping like the sites' peak windows.
-    explicit_windows: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    explicit_windows: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[CampaignStatus] = mapped_column(enum_column(CampaignStatus), default=CampaignStatus.draft)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,50 @@
+"""The scheduler service's web app: assembled here, with the database opened and migrated on start."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+import campaigns
+import scheduler
+from campaigns.routes import router as fleet_router
+from scheduler.database import open_database
+from signage import __version__
+from signage.clock import Clock, SystemClock
+from signage.config import Settings
+
+TEMPLATE_DIRS = [Path(scheduler.__file__).parent / "templates", Path(campaigns.__file__).parent / "templates"]
+STATIC_DIR = Path(scheduler.__file__).parent / "static"
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = open_database(settings)
+        try:
+            yield
+        finally:
+            app.state.database.dispose()
+
+    app = FastAPI(title="Hà Nội signage scheduler", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(fleet_router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/fleet")
+
+    @app.get("/healthz", tags=["ops"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a Debian machine: system packages (as root, through apt)
+# and the Python environment in .venv. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# mosquitto: the MQTT broker; libvlc: playback; ffmpeg: probing and test media; postgresql: the
+# second database the tests run against; poppler-utils: reading exported PDFs; chromium: UI tests.
+PACKAGES=(mosquitto mosquitto-clients libvlc5 libvlc-bin vlc-plugin-base ffmpeg postgresql postgresql-contrib
+          poppler-utils chromium fonts-dejavu-core python3-venv)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts the system's mosquitto and postgresql services on install; the project runs its own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing the project into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  touch "$stamp"
+fi
