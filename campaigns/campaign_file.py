@@ -259,13 +259,13 @@ def _upsert_campaign(session: Session, campaign: CampaignIn, creatives: list[tup
 
     wanted_creatives = [(sha, c.duration_ms) for sha, c in creatives]
     if [(c.media_sha256, c.duration_ms) for c in row.creatives] != wanted_creatives:
-        row.creatives = [CampaignCreative(position=i, media_sha256=sha, duration_ms=ms)
-                         for i, (sha, ms) in enumerate(wanted_creatives)]
+        _replace(session, row, "creatives", [CampaignCreative(position=i, media_sha256=sha, duration_ms=ms)
+                                             for i, (sha, ms) in enumerate(wanted_creatives)])
         changed = True
 
     wanted_targets = campaign.targets.rows()
     if sorted((t.kind, t.ref) for t in row.targets) != wanted_targets:
-        row.targets = [CampaignTarget(kind=kind, ref=ref) for kind, ref in wanted_targets]
+        _replace(session, row, "targets", [CampaignTarget(kind=kind, ref=ref) for kind, ref in wanted_targets])
         changed = True
 
     # An override is the same when its fields are; its time is compared only when the file gives one.
@@ -276,9 +276,9 @@ def _upsert_campaign(session: Session, campaign: CampaignIn, creatives: list[tup
 
     if len(row.overrides) != len(campaign.overrides) or not all(
             same(h, w) for h, w in zip(row.overrides, campaign.overrides, strict=False)):
-        row.overrides = [FrequencyOverride(organisation_id=o.organisation, site_id=o.site,
-                                           plays_per_day=o.plays_per_day, set_by=o.by, reason=o.reason,
-                                           set_at=o.at or now) for o in campaign.overrides]
+        _replace(session, row, "overrides", [
+            FrequencyOverride(organisation_id=o.organisation, site_id=o.site, plays_per_day=o.plays_per_day,
+                              set_by=o.by, reason=o.reason, set_at=o.at or now) for o in campaign.overrides])
         changed = True
 
     if created:
@@ -288,6 +288,13 @@ def _upsert_campaign(session: Session, campaign: CampaignIn, creatives: list[tup
         report.count("campaigns", "updated")
     else:
         report.count("campaigns", "unchanged")
+
+
+def _replace(session: Session, row: Campaign, collection: str, items: list[Any]) -> None:
+    # The old rows must be gone before the new ones go in: they may share keys (position, target).
+    getattr(row, collection).clear()
+    session.flush()
+    setattr(row, collection, items)
 
 
 __all__ = ["CAMPAIGNS_SCHEMA", "CampaignFile", "CampaignIn", "import_campaigns", "read_campaign_file"]

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from signage import __version__
@@ -33,7 +34,7 @@ FileArg = Annotated[Path, typer.Argument(help="The YAML file.", dir_okay=False)]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -68,9 +69,10 @@ def run_import(action, as_json: bool) -> None:
         if as_json:
             print(json.dumps({"ok": False, **rejected.as_json()}, ensure_ascii=False, indent=2))
         else:
-            err.print(f"[bold red]{rejected.filename} was not imported[/]; nothing was changed:", highlight=False)
+            err.print(f"[bold red]{escape(rejected.filename)} was not imported[/]; nothing was changed:",
+                      highlight=False)
             for problem in rejected.problems:
-                err.print("  " + problem.render(rejected.filename), highlight=False, soft_wrap=True)
+                err.print("  " + escape(problem.render(rejected.filename)), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     finally:
         database.dispose()

@@ -105,3 +105,58 @@ def snapshot(database: Database):
             }
 
     return take
+
+
+class ProcessOutput:
+    """Reads a child process's output on a thread, so a test can wait for a line with a timeout."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        import queue
+        import threading
+
+        self.process = process
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self._queue.get(timeout=max(remaining, 0.001))
+            except queue.Empty:
+                raise TimeoutError(f"no line with {text!r} within {timeout}s; got:\n{''.join(self.lines)}") from None
+            if line is None:
+                raise RuntimeError(f"the process ended before printing {text!r}:\n{''.join(self.lines)}")
+            self.lines.append(line)
+            if text in line:
+                return line
+
+
+@pytest.fixture
+def spawn():
+    """spawn(args, env) starts a process whose merged output can be waited on; it is stopped after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(args: list[str], env: dict[str, str]) -> ProcessOutput:
+        process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        started.append(process)
+        return ProcessOutput(process)
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
