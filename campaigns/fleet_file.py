@@ -219,6 +219,30 @@ def _check_references(session: Session, doc: YamlDocument, fleet: FleetFile) -> 
             must_exist(("screens", i, "groups", j), group_id, group_ids, "group", "groups")
 
     problems.extend(_parent_cycles(session, doc, fleet))
+    if not problems:
+        problems.extend(_groups_outside_scope(session, doc, fleet))
+    return problems
+
+
+def _groups_outside_scope(session: Session, doc: YamlDocument, fleet: FleetFile) -> list[Problem]:
+    """A group may only hold screens of its organisation's subtree: targeting a group must not reach
+    screens that its owner could not target one by one."""
+    parents = {org.id: org.parent_id for org in session.scalars(select(Organisation))}
+    parents.update({org.id: org.parent for org in fleet.organisations})
+    paths = materialised_paths(parents)
+    site_orgs = dict(session.execute(select(Site.id, Site.organisation_id)).all())
+    site_orgs.update({site.id: site.organisation for site in fleet.sites})
+    group_orgs = dict(session.execute(select(ScreenGroup.id, ScreenGroup.organisation_id)).all())
+    group_orgs.update({group.id: group.organisation for group in fleet.groups})
+    problems = []
+    for i, screen in enumerate(fleet.screens):
+        for j, group_id in enumerate(screen.groups):
+            owner = group_orgs[group_id]
+            if not paths[site_orgs[screen.site]].startswith(paths[owner]):
+                problems.append(doc.problem(("screens", i, "groups", j),
+                                            f"the group {group_id!r} belongs to {owner!r}, and this screen's site "
+                                            f"is outside {owner!r}'s organisations",
+                                            "give the group to an organisation above both, or leave it out"))
     return problems
 
 

@@ -36,8 +36,8 @@ def fleet_overview(session: Session, clock: Clock, root_id: str | None = None) -
     base_depth = prefix.count("/")
     org_ids = [o.id for o in orgs]
     sites = session.scalars(
-        select(Site).where(Site.organisation_id.in_(org_ids)).options(selectinload(Site.screens))
-        .order_by(Site.organisation_id, Site.id)
+        select(Site).join(Organisation).where(Site.organisation_id.in_(org_ids))
+        .options(selectinload(Site.screens)).order_by(Organisation.path, Site.name)
     ).all()
     screens = session.scalars(
         select(Screen).join(Site).where(Site.organisation_id.in_(org_ids))

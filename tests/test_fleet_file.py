@@ -185,6 +185,17 @@ sites: [{id: s1, name: S, kind: office, organisation: hn}]
 screens:
   - {id: spk-1, site: s1, name: Loa, kind: speaker, resolution: 1920x1080}
 """, 6, "screens[0]", "remove them"),
+    "group holding a screen outside its owner's scope": ("""
+schema: signage.fleet/1
+organisations:
+  - {id: hn, name: Hà Nội, kind: city}
+  - {id: d1, name: D1, kind: district, parent: hn}
+  - {id: d2, name: D2, kind: district, parent: hn}
+sites: [{id: s1, name: S, kind: office, organisation: d2}]
+groups: [{id: g1, name: G, organisation: d1}]
+screens:
+  - {id: scr-1, site: s1, name: A, kind: lcd, resolution: 1920x1080, groups: [g1]}
+""", 10, "screens[0].groups[0]", "an organisation above both"),
     "misspelt field": ("""
 schema: signage.fleet/1
 organisations: [{id: hn, name: Hà Nội, kind: city, parnet: x}]
