@@ -15,6 +15,7 @@ import campaigns
 import scheduler
 from campaigns.routes import router as fleet_router
 from scheduler.database import open_database
+from scheduler.jobs import PlanningService, start_jobs
 from signage import __version__
 from signage.clock import Clock, SystemClock
 from signage.config import Settings
@@ -27,9 +28,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = open_database(settings)
+        jobs = None
+        if settings.jobs:
+            app.state.planning = PlanningService(app.state.database, app.state.clock, settings.timezone)
+            jobs = start_jobs(app.state.planning, settings.timezone)
         try:
             yield
         finally:
+            if jobs is not None:
+                jobs.shutdown(wait=True)
+                app.state.planning.stop()
             app.state.database.dispose()
 
     app = FastAPI(title="Hà Nội signage scheduler", version=__version__, lifespan=lifespan)

@@ -11,7 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import campaigns.models  # noqa: F401 - registers the tables on Base.metadata
+import campaigns.revision  # noqa: F401 - and bumps the planning revision on changes
 import media.models  # noqa: F401
+import scheduler.models  # noqa: F401
 from signage.config import Settings
 from signage.db import make_engine, make_session_factory
 

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     broker_port: int = Field(1883, ge=1, le=65535)
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
+    jobs: bool = Field(True, description="Run the planning jobs in the server (off for a web-only process).")
 
     @field_validator("timezone")
     @classmethod

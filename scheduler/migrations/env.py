@@ -4,7 +4,9 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import campaigns.models  # noqa: F401 - registers the tables
+import campaigns.revision  # noqa: F401 - and bumps the planning revision on changes
 import media.models  # noqa: F401
+import scheduler.models  # noqa: F401
 from signage.db import Base
 
 config = context.config

@@ -1,0 +1,61 @@
+"""Planning the fleet from the database and keeping the plans players should have."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.revision import current_revision
+from scheduler.models import PublishedPlan
+from scheduler.plan_inputs import HORIZON_DAYS, load_planning_inputs, planning_horizon
+from scheduler.planner import PlanningResult, plan_fleet
+
+
+@dataclass
+class PlanningRound:
+    revision: int
+    first_day: date
+    days: int
+    players: int
+    changed: list[str] = field(default_factory=list)
+    result: PlanningResult | None = None
+
+
+def latest_versions(session: Session) -> dict[str, str]:
+    newest = select(PublishedPlan.player_id, func.max(PublishedPlan.id).label("id")).group_by(
+        PublishedPlan.player_id).subquery()
+    rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.version)
+                           .join(newest, PublishedPlan.id == newest.c.id))
+    return {player_id: version for player_id, version in rows}
+
+
+def store_plans(session: Session, result: PlanningResult, now: datetime) -> list[str]:
+    """Keep each plan whose version differs from the player's newest; returns those players, sorted."""
+    have = latest_versions(session)
+    changed = []
+    for player_id in result.player_ids:
+        version = result.version(player_id)
+        if have.get(player_id) == version:
+            continue
+        body = result.plan_json(player_id)
+        header = json.loads(body)
+        session.add(PublishedPlan(player_id=player_id, version=version, body=body.decode(),
+                                  valid_from=datetime.fromisoformat(header["valid_from"]),
+                                  valid_until=datetime.fromisoformat(header["valid_until"]), created_at=now))
+        changed.append(player_id)
+    session.flush()
+    return changed
+
+
+def plan_and_store(session: Session, now: datetime, days: int = HORIZON_DAYS) -> PlanningRound:
+    """One planning round in the caller's transaction: plan every screen from today, keep what changed."""
+    revision = current_revision(session)
+    inputs = load_planning_inputs(session)
+    first_day, span = planning_horizon(inputs.timezones, now, days)
+    result = plan_fleet(inputs.screens, inputs.campaigns, first_day, span, now)
+    changed = store_plans(session, result, now)
+    return PlanningRound(revision, first_day, span, len(result.player_ids), changed, result)
