@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from campaigns.campaign_file import CampaignFile, import_campaigns
+from campaigns.campaign_file import CampaignFile
 from campaigns.fleet_file import ImportReport, import_fleet
 from media.store import MediaStore
+from scheduler.capacity import import_campaigns_checked
 from scheduler.database import open_database
 from signage.clock import Clock, local_today
 from signage.config import Settings
@@ -42,8 +43,8 @@ def prepare_demo(settings: Settings, clock: Clock, fleet_file: Path, campaign_fi
         with transaction(database.sessions) as session:
             fleet = import_fleet(session, fleet_file, settings.timezone)
         with transaction(database.sessions) as session:
-            campaigns = import_campaigns(session, campaign_file, MediaStore(settings.media_dir), clock,
-                                         settings.timezone, transform=starting_on(today))
+            campaigns, _ = import_campaigns_checked(session, campaign_file, MediaStore(settings.media_dir), clock,
+                                                    settings.timezone, transform=starting_on(today))
         return DemoSetup(fleet, campaigns, today)
     finally:
         database.dispose()

@@ -117,16 +117,34 @@ def fleet_export(
 
 
 @campaign_app.command("import")
-def campaign_import(file: FileArg, as_json: JsonOpt = False) -> None:
-    """Create or update campaigns, their media, targets and overrides from a signage.campaigns/1 file."""
-    from campaigns.campaign_file import import_campaigns
+def campaign_import(
+    file: FileArg,
+    allow_shortfall: Annotated[bool, typer.Option(
+        "--allow-shortfall", help="Save even where screens cannot take every spot; the shortfall is recorded "
+        "and reported as 'no capacity'.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create or update campaigns, their media, targets and overrides from a signage.campaigns/1 file,
+    refusing it if some targeted screen-day cannot take its spots."""
+    server_modules()
     from media.store import MediaStore
+    from scheduler.capacity import import_campaigns_checked
     from signage.clock import SystemClock
 
     config = settings()
-    with err.status("probing media and checking the campaigns…"):
-        run_import(lambda session: import_campaigns(session, file, MediaStore(config.media_dir), SystemClock(),
-                                                    config.timezone), as_json)
+    found: list = []
+
+    def action(session):
+        report, shortfalls = import_campaigns_checked(session, file, MediaStore(config.media_dir), SystemClock(),
+                                                      config.timezone, allow_shortfall=allow_shortfall)
+        found.extend(shortfalls)
+        return report
+
+    with err.status("probing media, checking the campaigns and their capacity…"):
+        run_import(action, as_json)
+    if found and not as_json:
+        missing = sum(s.missing for s in found)
+        err.print(f"saved with a recorded shortfall: {missing} spots on {len(found)} site-days (no capacity)")
 
 
 @campaign_app.command("list")
@@ -155,6 +173,71 @@ def campaign_list(as_json: JsonOpt = False) -> None:
         table.add_row(*(str(row[c]) for c in ("id", "name", "organisation", "start_date", "end_date",
                                                "plays_per_day", "window", "status")))
     out.print(table)
+
+
+@app.command("plan")
+def plan(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for <player_id>.json files and summary.json.")],
+    first_day: Annotated[str | None, typer.Option("--date", help="First local day, YYYY-MM-DD (default: today).")
+                         ] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="How many days to plan.")] = 3,
+    fleet: Annotated[Path | None, typer.Option(help="Plan from this fleet file instead of the database.")] = None,
+    campaigns: Annotated[Path | None, typer.Option(help="…with this campaign file (goes with --fleet).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan every screen for some days and write the plans; exit 3 when some screen-day falls short."""
+    server_modules()
+    from rich.progress import Progress
+
+    from campaigns.yaml_source import FileRejected
+    from scheduler.plan_files import inputs_from_files, parse_day, write_plan_files
+    from scheduler.plan_inputs import load_planning_inputs
+    from scheduler.planner import plan_fleet
+    from signage.clock import SystemClock, local_today
+
+    config, clock = settings(), SystemClock()
+    if (fleet is None) != (campaigns is None):
+        raise fail("--fleet and --campaigns go together: give both for a what-if from files, or neither", 2)
+    try:
+        day = parse_day(first_day) if first_day else local_today(clock, config.timezone)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    try:
+        if fleet is not None and campaigns is not None:
+            inputs = inputs_from_files(fleet, campaigns, clock, config.timezone)
+        else:
+            database = server_modules().open_database(config)
+            try:
+                with database.sessions() as session:
+                    inputs = load_planning_inputs(session)
+            finally:
+                database.dispose()
+    except FileRejected as rejected:
+        raise fail(str(rejected), 2) from None
+    now = clock.now()
+    with err.status(f"planning {len(inputs.screens)} screens × {days} days…"):
+        result = plan_fleet(inputs.screens, inputs.campaigns, day, days, now)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("writing plans", total=len(result.player_ids))
+        summary = write_plan_files(result, out_dir, now, lambda: progress.advance(task))
+    short = summary["shortfalls"]
+    if as_json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, ensure_ascii=False, indent=2))
+    else:
+        table = Table(title=f"{len(result.player_ids)} plans from {day} for {days} days in {out_dir}")
+        for column in ("campaign", "screens", "screen-days", "required", "planned", "shortfall"):
+            table.add_column(column, justify="left" if column == "campaign" else "right")
+        for row in summary["campaigns"]:
+            table.add_row(row["campaign_id"], str(row["screens"]), str(row["screen_days"]), str(row["required"]),
+                          str(row["planned"]), str(row["shortfall"]))
+        out.print(table)
+        for item in short[:20]:
+            err.print(f"short: {item['campaign_id']} at {item['site_id']} on {item['date']}: {item['missing']} "
+                      f"spots missing on {item['screens']} screens ({item['reason']})", highlight=False)
+        if len(short) > 20:
+            err.print(f"… and {len(short) - 20} more in {out_dir / 'summary.json'}")
+    if short:
+        raise typer.Exit(3)
 
 
 @db_app.command("upgrade")

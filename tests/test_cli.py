@@ -70,3 +70,47 @@ def test_a_bad_setting_is_named_with_the_variable_to_fix(cli_env):
     result = run({**cli_env, "SIGNAGE_TIMEZONE": "Asia/Hanoi_City"}, "db", "upgrade")
     assert result.returncode == 2
     assert "timezone" in result.stderr and "Asia/Ho_Chi_Minh" in result.stderr
+
+
+def test_plan_writes_one_file_per_player_and_a_summary(cli_env, tmp_path):
+    run(cli_env, "fleet", "import", str(FLEET_FILE))
+    run(cli_env, "campaign", "import", str(CAMPAIGN_FILE))
+    out = tmp_path / "plans"
+    result = run(cli_env, "plan", "--date", "2024-08-20", "--days", "3", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    plans = sorted(p for p in out.glob("*.json") if p.name != "summary.json")
+    assert len(plans) == 82
+    plan = json.loads((out / "hn-nb-t2-001.json").read_text())
+    assert plan["schema"] == "signage.plan/1" and len(plan["spots"]) == 30
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["shortfalls"] == []
+    assert summary["campaigns"][0]["campaign_id"] == "ihanoi-2024"
+
+
+def test_a_what_if_plan_from_files_touches_no_database(cli_env, tmp_path):
+    out = tmp_path / "plans"
+    result = run(cli_env, "plan", "--date", "2024-08-20", "--days", "1", "--out", str(out),
+                 "--fleet", str(FLEET_FILE), "--campaigns", str(CAMPAIGN_FILE))
+    assert result.returncode == 0, result.stderr
+    assert (out / "summary.json").exists()
+    data_dir = Path(cli_env["SIGNAGE_DATA_DIR"])
+    assert not (data_dir / "signage.db").exists()
+
+
+def test_plan_exits_3_on_a_shortfall_and_still_writes_the_summary(cli_env, tmp_path):
+    heavy = tmp_path / "heavy.yaml"
+    text = CAMPAIGN_FILE.read_text(encoding="utf-8").replace("plays_per_day: 10\n", "plays_per_day: 400\n")
+    text = text.replace("plays_per_day: 15\n", "plays_per_day: 450\n")
+    heavy.write_text(text.replace("file: media/", f"file: {CAMPAIGN_FILE.parent}/media/"), encoding="utf-8")
+    out = tmp_path / "plans"
+    result = run(cli_env, "plan", "--date", "2024-08-20", "--days", "1", "--out", str(out),
+                 "--fleet", str(FLEET_FILE), "--campaigns", str(heavy))
+    assert result.returncode == 3, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["shortfalls"] and all(s["reason"] == "no capacity" for s in summary["shortfalls"])
+    assert "spots missing" in result.stderr
+
+
+def test_plan_exits_2_on_bad_input(cli_env, tmp_path):
+    assert run(cli_env, "plan", "--date", "20/08/2024", "--out", str(tmp_path)).returncode == 2
+    assert run(cli_env, "plan", "--out", str(tmp_path), "--fleet", str(FLEET_FILE)).returncode == 2
