@@ -1,10 +1,11 @@
-"""The scheduler's own tables: plans as published, the planning lease, recorded capacity shortfalls."""
+"""The scheduler's own tables: plans, the planning lease, shortfalls, player credentials, proof-of-play, presence."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from signage.db import Base, UTCDateTime
@@ -49,3 +50,77 @@ class RecordedShortfall(Base):
     screens: Mapped[int] = mapped_column(Integer)
     missing: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PlayerCredential(Base):
+    """A player's secret, kept only as hashes: SHA-256 for HTTP, PBKDF2 in Mosquitto's format for the broker.
+
+    Secrets are 256-bit random tokens, so a fast hash is as safe as a slow one here.
+    """
+
+    __tablename__ = "player_credentials"
+
+    player_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"), primary_key=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    broker_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PlayRecord(Base):
+    """One play attempt as the player reported it; `play_id` is the player's and unique forever."""
+
+    __tablename__ = "play_records"
+
+    play_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    player_id: Mapped[str] = mapped_column(String(63), index=True)
+    spot_id: Mapped[str | None] = mapped_column(String(255))
+    campaign_id: Mapped[str | None] = mapped_column(String(63), index=True)
+    media: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    plan_version: Mapped[str | None] = mapped_column(String(64))
+    local_date: Mapped[date] = mapped_column(Date, index=True)  # in the screen's site timezone
+    in_peak: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryRollup(Base):
+    """Per screen, campaign and local date: what was delivered, kept in the same transaction as the plays."""
+
+    __tablename__ = "delivery_rollups"
+
+    screen_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    completed_in_peak: Mapped[int] = mapped_column(Integer, default=0)  # spots and make-goods that count
+    completed_total: Mapped[int] = mapped_column(Integer, default=0)
+    makegoods: Mapped[int] = mapped_column(Integer, default=0)
+    interrupted: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    missed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PlayerPresence(Base):
+    """The newest status of each player, and when the server last heard from it."""
+
+    __tablename__ = "player_presence"
+
+    player_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    plan_version: Mapped[str | None] = mapped_column(String(64))
+    now_playing: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    cache_ready: Mapped[int | None] = mapped_column(Integer)
+    cache_missing: Mapped[int | None] = mapped_column(Integer)
+    cache_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    journal_backlog: Mapped[int | None] = mapped_column(Integer)
+    clock_offset_ms: Mapped[int | None] = mapped_column(Integer)
+    software_version: Mapped[str | None] = mapped_column(String(64))
+    refused: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)

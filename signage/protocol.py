@@ -130,6 +130,124 @@ class Plan(WireModel):
         return plan_version(self.wire_dict())
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Topics (MQTT 5): every player has its own five.
+
+TOPIC_ROOT = "signage/v1/players"
+PLAYER_TOPICS = ("plan", "cmd", "pop", "ack", "status")
+SHARED_INGEST = "$share/ingest"
+
+
+def player_topic(player_id: str, kind: str) -> str:
+    if kind not in PLAYER_TOPICS:
+        raise ValueError(f"unknown topic kind {kind!r}; one of {', '.join(PLAYER_TOPICS)}")
+    return f"{TOPIC_ROOT}/{player_id}/{kind}"
+
+
+def player_of_topic(topic: str) -> tuple[str, str] | None:
+    """'signage/v1/players/P/pop' -> ('P', 'pop'); None for anything else."""
+    parts = topic.split("/")
+    if len(parts) == 5 and "/".join(parts[:3]) == TOPIC_ROOT and parts[4] in PLAYER_TOPICS and parts[3]:
+        return parts[3], parts[4]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Signed envelopes and commands (server -> player)
+
+
+class SignedEnvelope(WireModel):
+    """A payload with the server's Ed25519 signature over its canonical JSON."""
+
+    payload: dict[str, Any]
+    alg: Literal["ed25519"]
+    key_id: Annotated[str, Field(min_length=1, max_length=64)]
+    sig: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+COMMAND_SCHEMA = "signage.command/1"
+CommandName = Literal["reload", "sync_now", "screenshot", "alert_start", "alert_stop"]
+
+
+class Command(WireModel):
+    schema_: Literal["signage.command/1"] = Field(COMMAND_SCHEMA, alias="schema")
+    command_id: Identifier
+    player_id: Identifier
+    name: CommandName
+    issued_at: UtcInstant
+    expires_at: UtcInstant
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Proof of play, acknowledgements and status (player -> server, and the acks back)
+
+PlayKind = Literal["spot", "makegood", "filler", "alert"]
+PlayStatus = Literal["completed", "interrupted", "failed", "missed"]
+MAX_BATCH = 5000
+
+
+class PopRecord(WireModel):
+    """One play attempt; `play_id` is made by the player and unique forever, so ingest is idempotent."""
+
+    play_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    player_id: Identifier
+    spot_id: Identifier | None = None
+    campaign_id: Identifier | None = None
+    media: Sha256
+    kind: PlayKind
+    scheduled_start: Instant | None = None
+    started_at: Instant
+    ended_at: Instant
+    duration_ms: Annotated[int, Field(ge=0, le=86_400_000)]
+    status: PlayStatus
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    plan_version: Annotated[str, Field(max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PopRecord:
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        if self.kind in ("spot", "makegood") and (self.spot_id is None or self.campaign_id is None):
+            raise ValueError(f"a {self.kind} play names its spot_id and campaign_id")
+        return self
+
+
+class PopBatch(WireModel):
+    """Records go in a batch as raw objects: each is validated on its own, so one bad record does not
+    cost the others."""
+
+    schema_: Literal["signage.pop/1"] = Field("signage.pop/1", alias="schema")
+    batch_id: Identifier
+    records: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH)]
+
+
+class PopAck(WireModel):
+    schema_: Literal["signage.popack/1"] = Field("signage.popack/1", alias="schema")
+    batch_id: Identifier
+    committed: list[str]
+    rejected: dict[str, str] = Field(default_factory=dict)  # play_id (or "#index") -> why
+
+
+class CacheFigures(WireModel):
+    ready: Annotated[int, Field(ge=0)]
+    missing: Annotated[int, Field(ge=0)]
+    bytes: Annotated[int, Field(ge=0)]
+
+
+class Status(WireModel):
+    player_id: Identifier
+    state: Literal["online", "offline"]
+    plan_version: Annotated[str, Field(max_length=64)] | None = None
+    now_playing: dict[str, Any] | None = None
+    cache: CacheFigures | None = None
+    journal_backlog: Annotated[int, Field(ge=0)] | None = None
+    clock_offset_ms: int | None = None
+    software_version: Annotated[str, Field(max_length=64)] | None = None
+    sent_at: UtcInstant | None = None
+    refused: Annotated[str, Field(max_length=500)] | None = None  # the last plan or command refused, and why
+
+
 def canonical_json(obj: Any) -> bytes:
     """Canonical JSON (sorted keys, no insignificant whitespace, UTF-8): what is signed and hashed."""
     if isinstance(obj, BaseModel):
@@ -144,7 +262,16 @@ def plan_version(plan_body: dict[str, Any]) -> str:
 
 
 __all__ = [
+    "COMMAND_SCHEMA",
     "PLAN_SCHEMA",
+    "Command",
+    "PopAck",
+    "PopBatch",
+    "PopRecord",
+    "SignedEnvelope",
+    "Status",
+    "player_of_topic",
+    "player_topic",
     "MediaEntry",
     "Plan",
     "Spot",
