@@ -14,23 +14,39 @@ from fastapi.templating import Jinja2Templates
 import campaigns
 import scheduler
 from campaigns.routes import router as fleet_router
-from scheduler.database import open_database
+from media.routes import router as media_router
+from scheduler.database import Database, open_database
 from scheduler.jobs import PlanningService, start_jobs
+from scheduler.mqtt_bridge import MqttBridge
 from signage import __version__
 from signage.clock import Clock, SystemClock
 from signage.config import Settings
+from signage.signing import Signer
 
 TEMPLATE_DIRS = [Path(scheduler.__file__).parent / "templates", Path(campaigns.__file__).parent / "templates"]
 STATIC_DIR = Path(scheduler.__file__).parent / "static"
+
+
+def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBridge:
+    from scheduler.broker import SERVER_ACCOUNT, server_broker_secret
+
+    bridge = MqttBridge(settings, database, Signer.load_or_create(settings.data_dir), clock,
+                        username=SERVER_ACCOUNT, password=server_broker_secret(settings))
+    bridge.start()
+    return bridge
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = open_database(settings)
+        bridge = start_bridge(settings, app.state.database, app.state.clock) if settings.mqtt else None
+        app.state.bridge = bridge
         jobs = None
         if settings.jobs:
-            app.state.planning = PlanningService(app.state.database, app.state.clock, settings.timezone)
+            publish = (lambda planned: bridge.publish_plans(planned.changed)) if bridge else None
+            app.state.planning = PlanningService(app.state.database, app.state.clock, settings.timezone,
+                                                 on_plans_changed=publish)
             jobs = start_jobs(app.state.planning, settings.timezone)
         try:
             yield
@@ -38,6 +54,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             if jobs is not None:
                 jobs.shutdown(wait=True)
                 app.state.planning.stop()
+            if bridge is not None:
+                bridge.stop()
             app.state.database.dispose()
 
     app = FastAPI(title="Hà Nội signage scheduler", version=__version__, lifespan=lifespan)
@@ -46,6 +64,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(fleet_router)
+    app.include_router(media_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

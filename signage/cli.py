@@ -253,7 +253,11 @@ PortOpt = Annotated[int | None, typer.Option(help="Port to listen on (default SI
 
 
 def serve(config: Settings, host: str | None, port: int | None) -> None:
+    import logging
+
     import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
 
     from scheduler.app import create_app
 

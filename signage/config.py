@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
     jobs: bool = Field(True, description="Run the planning jobs in the server (off for a web-only process).")
+    mqtt: bool = Field(True, description="Connect the server to the broker: plans out, proof-of-play in.")
 
     @field_validator("timezone")
     @classmethod

@@ -219,7 +219,7 @@ class PopBatch(WireModel):
 
     schema_: Literal["signage.pop/1"] = Field("signage.pop/1", alias="schema")
     batch_id: Identifier
-    records: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH)]
+    records: Annotated[list[Any], Field(max_length=MAX_BATCH)]
 
 
 class PopAck(WireModel):

@@ -40,7 +40,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "var", database_url=database_url)
+    # No broker unless a test starts one (tests of the wire set mqtt=True with the broker's port).
+    return Settings(_env_file=None, data_dir=tmp_path / "var", database_url=database_url, mqtt=False)
 
 
 @pytest.fixture
@@ -88,7 +89,8 @@ def make_media(tmp_path: Path):
 def cli_env(settings: Settings) -> dict[str, str]:
     """Environment for running the `signage` command against the test's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")}
-    env.update(SIGNAGE_DATA_DIR=str(settings.data_dir), SIGNAGE_DATABASE_URL=settings.resolved_database_url)
+    env.update(SIGNAGE_DATA_DIR=str(settings.data_dir), SIGNAGE_DATABASE_URL=settings.resolved_database_url,
+               SIGNAGE_MQTT=str(settings.mqtt).lower(), SIGNAGE_BROKER_PORT=str(settings.broker_port))
     return env
 
 

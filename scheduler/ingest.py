@@ -1,0 +1,263 @@
+"""Proof-of-play and status in: validated record by record, stored once, rolled up in the same transaction.
+
+A batch is never refused whole for one bad record: good records are committed and acked, bad ones
+are named with the reason in the same ack, and logged with the player. A record claiming to come
+from another player than the one whose topic carried it is refused as forged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from campaigns.models import Screen, Site
+from campaigns.revision import current_revision
+from campaigns.windows import WeekSchedule
+from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
+from signage.protocol import PopAck, PopBatch, PopRecord, Status
+
+log = logging.getLogger("signage.ingest")
+
+COUNTED_KINDS = ("spot", "makegood")
+
+
+@dataclass(frozen=True)
+class ScreenCalendar:
+    timezone: str
+    peak_windows: WeekSchedule
+
+    def locate(self, instant: datetime) -> tuple[date, bool]:
+        """The local date of an instant at this screen, and whether it falls in a peak window of that date."""
+        local = instant.astimezone(ZoneInfo(self.timezone))
+        minute = local.hour * 60 + local.minute
+        day = local.date()
+        return day, any(w.start <= minute < w.end for w in self.peak_windows.on(day))
+
+
+class ScreenDirectory:
+    """Every screen's zone and peak windows, reloaded when the planning revision moves."""
+
+    def __init__(self) -> None:
+        self._revision: int | None = None
+        self._screens: dict[str, ScreenCalendar] = {}
+
+    def refresh(self, session: Session) -> None:
+        revision = current_revision(session)
+        if revision == self._revision:
+            return
+        sites = {site.id: ScreenCalendar(site.timezone, site.effective_peak_windows())
+                 for site in session.scalars(select(Site))}
+        self._screens = {screen_id: sites[site_id]
+                         for screen_id, site_id in session.execute(select(Screen.id, Screen.site_id))}
+        self._revision = revision
+
+    def get(self, player_id: str) -> ScreenCalendar | None:
+        return self._screens.get(player_id)
+
+
+@dataclass
+class IngestOutcome:
+    acks: list[tuple[str, PopAck]] = field(default_factory=list)
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: Counter = field(default_factory=Counter)  # reason -> count
+    statuses: int = 0
+
+
+def _insert_ignoring_duplicates(session: Session):
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(PlayRecord).on_conflict_do_nothing(index_elements=["play_id"])
+
+
+def _rollup_upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(DeliveryRollup)
+    counters = ("completed_in_peak", "completed_total", "makegoods", "interrupted", "failed", "missed")
+    statement = statement.on_conflict_do_update(
+        index_elements=["screen_id", "campaign_id", "local_date"],
+        set_={name: getattr(DeliveryRollup, name) + getattr(statement.excluded, name) for name in counters},
+    )
+    session.execute(statement, rows)
+
+
+def _short(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "record"
+    return f"{where}: {first['msg']}"[:300]
+
+
+def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: ScreenDirectory,
+               now: datetime) -> IngestOutcome:
+    """Store the proof-of-play batches that players (named by their topics) sent, in the caller's transaction."""
+    outcome = IngestOutcome()
+    directory.refresh(session)
+    rows: dict[str, dict[str, Any]] = {}
+    batches: list[tuple[str, str, list[str], dict[str, str]]] = []
+    for player_id, payload in messages:
+        try:
+            batch = PopBatch.model_validate_json(payload)
+        except ValidationError as exc:
+            outcome.rejected["malformed batch"] += 1
+            log.warning("refused a proof-of-play batch from %s: %s", player_id, _short(exc))
+            batch_id = _batch_id_of(payload)
+            if batch_id is not None:
+                outcome.acks.append((player_id, PopAck(batch_id=batch_id, committed=[],
+                                                       rejected={"#batch": _short(exc)})))
+            continue
+        accepted, rejected = [], {}
+        calendar = directory.get(player_id)
+        for index, raw in enumerate(batch.records):
+            key = str(raw.get("play_id", f"#{index}")) if isinstance(raw, dict) else f"#{index}"
+            try:
+                record = PopRecord.model_validate(raw)
+            except ValidationError as exc:
+                rejected[key[:64]] = _short(exc)
+                continue
+            if record.player_id != player_id:
+                rejected[record.play_id] = f"forged: the record names {record.player_id!r} but came from {player_id!r}"
+                continue
+            if calendar is None:
+                rejected[record.play_id] = f"unknown player {player_id!r}"
+                continue
+            accepted.append(record.play_id)
+            if record.play_id not in rows:
+                local_day, in_peak = calendar.locate(record.started_at)
+                rows[record.play_id] = {**record.__dict__, "local_date": local_day, "in_peak": in_peak,
+                                        "received_at": now}
+        for reason in rejected.values():
+            outcome.rejected[reason.split(":")[0]] += 1
+        if rejected:
+            log.warning("refused %d of %d proof-of-play records from %s, e.g. %s", len(rejected),
+                        len(batch.records), player_id, next(iter(rejected.values())))
+        batches.append((player_id, batch.batch_id, accepted, rejected))
+
+    inserted = _store(session, list(rows.values())) if rows else set()
+    outcome.inserted = len(inserted)
+    outcome.duplicates = len(rows) - len(inserted)
+    _roll_up(session, [rows[play_id] for play_id in inserted])
+    for player_id, batch_id, accepted, rejected in batches:
+        outcome.acks.append((player_id, PopAck(batch_id=batch_id, committed=accepted, rejected=rejected)))
+    return outcome
+
+
+def _store(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose play_id is new; returns those play_ids."""
+    if session.get_bind().dialect.name == "sqlite":
+        return _store_sqlite(session, rows)
+    statement = _insert_ignoring_duplicates(session).returning(PlayRecord.play_id)
+    inserted: set[str] = set()
+    for start in range(0, len(rows), 2000):
+        inserted.update(session.scalars(statement, rows[start:start + 2000]))
+    return inserted
+
+
+_COLUMNS = [column.key for column in PlayRecord.__table__.columns]
+_INSTANTS = {"scheduled_start", "started_at", "ended_at", "received_at"}
+_SQLITE_INSERT = (f"INSERT INTO {PlayRecord.__tablename__} ({', '.join(_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+
+
+def _sqlite_instant(value: datetime | None) -> str | None:
+    # SQLAlchemy's own SQLite DATETIME text (UTC, as UTCDateTime stores it), written without its
+    # per-value processors: at ingest rates they cost more than the insert itself.
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _store_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """SQLite has one writer at a time, so 'which are new' then a plain bulk insert cannot race."""
+    connection = session.connection()
+    existing: set[str] = set()
+    ids = [row["play_id"] for row in rows]
+    for start in range(0, len(ids), 900):
+        existing.update(connection.execute(select(PlayRecord.play_id).where(
+            PlayRecord.play_id.in_(ids[start:start + 900]))).scalars())
+    new = [row for row in rows if row["play_id"] not in existing]
+    converters = [(c, _sqlite_instant if c in _INSTANTS else date.isoformat if c == "local_date" else None)
+                  for c in _COLUMNS]
+    received = {}  # every row of a round shares its received_at: convert it once
+    values = []
+    for row in new:
+        moment = row["received_at"]
+        if moment not in received:
+            received[moment] = _sqlite_instant(moment)
+        values.append(tuple(received[moment] if c == "received_at" else (f(row[c]) if f else row[c])
+                            for c, f in converters))
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(_SQLITE_INSERT, values)
+    finally:
+        cursor.close()
+    return {row["play_id"] for row in new}
+
+
+def _roll_up(session: Session, rows: list[dict[str, Any]]) -> None:
+    totals: dict[tuple[str, str, date], Counter] = {}
+    for row in rows:
+        if row["campaign_id"] is None or row["kind"] not in COUNTED_KINDS:
+            continue
+        counts = totals.setdefault((row["player_id"], row["campaign_id"], row["local_date"]), Counter())
+        if row["status"] == "completed":
+            counts["completed_total"] += 1
+            counts["completed_in_peak"] += row["in_peak"]
+            counts["makegoods"] += row["kind"] == "makegood"
+        else:
+            counts[row["status"]] += 1
+    if totals:
+        names = ("completed_in_peak", "completed_total", "makegoods", "interrupted", "failed", "missed")
+        _rollup_upsert(session, [{"screen_id": s, "campaign_id": c, "local_date": d,
+                                  **{n: counts[n] for n in names}} for (s, c, d), counts in sorted(totals.items())])
+
+
+def _batch_id_of(payload: bytes) -> str | None:
+    try:
+        value = json.loads(payload).get("batch_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and 0 < len(value) <= 255 else None
+
+
+def ingest_status(session: Session, player_id: str, payload: bytes, now: datetime) -> bool:
+    """Record a player's status (or its Last Will's `offline`); False, logged, when it is malformed or forged."""
+    try:
+        status = Status.model_validate_json(payload)
+    except ValidationError as exc:
+        log.warning("refused a status from %s: %s", player_id, _short(exc))
+        return False
+    if status.player_id != player_id:
+        log.warning("refused a status from %s claiming to be %s", player_id, status.player_id)
+        return False
+    row = session.get(PlayerPresence, player_id)
+    if row is None:
+        row = PlayerPresence(player_id=player_id)
+        session.add(row)
+    row.state = status.state
+    row.last_seen = now
+    if status.state == "online":
+        row.plan_version = status.plan_version
+        row.now_playing = status.now_playing
+        if status.cache is not None:
+            row.cache_ready, row.cache_missing, row.cache_bytes = (status.cache.ready, status.cache.missing,
+                                                                   status.cache.bytes)
+        row.journal_backlog = status.journal_backlog
+        row.clock_offset_ms = status.clock_offset_ms
+        row.software_version = status.software_version
+        row.refused = status.refused
+        row.sent_at = status.sent_at
+    return True
+
+
+__all__ = ["IngestOutcome", "ScreenCalendar", "ScreenDirectory", "ingest_pop", "ingest_status"]

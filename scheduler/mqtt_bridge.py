@@ -1,0 +1,199 @@
+"""The server's side of the wire: signed plans and commands out, proof-of-play and status in.
+
+paho-mqtt 2 runs its network loop on its own thread; its callbacks only hand messages to this
+bridge's worker thread, which does the database work in batches and publishes the acks once the
+records are committed. Subscriptions are made in on_connect, so a reconnect restores them, and the
+ingest subscriptions are shared (`$share/ingest/...`) so that several servers can split the load.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import select
+
+from scheduler.database import Database
+from scheduler.ingest import ScreenDirectory, ingest_pop, ingest_status
+from scheduler.models import PlayerPresence, PublishedPlan
+from scheduler.planning import latest_versions
+from signage.clock import Clock
+from signage.config import Settings
+from signage.db import transaction
+from signage.protocol import SHARED_INGEST, TOPIC_ROOT, Command, canonical_json, player_of_topic, player_topic
+from signage.signing import Signer
+
+log = logging.getLogger("signage.mqtt")
+
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+MAX_MESSAGES_PER_ROUND = 400  # pop batches taken into one transaction
+COMMAND_TTL = timedelta(minutes=10)
+
+
+class MqttBridge:
+    def __init__(self, settings: Settings, database: Database, signer: Signer, clock: Clock, *, username: str,
+                 password: str, client_id: str | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self.signer = signer
+        self.clock = clock
+        self.directory = ScreenDirectory()
+        self.inbox: queue.Queue[tuple[str, str, bytes] | None] = queue.Queue()
+        self.stats: Counter = Counter()
+        self.connected = threading.Event()
+        self.committed = threading.Condition()  # notified after every ingest round, for tests and benches
+        self._stopping = threading.Event()
+        self._resync = threading.Event()
+        # A stable id and a persistent session: pop messages published while the server restarts wait for it.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=client_id or f"signage-server-{socket.gethostname()}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(username, password)
+        self.client.max_inflight_messages_set(200)
+        self.client.max_queued_messages_set(0)  # keep every unsent publish until the broker takes it
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._worker = threading.Thread(target=self._work, name="mqtt-ingest", daemon=True)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        self.client.connect_async(self.settings.broker_host, self.settings.broker_port, keepalive=30,
+                                  clean_start=False, properties=properties)
+        self.client.loop_start()
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.inbox.put(None)
+        self._worker.join(timeout=30)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- paho's thread: hand over, nothing more ---------------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("the broker refused the server's connection: %s", reason_code)
+            return
+        client.subscribe([(f"{SHARED_INGEST}/{TOPIC_ROOT}/+/pop", SubscribeOptions(qos=1)),
+                          (f"{SHARED_INGEST}/{TOPIC_ROOT}/+/status", SubscribeOptions(qos=1))])
+        self.connected.set()
+        self._resync.set()
+        self.inbox.put(("wake", "", b""))
+        log.info("connected to the broker at %s:%s", self.settings.broker_host, self.settings.broker_port)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("lost the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, message) -> None:
+        located = player_of_topic(message.topic)
+        if located is None:
+            self.stats["unexpected topic"] += 1
+            return
+        player_id, kind = located
+        self.inbox.put((kind, player_id, message.payload))
+
+    # -- the worker: database work and replies ----------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                first = self.inbox.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if first is None:
+                break
+            items = [first]
+            while len(items) < MAX_MESSAGES_PER_ROUND:
+                try:
+                    item = self.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._stopping.set()
+                    break
+                items.append(item)
+            try:
+                self._handle(items)
+            except Exception:  # a failed round is not acked: the players send it again
+                log.exception("an ingest round of %d messages failed; the players will send them again",
+                              len(items))
+                self.stats["failed rounds"] += 1
+            if self._resync.is_set() and self.connected.is_set():
+                self._resync.clear()
+                self.republish_unconfirmed()
+
+    def _handle(self, items: list[tuple[str, str, bytes]]) -> None:
+        pops = [(player, payload) for kind, player, payload in items if kind == "pop"]
+        statuses = [(player, payload) for kind, player, payload in items if kind == "status"]
+        if not pops and not statuses:
+            return
+        now = self.clock.now()
+        with transaction(self.database.sessions) as session:
+            outcome = ingest_pop(session, pops, self.directory, now)
+            for player_id, payload in statuses:
+                self.stats["statuses" if ingest_status(session, player_id, payload, now) else "bad statuses"] += 1
+        self.stats["inserted"] += outcome.inserted
+        self.stats["duplicates"] += outcome.duplicates
+        self.stats.update({f"rejected: {reason}": n for reason, n in outcome.rejected.items()})
+        for player_id, ack in outcome.acks:
+            self.client.publish(player_topic(player_id, "ack"), canonical_json(ack), qos=1)
+        self.stats["acks"] += len(outcome.acks)
+        with self.committed:
+            self.committed.notify_all()
+
+    # -- out: plans and commands ------------------------------------------------------------------------
+
+    def publish_plans(self, player_ids: list[str]) -> int:
+        """Publish the newest stored plan of each player, signed, retained, QoS 1."""
+        if not player_ids:
+            return 0
+        with self.database.sessions() as session:
+            newest = latest_versions(session)
+            rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.body).where(
+                PublishedPlan.player_id.in_(player_ids),
+                PublishedPlan.version.in_([newest[p] for p in player_ids if p in newest])))
+            bodies = {player_id: body for player_id, body in rows if player_id in newest}
+        for player_id, body in sorted(bodies.items()):
+            envelope = self.signer.envelope_json(body.encode())
+            self.client.publish(player_topic(player_id, "plan"), envelope, qos=1, retain=True)
+        self.stats["plans published"] += len(bodies)
+        return len(bodies)
+
+    def republish_unconfirmed(self) -> int:
+        """Publish again every plan a player has not confirmed in its status (after a reconnect, or a broker
+        that lost its retained messages)."""
+        with self.database.sessions() as session:
+            newest = latest_versions(session)
+            confirmed = dict(session.execute(select(PlayerPresence.player_id, PlayerPresence.plan_version)).all())
+        stale = [player_id for player_id, version in newest.items() if confirmed.get(player_id) != version]
+        return self.publish_plans(stale)
+
+    def publish_command(self, player_id: str, name: str, args: dict | None = None,
+                        ttl: timedelta = COMMAND_TTL) -> Command:
+        now = self.clock.now()
+        command = Command(command_id=str(uuid.uuid4()), player_id=player_id, name=name, issued_at=now,
+                          expires_at=now + ttl, args=args or {})
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.MessageExpiryInterval = max(1, int(ttl.total_seconds()))
+        envelope = self.signer.sign(command.model_dump(mode="json", by_alias=True))
+        self.client.publish(player_topic(player_id, "cmd"), canonical_json(envelope), qos=1, retain=False,
+                            properties=properties)
+        return command
