@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from scheduler.broker_cli import broker, player_app
 from signage import __version__
 from signage.config import Settings
 
@@ -25,6 +26,8 @@ db_app = typer.Typer(help="The database: migrate it to the newest schema.", no_a
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(db_app, name="db")
+app.add_typer(player_app, name="player")
+app.command("broker")(broker)
 
 out = Console()
 err = Console(stderr=True)
