@@ -283,9 +283,11 @@ def demo(
     host: HostOpt = None,
     port: PortOpt = None,
 ) -> None:
-    """Load the example fleet and the iHanoi campaign (starting today) into var/demo and serve the web app."""
-    server_modules()
+    """Load the example fleet and the iHanoi campaign (starting today) into var/demo, start the broker and
+    serve the web app with its planning jobs."""
+    database_module = server_modules()
     from campaigns.yaml_source import FileRejected
+    from scheduler.broker import BrokerFailed, BrokerSupervisor
     from scheduler.demo import prepare_demo
     from signage.clock import SystemClock
 
@@ -300,8 +302,16 @@ def demo(
     screens = setup.fleet.counts.get("screens")
     total = (screens.created + screens.updated + screens.unchanged) if screens else 0
     out.print(f"demo data in {config.data_dir}: {total} screens; the iHanoi campaign runs from {setup.first_day}")
-    out.print(f"open http://{host or config.http_host}:{port or config.http_port}/ (Ctrl-C stops)")
-    serve(config, host, port)
+    database = database_module.open_database(config)
+    try:
+        with BrokerSupervisor(config, database) as broker_process:
+            out.print(f"broker on {config.broker_host}:{broker_process.port}")
+            out.print(f"open http://{host or config.http_host}:{port or config.http_port}/ (Ctrl-C stops)")
+            serve(config, host, port)
+    except BrokerFailed as exc:
+        raise fail(f"the broker did not start: {exc}") from None
+    finally:
+        database.dispose()
 
 
 @app.command("version")
