@@ -318,6 +318,20 @@ class _Child:
     reader: threading.Thread | None = None
 
 
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if the supervisor is killed outright (kill -9), Linux stops
+    # Mosquitto too, instead of leaving it holding the port. (The signal follows the spawning thread:
+    # spawns happen at start()/restart() and on the monitor thread, which lives as long as the supervisor.)
+    # Elsewhere than Linux there is no prctl, and the supervisor's own stop() remains the way.
+    import contextlib
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class BrokerSupervisor:
     """Runs Mosquitto as a child process: restarts it with backoff when it dies, and reloads it when the
     player credentials in the database change (polled every `watch_interval` seconds)."""
@@ -445,7 +459,8 @@ class BrokerSupervisor:
         # (saving persistence), rather than both racing each other.
         process = subprocess.Popen([executable, "-c", str(self.files.config)], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   encoding="utf-8", errors="replace", start_new_session=True)
+                                   encoding="utf-8", errors="replace", start_new_session=True,
+                                   preexec_fn=_die_with_parent)
         child = _Child(process=process, started_at=time.monotonic(), settled=threading.Event())
         child.reader = threading.Thread(target=self._read_log, args=(child,), name="broker-log", daemon=True)
         child.reader.start()

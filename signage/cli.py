@@ -4,6 +4,7 @@ install (without the [server] extra) still has a working `signage`."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -261,6 +262,8 @@ def serve(config: Settings, host: str | None, port: int | None) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # Uvicorn raises the signal it stopped for once it is done; as SystemExit, cleanup around us still runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     from scheduler.app import create_app
 
