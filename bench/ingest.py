@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func, select  # noqa: E402
 
 from campaigns.fleet_file import import_fleet  # noqa: E402
-from scheduler.broker import SERVER_ACCOUNT, BrokerSupervisor, server_broker_secret  # noqa: E402
+from scheduler.broker import BrokerSupervisor  # noqa: E402
 from scheduler.database import open_database  # noqa: E402
+from scheduler.ingest_worker import run_ingest_worker  # noqa: E402
 from scheduler.models import PlayRecord  # noqa: E402
-from scheduler.mqtt_bridge import MqttBridge  # noqa: E402
 from scheduler.players import register_player  # noqa: E402
 from signage.clock import SystemClock  # noqa: E402
 from signage.config import Settings  # noqa: E402
@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=5000, help="records per player")
     parser.add_argument("--batch", type=int, default=500, help="records per PopBatch")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--workers", type=int, default=1, help="ingest processes sharing the subscription")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="signage-bench-ingest-"))
@@ -85,12 +86,13 @@ def main() -> None:
 
     total = args.players * args.records
     with BrokerSupervisor(settings, database):
-        bridge = MqttBridge(settings, database, signer, clock, username=SERVER_ACCOUNT,
-                            password=server_broker_secret(settings), client_id="bench-server")
-        bridge.start()
-        bridge.connected.wait(15)
-        # The players run in a process of their own, so that their JSON work does not share the server's GIL.
         context = multiprocessing.get_context("spawn")
+        stop_workers = context.Event()
+        workers = [context.Process(target=run_ingest_worker, args=(settings, f"bench-ingest-{i}", stop_workers))
+                   for i in range(args.workers)]
+        for worker in workers:
+            worker.start()
+        # The players run in a process of their own, so that their JSON work does not share the server's GIL.
         ready, go, done = context.Event(), context.Event(), context.Queue()
         players = context.Process(target=run_players, args=(
             [(c.player_id, c.password) for c in configs], settings.broker_port, args.records, args.batch,
@@ -99,13 +101,15 @@ def main() -> None:
         if not ready.wait(120):
             raise SystemExit("the players did not connect")
         print(f"{args.players} players × {args.records} records in batches of {args.batch} "
-              f"({total:,} records) on {database.engine.url.get_backend_name()}")
+              f"({total:,} records) on {database.engine.url.get_backend_name()}, {args.workers} ingest process(es)")
         began = time.perf_counter()
         go.set()
         backlog = done.get(timeout=600)
         elapsed = time.perf_counter() - began
         players.join(timeout=60)
-        bridge.stop()
+        stop_workers.set()
+        for worker in workers:
+            worker.join(timeout=60)
     assert backlog == 0, f"{backlog} records were never acked"
 
     with database.sessions() as session:

@@ -12,10 +12,10 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ from campaigns.models import Screen, Site
 from campaigns.revision import current_revision
 from campaigns.windows import WeekSchedule
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
-from signage.protocol import PopAck, PopBatch, PopRecord, Status
+from signage.protocol import MAX_BATCH, PopAck, PopBatch, PopRecord, Status
 
 log = logging.getLogger("signage.ingest")
 
@@ -63,6 +63,13 @@ class ScreenDirectory:
 
     def get(self, player_id: str) -> ScreenCalendar | None:
         return self._screens.get(player_id)
+
+
+class _ValidBatch(PopBatch):
+    records: Annotated[list[PopRecord], Field(max_length=MAX_BATCH)]
+
+
+_WHOLE_BATCH = TypeAdapter(_ValidBatch)
 
 
 @dataclass
@@ -107,7 +114,15 @@ def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: S
     batches: list[tuple[str, str, list[str], dict[str, str]]] = []
     for player_id, payload in messages:
         try:
-            batch = PopBatch.model_validate_json(payload)
+            # Nearly every batch is wholly good: validate it in one pass, and only a batch that fails
+            # goes through the record-by-record path that keeps its good records.
+            batch = _WHOLE_BATCH.validate_json(payload)
+            records = batch.records
+        except ValidationError:
+            batch, records = None, None
+        try:
+            if batch is None:
+                batch = PopBatch.model_validate_json(payload)
         except ValidationError as exc:
             outcome.rejected["malformed batch"] += 1
             log.warning("refused a proof-of-play batch from %s: %s", player_id, _short(exc))
@@ -118,13 +133,16 @@ def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: S
             continue
         accepted, rejected = [], {}
         calendar = directory.get(player_id)
-        for index, raw in enumerate(batch.records):
-            key = str(raw.get("play_id", f"#{index}")) if isinstance(raw, dict) else f"#{index}"
-            try:
-                record = PopRecord.model_validate(raw)
-            except ValidationError as exc:
-                rejected[key[:64]] = _short(exc)
-                continue
+        for index, raw in enumerate(records if records is not None else batch.records):
+            if records is not None:
+                record = raw
+            else:
+                key = str(raw.get("play_id", f"#{index}")) if isinstance(raw, dict) else f"#{index}"
+                try:
+                    record = PopRecord.model_validate(raw)
+                except ValidationError as exc:
+                    rejected[key[:64]] = _short(exc)
+                    continue
             if record.player_id != player_id:
                 rejected[record.play_id] = f"forged: the record names {record.player_id!r} but came from {player_id!r}"
                 continue
@@ -163,8 +181,10 @@ def _store(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     return inserted
 
 
-_COLUMNS = [column.key for column in PlayRecord.__table__.columns]
-_INSTANTS = {"scheduled_start", "started_at", "ended_at", "received_at"}
+_COLUMNS = ["play_id", "player_id", "spot_id", "campaign_id", "media", "kind", "scheduled_start", "started_at",
+            "ended_at", "duration_ms", "status", "reason", "plan_version", "local_date", "in_peak", "received_at"]
+if set(_COLUMNS) != {column.key for column in PlayRecord.__table__.columns}:
+    raise RuntimeError("play_records has columns that the SQLite fast path does not write: update _store_sqlite")
 _SQLITE_INSERT = (f"INSERT INTO {PlayRecord.__tablename__} ({', '.join(_COLUMNS)}) "
                   f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 
@@ -186,16 +206,11 @@ def _store_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[str]:
         existing.update(connection.execute(select(PlayRecord.play_id).where(
             PlayRecord.play_id.in_(ids[start:start + 900]))).scalars())
     new = [row for row in rows if row["play_id"] not in existing]
-    converters = [(c, _sqlite_instant if c in _INSTANTS else date.isoformat if c == "local_date" else None)
-                  for c in _COLUMNS]
-    received = {}  # every row of a round shares its received_at: convert it once
-    values = []
-    for row in new:
-        moment = row["received_at"]
-        if moment not in received:
-            received[moment] = _sqlite_instant(moment)
-        values.append(tuple(received[moment] if c == "received_at" else (f(row[c]) if f else row[c])
-                            for c, f in converters))
+    received = _sqlite_instant(new[0]["received_at"]) if new else None  # one per round
+    values = [(row["play_id"], row["player_id"], row["spot_id"], row["campaign_id"], row["media"], row["kind"],
+               _sqlite_instant(row["scheduled_start"]), _sqlite_instant(row["started_at"]),
+               _sqlite_instant(row["ended_at"]), row["duration_ms"], row["status"], row["reason"],
+               row["plan_version"], row["local_date"].isoformat(), row["in_peak"], received) for row in new]
     cursor = connection.connection.dbapi_connection.cursor()
     try:
         cursor.executemany(_SQLITE_INSERT, values)

@@ -278,6 +278,24 @@ def server(host: HostOpt = None, port: PortOpt = None) -> None:
     serve(settings(), host, port)
 
 
+@app.command("ingest")
+def ingest(
+    name: Annotated[str, typer.Option(help="This worker's name; give each worker its own.")] = "ingest-1",
+) -> None:
+    """Run an extra proof-of-play ingest worker beside the server (one process per core to spare)."""
+    import logging
+    import threading
+
+    server_modules()
+    from scheduler.ingest_worker import run_ingest_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_ingest_worker(settings(), name, stop)
+
+
 @app.command("demo")
 def demo(
     fleet: Annotated[Path, typer.Option(help="Fleet file to load.")] = Path("examples/hanoi-fleet.yaml"),

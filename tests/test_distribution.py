@@ -220,3 +220,25 @@ def test_100000_records_from_20_players_survive_a_server_and_a_broker_restart_ex
     with fleet.sessions() as session:
         assert session.scalar(select(func.count()).select_from(PlayRecord)) == 100_000
         assert session.scalar(select(func.count(func.distinct(PlayRecord.player_id)))) == 20
+
+
+def test_extra_ingest_workers_share_the_proof_of_play_and_stop_cleanly(fleet, broker, player, wire_settings, spawn,
+                                                                       cli_env):
+    env = {**cli_env, "SIGNAGE_MQTT": "true", "SIGNAGE_BROKER_PORT": str(wire_settings.broker_port)}
+    signage = str(Path(sys.executable).parent / "signage")
+    workers = [spawn([signage, "ingest", "--name", f"ingest-{i}"], env) for i in (1, 2)]
+    for worker in workers:
+        worker.wait_for("connected to the broker", timeout=60)
+    clients = [player(PHULA), player(AIRPORT)]
+    for client in clients:
+        client.record([pop_record(client.player_id) for _ in range(2000)])
+    for client in clients:
+        client.drain(timeout=60, batch_size=100)
+    with fleet.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PlayRecord)) == 4000
+    for worker in workers:
+        worker.process.send_signal(signal.SIGTERM)
+    assert [w.process.wait(timeout=30) for w in workers] == [0, 0]
+    inserted = [int(line.split("'inserted': ")[1].split(",")[0].rstrip("}"))
+                for w in workers for line in [w.wait_for("stopped:", timeout=10)]]
+    assert sum(inserted) == 4000 and all(n > 0 for n in inserted), inserted
