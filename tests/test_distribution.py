@@ -194,6 +194,9 @@ def test_100000_records_from_20_players_survive_a_server_and_a_broker_restart_ex
     start = datetime(2024, 8, 20, 1, 0, tzinfo=UTC)
     for client in players:
         client.record([pop_record(client.player_id, start=start) for _ in range(5000)])
+    forged = [pop_record(ids[1], start=start) for _ in range(50)]
+    malformed = [{**pop_record(ids[0], start=start), "duration_ms": -5} for _ in range(50)]
+    players[0].record(forged + malformed)
     try:
         halves = [threading.Thread(target=c.send_unacked, kwargs={"batch_size": 250}) for c in players]
         for thread in halves:
@@ -213,7 +216,9 @@ def test_100000_records_from_20_players_survive_a_server_and_a_broker_restart_ex
         for thread in drains:
             thread.join()
         assert [c.backlog() for c in players] == [0] * 20
-        assert all(not c.rejected for c in players)
+        assert set(players[0].rejected) == {r["play_id"] for r in forged + malformed}
+        assert sum(reason.startswith("forged") for reason in players[0].rejected.values()) == 50
+        assert all(not c.rejected for c in players[1:])
     finally:
         for client in players:
             client.stop()
