@@ -11,7 +11,6 @@ import hashlib
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -36,7 +34,7 @@ from signage.config import Settings
 from signage.db import transaction
 from signage.signing import Signer
 from tests.conftest import CAMPAIGN_FILE, EXAMPLES, FLEET_FILE
-from tests.pg_server import free_port
+from tests.servers import serve_in_thread
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PLAYER, REVOKED = "hn-nb-t2-001", "hn-nb-t2-002"
@@ -300,20 +298,6 @@ def test_head_gives_the_headers_and_no_body(served):
     assert served.client.head(served.url(), auth=None).status_code == 401
 
 
-def serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, int]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    tick, deadline = threading.Event(), time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        tick.wait(0.05)
-    if not server.started:
-        server.should_exit = True
-        raise RuntimeError("uvicorn did not start within 10 s")
-    return server, thread, port
-
-
 def test_a_real_server_on_localhost_serves_a_resumed_download_to_httpx(served, tmp_path):
     # Big enough that the server must wait for a slow reader: the response is still streaming below.
     big = tmp_path / "big.mp4"
@@ -324,7 +308,7 @@ def test_a_real_server_on_localhost_serves_a_resumed_download_to_httpx(served, t
         session.merge(MediaAsset(**{**{c.key: getattr(clip, c.key) for c in MediaAsset.__table__.columns},
                                     "sha256": big_sha, "bytes": big_size}))
     app = media_app(served.settings, hanoi_clock())
-    server, thread, port = serve(app)
+    server, thread, port = serve_in_thread(app)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=served.player, timeout=10) as http:
             with http.stream("GET", served.url(big_sha)) as slow:

@@ -12,8 +12,6 @@ import hashlib
 import os
 import random
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from campaigns.campaign_file import import_campaigns
 from campaigns.fleet_file import import_fleet
@@ -37,6 +34,7 @@ from signage.protocol import MediaEntry
 from signage.signing import Signer
 from tests.conftest import EXAMPLES
 from tests.pg_server import free_port
+from tests.servers import serve_in_thread
 
 PLAYER, REVOKED = "hn-hadong-phula-001", "hn-hadong-phula-002"
 START = datetime(2024, 8, 20, 3, 0, tzinfo=UTC)
@@ -118,21 +116,6 @@ class Served:
         return self.recorder.seen
 
 
-def serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
-    """The app on uvicorn on a free localhost port, in a thread (as tests/test_media_http.py does)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    tick, deadline = threading.Event(), time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        tick.wait(0.05)
-    if not server.started:
-        server.should_exit = True
-        raise RuntimeError("uvicorn did not start within 10 s")
-    return server, thread, port
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("player-cache")
@@ -157,7 +140,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         database.dispose()
     recorder = Recorder(create_app(settings, clock))
-    server, thread, port = serve(recorder)
+    server, thread, port = serve_in_thread(recorder)
     try:
         result = Served(f"http://127.0.0.1:{port}", store, recorder, player.password, revoked.password)
         for path in sorted((files / "media").iterdir()):
