@@ -22,6 +22,8 @@ from signage.protocol import Plan, Spot
 MIN_JOIN_REMAINING = timedelta(seconds=2)
 # DESIGN §3: a play is completed when it ran to the media's end within 500 ms.
 COMPLETION_TOLERANCE = timedelta(milliseconds=500)
+# A spot started this little after its time is on time: it plays whole, not joined part-way.
+ON_TIME = COMPLETION_TOLERANCE
 
 SpotOutcome = Literal["completed", "made_good", "interrupted", "failed", "missed"]
 DONE: frozenset[str] = frozenset({"completed", "made_good"})
@@ -93,9 +95,12 @@ class Programme:
         if spot is not None and spot.spot_id not in outcomes:
             if not cached(spot.media):
                 return Action("miss", until=now, spot=spot, reason="media not cached")
-            if spot.end - now < MIN_JOIN_REMAINING:
+            late = now - spot.start
+            if late <= ON_TIME:
+                late = timedelta(0)  # the loop's own latency: play it whole, as planned
+            elif spot.end - now < MIN_JOIN_REMAINING:
                 return Action("miss", until=now, spot=spot, reason="too late to join")
-            offset = int((now - spot.start) / timedelta(milliseconds=1))
+            offset = int(late / timedelta(milliseconds=1))
             return Action("spot", until=spot.end, media=spot.media, duration_ms=spot.duration_ms,
                           start_offset_ms=offset, spot=spot)
 

@@ -120,3 +120,8 @@ def test_a_play_is_completed_when_it_ran_to_its_end_within_500_ms():
     start = at(8, 10)
     assert play_status(start, start + timedelta(milliseconds=29600), 30000) == "completed"
     assert play_status(start, start + timedelta(milliseconds=29400), 30000) == "interrupted"
+
+
+def test_a_spot_started_a_little_after_its_time_plays_whole(programme):
+    action = programme.next_action(at(8, 10) + timedelta(milliseconds=300), {}, everything_cached)
+    assert (action.kind, action.start_offset_ms) == ("spot", 0)

@@ -1,0 +1,431 @@
+"""Playback: the seam between the agent's loop and what the screen shows and the speaker plays.
+
+The agent drives a `Playback` from ONE thread, its own loop. Events come back through the `post` function given
+to the constructor; the agent passes one that only puts the event on its queue (DESIGN §7). `post` runs on
+libVLC's threads while libVLC waits for it: it must not block, nor take a lock the loop may hold while it calls
+into Playback.
+
+Event contract, the same for `VlcPlayback` and `TimedPlayback`:
+
+- Each `play(..., token)` yields at most one `started` and then at most one terminal event, `ended` or `error`,
+  all carrying that token. `error` may follow a `started` (libVLC opened the file, then found nothing it could
+  show or play) or come alone (the file is missing, empty or unreadable); either way the item did not play.
+- An item that is cut — by `stop()`, `blank()`, `close()` or a `play()` that replaces it — posts nothing more:
+  no `ended`, no `error`. The agent knows it cut the item and records that itself.
+- Events already on the agent's queue when it cuts an item stay there; the agent drops any event whose token
+  is not the item it believes is playing. `VlcPlayback` never tags an event with the wrong token: each libVLC
+  event is mapped to the item that was current when libVLC produced it.
+- `at` is read from the injected clock when the event happens.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import tempfile
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from signage.clock import Clock
+from signage.errors import Invalid
+
+if TYPE_CHECKING:
+    import vlc
+
+MediaKind = Literal["video", "image", "audio"]
+EventKind = Literal["started", "ended", "error"]
+MEDIA_KINDS: tuple[MediaKind, ...] = ("video", "image", "audio")
+
+
+@dataclass(frozen=True)
+class PlaybackEvent:
+    token: str
+    kind: EventKind
+    at: datetime
+    detail: str | None = None
+
+
+Post = Callable[[PlaybackEvent], None]
+
+
+class Playback(Protocol):
+    def play(self, path: Path, kind: MediaKind, token: str, start_offset_ms: int = 0,
+             duration_ms: int | None = None) -> None:
+        """Start `path` now, cutting whatever plays. An image is shown for `duration_ms` (less the offset); a video
+        or audio item joined mid-way starts `start_offset_ms` into the media."""
+        ...
+
+    def stop(self) -> None:
+        """Cut what plays; the cut item posts no further events."""
+        ...
+
+    def blank(self) -> None:
+        """Black screen and silence (outside operating hours) until the next play()."""
+        ...
+
+    def snapshot(self, path: Path) -> bool:
+        """Write what the screen shows as PNG to `path`; False when there is no picture."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def deadline_for(duration_ms: int, start_offset_ms: int = 0, grace_ms: int = 2000) -> timedelta:
+    """How long after play() the item's terminal event must have come; past that, the end event was lost."""
+    if duration_ms <= 0 or start_offset_ms < 0 or grace_ms < 0:
+        raise Invalid(f"deadline_for({duration_ms}, {start_offset_ms}, {grace_ms}) has a negative or zero part",
+                      "pass a positive duration and a non-negative offset and grace, in milliseconds")
+    return timedelta(milliseconds=max(duration_ms - start_offset_ms, 0) + grace_ms)
+
+
+def _check_item(kind: str, start_offset_ms: int, duration_ms: int | None) -> None:
+    if kind not in MEDIA_KINDS:
+        raise Invalid(f"unknown media kind {kind!r}", f"use one of {', '.join(MEDIA_KINDS)}")
+    if start_offset_ms < 0:
+        raise Invalid(f"start_offset_ms is {start_offset_ms}", "pass 0 to start at the beginning, or a positive offset")
+    if duration_ms is not None and duration_ms <= 0:
+        raise Invalid(f"duration_ms is {duration_ms}", "pass the item's positive length in milliseconds")
+    if duration_ms is not None and start_offset_ms >= duration_ms:
+        raise Invalid(f"start_offset_ms ({start_offset_ms}) is not inside the item's {duration_ms} ms",
+                      "the item is already over at that offset: skip it instead of joining it")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# libVLC
+
+# libVLC's image demuxer repeats a still at this rate; at its default of 10 it ends the still one or two frames
+# (~170 ms) early, at 25 within ~40 ms. Re-sending a decoded still costs little CPU.
+IMAGE_FPS = 25
+HEADLESS_ARGS = (
+    "--vout=dummy", "--aout=dummy",
+    # The dummy audio output has no clock, so libVLC reports the end of audio-only media as soon as the demuxer
+    # has read it: one caching period early (1000 ms by default). A short cache brings that within ~0.15 s.
+    "--file-caching=100",
+)
+COMMON_ARGS = ("--quiet", "--ignore-config", "--no-video-title-show", "--no-osd", "--no-snapshot-preview",
+               "--no-stats")
+SCREEN_ARGS = ("--fullscreen",)
+_A_KIND = {"video": "a video", "image": "an image", "audio": "audio"}
+
+_instance_lock = threading.Lock()
+_instance: vlc.Instance | None = None
+_instance_headless: bool | None = None
+_open_playback: VlcPlayback | None = None
+
+
+def _libvlc() -> Any:
+    # Imported on first use, so that TimedPlayback (the simulator, tests of the agent) runs where libVLC is absent.
+    try:
+        import vlc
+    except (ImportError, OSError, NotImplementedError) as exc:
+        raise RuntimeError(f"libVLC is not available ({exc}); install Debian's libvlc5 and vlc-plugin-base, "
+                           "and python-vlc in this environment") from None
+    return vlc
+
+
+def _shared_instance(headless: bool) -> vlc.Instance:
+    """The process's one libVLC instance, made on first use and kept until the process ends."""
+    global _instance, _instance_headless
+    if _instance is None:
+        args = [*COMMON_ARGS, *(HEADLESS_ARGS if headless else SCREEN_ARGS)]
+        instance = _libvlc().Instance(args)
+        if instance is None:
+            raise RuntimeError(f"libVLC did not start with {' '.join(args)}; install Debian's libvlc5 and "
+                               "vlc-plugin-base (and vlc-plugin-video-output for a screen)")
+        _instance, _instance_headless = instance, headless
+    elif _instance_headless != headless:
+        raise RuntimeError(f"this process's libVLC instance was made with headless={_instance_headless}; one "
+                           "instance per process (DESIGN §7): start another process for the other mode")
+    return _instance
+
+
+def _black_png(width: int = 16, height: int = 9) -> bytes:
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    rows = b"".join(b"\x00" + bytes(width * 3) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def _int_payload(event: Any) -> int:
+    # python-vlc's event union has no `vout` member; libVLC's begins with a C int (the count of video outputs),
+    # which the union's `new_status` field reads. Its 64-bit `new_count` would read four bytes of garbage too.
+    return int(event.u.new_status)
+
+
+@dataclass(eq=False, slots=True)
+class _Item:
+    """What the callbacks know of the item libVLC is playing; only they change it after play() made it."""
+
+    token: str
+    kind: MediaKind
+    name: str
+    existed: bool
+    started: bool = False
+    has_picture: bool = False
+    time_moved: bool = False
+    finished: bool = False
+
+
+class VlcPlayback(Playback):
+    """Plays through libVLC: one instance per process, one long-lived media player.
+
+    The libVLC instance is made by the first VlcPlayback and reused by any later one (made with the same
+    `headless`) after the first is closed; a second VlcPlayback while one is open is refused, as is one that
+    asks for the other mode. After construction, every call must come from one thread: the first that calls
+    (the agent's loop); a call from any other raises RuntimeError.
+
+    Headless: dummy video and audio outputs. Otherwise fullscreen on the display, keyboard and mouse ignored.
+    Video and audio play to the media's own end; `duration_ms` is only checked against the offset. Images are
+    shown for `duration_ms - start_offset_ms` by libVLC itself (`:image-duration`), without a timer here.
+    """
+
+    def __init__(self, post: Post, *, clock: Clock, headless: bool) -> None:
+        global _open_playback
+        with _instance_lock:
+            if _open_playback is not None:
+                raise RuntimeError("a VlcPlayback is already open in this process; one media player per screen: "
+                                   "close() it before making another")
+            self._instance = _shared_instance(headless)
+            _open_playback = self
+        try:
+            self._player = self._instance.media_player_new()
+        except BaseException:
+            _open_playback = None
+            raise
+        self._post = post
+        self._clock = clock
+        self._owner: int | None = None
+        self._closed = False
+        self._current: _Item | None = None
+        self._scratch = Path(tempfile.mkdtemp(prefix="signage-playback-"))
+        self._black = self._scratch / "black.png"
+        self._black.write_bytes(_black_png())
+        if not headless:
+            self._player.set_fullscreen(True)
+            self._player.video_set_key_input(False)
+            self._player.video_set_mouse_input(False)
+        self._events = self._player.event_manager()
+        vlc = _libvlc()
+        self._handlers = {
+            vlc.EventType.MediaPlayerPlaying: self._on_playing,
+            vlc.EventType.MediaPlayerEndReached: self._on_end,
+            vlc.EventType.MediaPlayerEncounteredError: self._on_error,
+            vlc.EventType.MediaPlayerVout: self._on_vout,
+            vlc.EventType.MediaPlayerTimeChanged: self._on_time,
+        }
+        for event_type, handler in self._handlers.items():
+            self._events.event_attach(event_type, handler)
+
+    # -- called on the agent's thread ------------------------------------------------------------------
+
+    def play(self, path: Path, kind: MediaKind, token: str, start_offset_ms: int = 0,
+             duration_ms: int | None = None) -> None:
+        self._check_caller("play")
+        _check_item(kind, start_offset_ms, duration_ms)
+        options: list[str] = []
+        if kind == "image":
+            if duration_ms is None:
+                raise Invalid(f"no duration_ms for the image {path.name}", "pass how long to show it, in ms")
+            options += [f":image-duration={(duration_ms - start_offset_ms) / 1000:.3f}", f":image-fps={IMAGE_FPS}"]
+        elif start_offset_ms:
+            options.append(f":start-time={start_offset_ms / 1000:.3f}")
+        if kind == "audio":
+            options.append(":no-video")  # an mp3's cover art would otherwise be shown
+        item = _Item(token, kind, Path(path).name, Path(path).is_file())
+        self._load(str(path), options)
+        self._current = item
+        if self._player.play() != 0:
+            item.finished = True
+            self._post(PlaybackEvent(token, "error", self._clock.now(), f"libVLC refused to start {item.name}"))
+
+    def stop(self) -> None:
+        self._check_caller("stop")
+        self._current = None
+        self._player.stop()
+
+    def blank(self) -> None:
+        self._check_caller("blank")
+        # A held black still rather than stop(): with a real display, stopping closes libVLC's fullscreen window.
+        self._load(str(self._black), [":image-duration=-1", ":image-fps=1"])
+        self._player.play()
+
+    def snapshot(self, path: Path) -> bool:
+        self._check_caller("snapshot")
+        path.unlink(missing_ok=True)
+        if self._player.video_take_snapshot(0, str(path), 0, 0) != 0:
+            return False
+        return path.is_file() and path.stat().st_size > 0
+
+    def close(self) -> None:
+        global _open_playback
+        if self._closed:
+            return
+        self._check_caller("close")
+        self._closed = True
+        self._current = None
+        self._player.stop()
+        for event_type in self._handlers:
+            self._events.event_detach(event_type)
+        self._player.release()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        with _instance_lock:
+            _open_playback = None
+
+    def _load(self, location: str, options: list[str]) -> None:
+        """Swap the player's media; the previous item posts nothing more once this returns."""
+        media = self._instance.media_new_path(location)
+        for option in options:
+            media.add_option(option)
+        self._current = None
+        # set_media() stops the previous input and joins its threads, so every event it could still produce has
+        # been delivered, to no item, before the next item becomes current.
+        self._player.set_media(media)
+        media.release()
+
+    def _check_caller(self, method: str) -> None:
+        if self._closed:
+            raise RuntimeError(f"VlcPlayback.{method}() after close(); make a new VlcPlayback")
+        if self._owner is None:
+            self._owner = threading.get_ident()
+        elif threading.get_ident() != self._owner:
+            raise RuntimeError(f"VlcPlayback.{method}() called off the thread that drives it; libVLC is driven "
+                               "from the agent's loop only (DESIGN §7): post the request to that loop instead")
+
+    # -- libVLC callbacks: on libVLC's threads, they only note and post; never a libVLC call --------------
+
+    def _on_playing(self, _event: Any) -> None:
+        item = self._current
+        if item is None or item.started or item.finished:
+            return
+        item.started = True
+        self._post(PlaybackEvent(item.token, "started", self._clock.now()))
+
+    def _on_vout(self, event: Any) -> None:
+        item = self._current
+        if item is not None and _int_payload(event) > 0:
+            item.has_picture = True
+
+    def _on_time(self, event: Any) -> None:
+        item = self._current
+        if item is not None and event.u.new_time > 0:
+            item.time_moved = True
+
+    def _on_end(self, _event: Any) -> None:
+        item = self._current
+        if item is None or item.finished:
+            return
+        item.finished = True
+        # libVLC reports a file it opened but could not decode (random bytes, a truncated header) as played to
+        # its end at once. A picture tells a real video or image apart; for audio, a track is not enough (random
+        # bytes named .mp3 often yield one), but the playing time moving on is: libVLC reports it about every
+        # 0.3 s, so audio shorter than that would count as an error.
+        played = item.time_moved if item.kind == "audio" else item.has_picture
+        if played:
+            self._post(PlaybackEvent(item.token, "ended", self._clock.now()))
+        else:
+            what = "playable audio" if item.kind == "audio" else "picture"
+            self._post(PlaybackEvent(item.token, "error", self._clock.now(), f"libVLC found no {what} in "
+                                     f"{item.name}: the file is corrupt or not {_A_KIND[item.kind]}"))
+
+    def _on_error(self, _event: Any) -> None:
+        item = self._current
+        if item is None or item.finished:
+            return
+        item.finished = True
+        reason = "it could not open or read it" if item.existed else "the file does not exist"
+        self._post(PlaybackEvent(item.token, "error", self._clock.now(), f"libVLC could not play {item.name}: "
+                                 f"{reason}"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Virtual time
+
+
+class TimedPlayback(Playback):
+    """Plays nothing: honours durations on the injected clock, for the simulator and tests of the agent's logic.
+
+    play() posts `started` at once (on the caller's thread); advance() posts `ended` once the clock has reached
+    start + (duration_ms - start_offset_ms), with `at` that instant. duration_ms is required for every kind.
+    """
+
+    def __init__(self, post: Post, *, clock: Clock) -> None:
+        self._post = post
+        self._clock = clock
+        self._token: str | None = None
+        self._ends_at: datetime | None = None
+        self._failure: str | None = None
+        self._blanked = False
+        self._closed = False
+
+    @property
+    def now_playing(self) -> str | None:
+        """The token of the item playing, if any."""
+        return self._token
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """When the item playing ends: where a simulator can move its clock to next."""
+        return self._ends_at
+
+    @property
+    def blanked(self) -> bool:
+        return self._blanked
+
+    def fail_next(self, reason: str = "simulated playback error") -> None:
+        """The next play() posts `error` with this detail instead of playing."""
+        self._failure = reason
+
+    def play(self, path: Path, kind: MediaKind, token: str, start_offset_ms: int = 0,
+             duration_ms: int | None = None) -> None:
+        self._check_open("play")
+        _check_item(kind, start_offset_ms, duration_ms)
+        if duration_ms is None:
+            raise Invalid(f"no duration_ms for {Path(path).name}", "TimedPlayback needs every item's length in ms")
+        self._cut()
+        self._blanked = False
+        now = self._clock.now()
+        if self._failure is not None:
+            reason, self._failure = self._failure, None
+            self._post(PlaybackEvent(token, "error", now, reason))
+            return
+        self._token, self._ends_at = token, now + timedelta(milliseconds=duration_ms - start_offset_ms)
+        self._post(PlaybackEvent(token, "started", now))
+
+    def advance(self, now: datetime | None = None) -> None:
+        """Post `ended` if the item playing is over by `now` (the clock's time when not given)."""
+        if self._token is None or self._ends_at is None:
+            return
+        if (now or self._clock.now()) >= self._ends_at:
+            token, at = self._token, self._ends_at
+            self._cut()
+            self._post(PlaybackEvent(token, "ended", at))
+
+    def stop(self) -> None:
+        self._check_open("stop")
+        self._cut()
+
+    def blank(self) -> None:
+        self._check_open("blank")
+        self._cut()
+        self._blanked = True
+
+    def snapshot(self, path: Path) -> bool:
+        return False  # nothing is drawn
+
+    def close(self) -> None:
+        self._cut()
+        self._closed = True
+
+    def _cut(self) -> None:
+        self._token, self._ends_at = None, None
+
+    def _check_open(self, method: str) -> None:
+        if self._closed:
+            raise RuntimeError(f"TimedPlayback.{method}() after close(); make a new TimedPlayback")
