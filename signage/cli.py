@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from player.cli import run as player_run
 from scheduler.broker_cli import broker, player_app
 from signage import __version__
 from signage.config import Settings
@@ -28,6 +29,7 @@ app.add_typer(fleet_app, name="fleet")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(db_app, name="db")
 app.add_typer(player_app, name="player")
+player_app.command("run")(player_run)
 app.command("broker")(broker)
 
 out = Console()
