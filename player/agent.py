@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from player.cache import MediaCache
 from player.journal import Journal
 from player.playback import Playback, PlaybackEvent
-from player.programme import Action, Programme, SpotOutcome, play_status
+from player.programme import COMPLETION_TOLERANCE, Action, Programme, SpotOutcome, play_status
 from signage import __version__
 from signage.clock import Clock
 from signage.player_config import PlayerConfig
@@ -201,6 +201,9 @@ class PlayerAgent:
                 deadlines.append(self.current.action.until)
             if self.current.deadline is not None:
                 deadlines.append(self.current.deadline)
+            upcoming = self.programme.next_spot(now) if self.programme is not None else None
+            if upcoming is not None:
+                deadlines.append(upcoming.start)
         return max(0.0, (min(deadlines) - now).total_seconds())
 
     def _handle(self, kind: str, value: Any) -> None:
@@ -269,6 +272,10 @@ class PlayerAgent:
             elif (self.current.action.kind == "filler" and now >= self.current.action.until
                   and self.current.action.until < self.current.natural_end):
                 self._finish(now, "interrupted", "cut at the next spot")
+            elif self._next_spot_due(now) and self.current.natural_end - now <= COMPLETION_TOLERANCE:
+                # libVLC reports an end some tens of ms late; waiting for it would push back-to-back spots
+                # later and later. A play this close to its end is complete (DESIGN's 500 ms).
+                self._finish(now, None, None)
             else:
                 return
         if self.programme is None:
@@ -286,6 +293,11 @@ class PlayerAgent:
             return
         self._start(action, now)
 
+    def _next_spot_due(self, now: datetime) -> bool:
+        upcoming = self.programme.current_spot(now) if self.programme is not None else None
+        playing = self.current.action.spot if self.current is not None else None
+        return upcoming is not None and upcoming != playing and upcoming.spot_id not in self.state.outcomes
+
     def _start(self, action: Action, now: datetime) -> None:
         path = self.cache.path_for(action.media)
         entry = self.state.plan.media[action.media]
@@ -298,6 +310,8 @@ class PlayerAgent:
                            duration_ms=action.duration_ms)
         self.state.now_playing = {"kind": action.kind, "media": action.media,
                                   "spot_id": action.spot.spot_id if action.spot else None}
+        if action.spot is not None:
+            log.info("playing %s %s at offset %d ms", action.kind, action.spot.spot_id, action.start_offset_ms)
 
     def _playback_event(self, event: PlaybackEvent) -> None:
         if self.current is None or event.token != self.current.token:
@@ -336,6 +350,7 @@ class PlayerAgent:
 
     def _record_miss(self, action: Action, now: datetime) -> None:
         spot = action.spot
+        log.warning("missed spot %s: %s", spot.spot_id, action.reason)
         record = {"play_id": str(uuid.uuid4()), "player_id": self.config.player_id, "spot_id": spot.spot_id,
                   "campaign_id": spot.campaign_id, "media": spot.media, "kind": "spot",
                   "scheduled_start": spot.start.isoformat(), "started_at": now.isoformat(),
@@ -390,9 +405,11 @@ class PlayerAgent:
     # -- the cache's own thread -----------------------------------------------------------------------------
 
     def _cache_loop(self) -> None:
+        wait = CACHE_SYNC_EVERY.total_seconds()
         while not self._stopping.is_set():
-            self._sync_wanted.wait(timeout=CACHE_SYNC_EVERY.total_seconds())
+            self._sync_wanted.wait(timeout=wait)
             self._sync_wanted.clear()
+            self._measure_clock_offset()
             plan = self.state.plan
             if plan is None:
                 continue
@@ -403,7 +420,29 @@ class PlayerAgent:
             except Exception:
                 log.exception("the media cache pass failed")
                 continue
+            for sha, reason in report.failed.items():
+                log.warning("media %s not cached: %s", sha[:12], reason)
+            # Come back when the first deferred item may be tried again, not a whole period later.
+            retries = [at for at in [*report.deferred.values(), *map(self.cache.retry_at, report.failed)]
+                       if at is not None]
+            now = self.clock.now()
+            wait = min([CACHE_SYNC_EVERY.total_seconds()] + [max(0.5, (at - now).total_seconds()) for at in retries])
             self.events.put(("cache", report))
+
+    def _measure_clock_offset(self) -> None:
+        """The server's clock against ours, from its HTTP Date header (whole seconds: enough to notice drift)."""
+        import urllib.request
+        from email.utils import parsedate_to_datetime
+
+        before = self.clock.now()
+        try:
+            with urllib.request.urlopen(f"{self.config.server_url}/healthz", timeout=10) as response:
+                server_time = parsedate_to_datetime(response.headers["Date"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return
+        after = self.clock.now()
+        midpoint = before + (after - before) / 2
+        self.state.clock_offset_ms = int((server_time - midpoint) / timedelta(milliseconds=1))
 
 
 def load_config(path: Path) -> PlayerConfig:

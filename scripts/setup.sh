@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# mosquitto: the MQTT broker; libvlc: playback; ffmpeg: probing and test media; postgresql: the
+# mosquitto: the MQTT broker; libvlc: playback (video-output: X11/OpenGL for a real screen); ffmpeg: probing and test media; postgresql: the
 # second database the tests run against; poppler-utils: reading exported PDFs; chromium: UI tests.
-PACKAGES=(mosquitto mosquitto-clients libvlc5 libvlc-bin vlc-plugin-base ffmpeg postgresql postgresql-contrib
+PACKAGES=(mosquitto mosquitto-clients libvlc5 libvlc-bin vlc-plugin-base vlc-plugin-video-output ffmpeg postgresql
+          postgresql-contrib
           poppler-utils chromium fonts-dejavu-core python3-venv)
 
 missing=()

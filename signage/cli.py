@@ -264,8 +264,9 @@ def serve(config: Settings, host: str | None, port: int | None) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    # Uvicorn raises the signal it stopped for once it is done; as SystemExit, cleanup around us still runs.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # Uvicorn raises the signal it stopped for once it is done; as SystemExit, cleanup around us still runs,
+    # and a stop that was asked for ends with status 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
     from scheduler.app import create_app
 

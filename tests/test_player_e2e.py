@@ -1,9 +1,14 @@
 """The whole chain with real parts: Mosquitto, the server (web + MQTT bridge), two player agents with
 real libVLC (dummy outputs) playing ffmpeg-made clips, and proof-of-play back in the database."""
 
+import json
+import signal
 import sys
+import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,8 +20,11 @@ from media.models import MediaAsset
 from media.store import MediaStore
 from scheduler.app import create_app
 from scheduler.broker import BrokerSupervisor
+from scheduler.database import Database
 from scheduler.models import PlayRecord, PublishedPlan
+from scheduler.mqtt_bridge import MqttBridge
 from scheduler.players import register_player
+from signage.config import Settings
 from signage.db import transaction
 from signage.protocol import canonical_json, plan_version
 from signage.signing import Signer
@@ -46,9 +54,24 @@ campaigns:
     start_date: 2024-01-01
     end_date: 2024-01-02
     status: draft
-    creatives: [{file: media/one.mp4}, {file: media/two.mp4}, {file: media/loop.png, duration_s: 1.5}]
+    creatives: [{file: media/one.mp4}, {file: media/two.mp4}, {file: media/long.mp4},
+                {file: media/loop.png, duration_s: 1.5}]
     targets: {organisations: [hn]}
 """
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    database: Database
+    bridge: MqttBridge
+    configs: dict[str, Path]
+    spawn: Any
+    broker: BrokerSupervisor
+
+    def start_agent(self, player_id: str):
+        signage = str(Path(sys.executable).parent / "signage")
+        return self.spawn([signage, "player", "run", "--config", str(self.configs[player_id])], {})
 
 
 @pytest.fixture
@@ -58,12 +81,13 @@ def stack(settings, database, clock, tmp_path, make_media, spawn):
     (tmp_path / "campaigns.yaml").write_text(CAMPAIGNS, encoding="utf-8")
     make_media("one.mp4", seconds=2)
     make_media("two.mp4", seconds=3)
+    make_media("long.mp4", seconds=8)
     make_media("loop.png")
     with transaction(database.sessions) as session:
         import_fleet(session, tmp_path / "fleet.yaml", settings.timezone)
         import_campaigns(session, tmp_path / "campaigns.yaml", MediaStore(settings.media_dir), clock,
                          settings.timezone)
-    with BrokerSupervisor(settings, database):
+    with BrokerSupervisor(settings, database) as broker:
         app = create_app(settings)
         server, thread, port = serve_in_thread(app)
         try:
@@ -77,7 +101,7 @@ def stack(settings, database, clock, tmp_path, make_media, spawn):
                     config = config.model_copy(update={"data_dir": str(tmp_path / player_id), "headless": True})
                     config.write(tmp_path / f"{player_id}.json")
                     configs[player_id] = tmp_path / f"{player_id}.json"
-            yield settings, database, app.state.bridge, configs, spawn
+            yield Stack(settings, database, app.state.bridge, configs, spawn, broker)
         finally:
             server.should_exit = True
             thread.join(timeout=30)
@@ -127,7 +151,7 @@ def wait_for_records(bridge, database, predicate, timeout: float):
 
 
 def test_every_planned_spot_plays_and_comes_back_as_completed_proof_of_play_with_filler_between(stack):
-    settings, database, bridge, configs, spawn = stack
+    database, bridge = stack.database, stack.bridge
     assets = media_table(database)
     one, two, loop = assets["one.mp4"], assets["two.mp4"], assets["loop.png"]
     first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=15)
@@ -136,8 +160,7 @@ def test_every_planned_spot_plays_and_comes_back_as_completed_proof_of_play_with
         spots = [(first + timedelta(seconds=7 * i + n), one if i % 2 == 0 else two) for i in range(4)]
         planned[player_id] = spots
         publish_plan(database, bridge, player_id, spots, loop)
-    signage = str(Path(sys.executable).parent / "signage")
-    agents = [spawn([signage, "player", "run", "--config", str(configs[player_id])], {}) for player_id in PLAYERS]
+    agents = [stack.start_agent(player_id) for player_id in PLAYERS]
 
     def all_spots_completed(rows) -> bool:
         done = {(r.spot_id, r.status) for r in rows if r.kind == "spot"}
@@ -159,3 +182,107 @@ def test_every_planned_spot_plays_and_comes_back_as_completed_proof_of_play_with
         fillers = [r for r in rows if r.player_id == player_id and r.kind == "filler"]
         assert fillers and {r.media for r in fillers} == {loop.sha256}
     assert len({r.play_id for r in rows}) == len(rows)
+
+
+def completed(rows, spot_id: str, kind: str = "spot") -> list:
+    return [r for r in rows if r.spot_id == spot_id and r.kind == kind and r.status == "completed"]
+
+
+def test_a_player_killed_in_the_middle_of_a_spot_makes_it_good_and_loses_or_doubles_nothing(stack):
+    database, bridge = stack.database, stack.bridge
+    assets = media_table(database)
+    long, two, loop = assets["long.mp4"], assets["two.mp4"], assets["loop.png"]
+    player = PLAYERS[0]
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=15)
+    # An 8-second spot, so that the kill lands inside it even on a busy machine; room for its make-good
+    # before the next spot.
+    publish_plan(database, bridge, player, [(first, long), (first + timedelta(seconds=24), two)], loop)
+    agent = stack.start_agent(player)
+    agent.wait_for(f"playing spot {player}-s0", timeout=60)
+    agent.process.send_signal(signal.SIGKILL)  # in the middle of the spot
+    agent.process.wait(timeout=10)
+    stack.start_agent(player)
+
+    rows = wait_for_records(bridge, database, lambda rows: completed(rows, f"{player}-s0", "makegood")
+                            and completed(rows, f"{player}-s1"), timeout=90)
+    assert not completed(rows, f"{player}-s0")  # the cut play never counts as completed
+    assert len(completed(rows, f"{player}-s0", "makegood")) == 1
+    assert len({r.play_id for r in rows}) == len(rows)
+    fillers_before_kill = [r for r in rows if r.kind == "filler" and r.ended_at <= first]
+    assert fillers_before_kill, "the filler played before the kill was journaled and must have arrived"
+
+
+def test_playback_goes_on_while_the_broker_is_down_and_the_backlog_arrives_after(stack):
+    database, bridge = stack.database, stack.bridge
+    assets = media_table(database)
+    one, loop = assets["one.mp4"], assets["loop.png"]
+    player = PLAYERS[1]
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
+    publish_plan(database, bridge, player, [(first + timedelta(seconds=5 * i), one) for i in range(4)], loop)
+    agent = stack.start_agent(player)
+    agent.wait_for(f"playing spot {player}-s0", timeout=60)
+    stack.broker.stop()
+    outage = threading.Event()
+    outage.wait(20)  # the outage itself: 20 seconds without a broker, as the acceptance asks
+    stack.broker.start()
+    rows = wait_for_records(bridge, database, lambda rows: all(completed(rows, f"{player}-s{i}") for i in range(4)),
+                            timeout=90)
+    assert all(abs((completed(rows, f"{player}-s{i}")[0].started_at - (first + timedelta(seconds=5 * i)))
+                   .total_seconds()) < 1.0 for i in range(4))
+
+
+def test_a_file_corrupted_on_the_server_is_never_played_and_is_made_good_once_the_right_file_is_back(stack):
+    database, bridge, settings = stack.database, stack.bridge, stack.settings
+    assets = media_table(database)
+    two, loop = assets["two.mp4"], assets["loop.png"]
+    stored = MediaStore(settings.media_dir).path_for(two.sha256)
+    good = stored.read_bytes()
+    stored.write_bytes(good[: len(good) // 2] + b"\0" * (len(good) - len(good) // 2))
+    player = PLAYERS[0]
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=12)
+    publish_plan(database, bridge, player, [(first, two)], loop)
+    agent = stack.start_agent(player)
+    agent.wait_for(f"missed spot {player}-s0: media not cached", timeout=60)
+    rows = wait_for_records(bridge, database, lambda rows: any(r.kind == "filler" for r in rows), timeout=60)
+    assert not [r for r in rows if r.media == two.sha256 and r.status == "completed"]
+    stored.write_bytes(good)
+    rows = wait_for_records(bridge, database, lambda rows: completed(rows, f"{player}-s0", "makegood"), timeout=120)
+    [missed] = [r for r in rows if r.spot_id == f"{player}-s0" and r.kind == "spot"]
+    assert (missed.status, missed.reason) == ("missed", "media not cached")
+
+
+def test_a_tampered_plan_and_an_older_plan_are_refused_and_the_status_says_why(stack):
+    from scheduler.models import PlayerPresence
+
+    database, bridge = stack.database, stack.bridge
+    assets = media_table(database)
+    one, loop = assets["one.mp4"], assets["loop.png"]
+    player = PLAYERS[1]
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    publish_plan(database, bridge, player, [(first, one)], loop)
+    agent = stack.start_agent(player)
+    agent.wait_for(" taken: ", timeout=60)
+
+    def refused() -> str | None:
+        with database.sessions() as session:
+            row = session.get(PlayerPresence, player)
+            return row.refused if row is not None else None
+
+    def status_with(text: str):
+        with bridge.committed:
+            assert bridge.committed.wait_for(lambda: text in (refused() or ""), timeout=60), "".join(agent.lines)
+
+    with database.sessions() as session:
+        held = session.scalars(select(PublishedPlan).where(PublishedPlan.player_id == player)).one()
+    envelope = json.loads(bridge.signer.envelope_json(held.body.encode()))
+    envelope["payload"]["spots"][0]["start"] = (first + timedelta(seconds=1)).astimezone(HANOI).isoformat()
+    topic = f"signage/v1/players/{player}/plan"
+    bridge.client.publish(topic, json.dumps(envelope), qos=1, retain=True)
+    status_with("the signature does not match")
+
+    older = json.loads(held.body)
+    older["generated_at"] = "2024-01-01T00:00:00Z"
+    older["spots"] = []
+    older["version"] = plan_version(older)
+    bridge.client.publish(topic, bridge.signer.envelope_json(canonical_json(older)), qos=1, retain=True)
+    status_with("older than the one held")
