@@ -327,15 +327,52 @@ def demo(
     total = (screens.created + screens.updated + screens.unchanged) if screens else 0
     out.print(f"demo data in {config.data_dir}: {total} screens; the iHanoi campaign runs from {setup.first_day}")
     database = database_module.open_database(config)
+    http_port = port or config.http_port
     try:
         with BrokerSupervisor(config, database) as broker_process:
             out.print(f"broker on {config.broker_host}:{broker_process.port}")
-            out.print(f"open http://{host or config.http_host}:{port or config.http_port}/ (Ctrl-C stops)")
-            serve(config, host, port)
+            players = start_demo_players(config, database, f"http://{host or config.http_host}:{http_port}")
+            out.print(f"players (headless): {', '.join(players)}; their logs in {config.data_dir / 'players'}")
+            out.print(f"open http://{host or config.http_host}:{http_port}/ (Ctrl-C stops)")
+            try:
+                serve(config, host, port)
+            finally:
+                for process in players.values():
+                    process.terminate()
+                for process in players.values():
+                    process.wait(timeout=15)
     except BrokerFailed as exc:
         raise fail(f"the broker did not start: {exc}") from None
     finally:
         database.dispose()
+
+
+DEMO_PLAYERS = ("hn-hadong-phula-001", "hn-nb-t2-001", "hn-hadong-phula-003")  # a ward LCD, an airport LED, a speaker
+
+
+def start_demo_players(config: Settings, database, server_url: str) -> dict:
+    """Register the demo's players and start each as its own `signage player run` process, headless."""
+    import subprocess
+
+    from scheduler.players import register_player
+    from signage.clock import SystemClock
+    from signage.db import transaction
+    from signage.signing import Signer
+
+    signer = Signer.load_or_create(config.data_dir)
+    folder = (config.data_dir / "players").resolve()
+    processes = {}
+    with transaction(database.sessions) as session:
+        configs = {player_id: register_player(session, player_id, config, signer, server_url, SystemClock().now())
+                   for player_id in DEMO_PLAYERS}
+    for player_id, player_config in configs.items():
+        path = folder / f"{player_id}.json"
+        player_config.model_copy(update={"data_dir": str(folder / player_id), "headless": True}).write(path)
+        log_file = (folder / f"{player_id}.log").open("a")
+        signage = str(Path(sys.executable).parent / "signage")
+        processes[player_id] = subprocess.Popen([signage, "player", "run", "--config", str(path)],
+                                                stdout=log_file, stderr=subprocess.STDOUT)
+    return processes
 
 
 @app.command("version")
