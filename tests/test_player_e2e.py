@@ -60,6 +60,13 @@ campaigns:
 """
 
 
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    # The player's behaviour does not depend on the server's database, and the server's ingest is run on
+    # PostgreSQL by tests/test_distribution.py: these slow end-to-end runs use SQLite only.
+    return f"sqlite:///{tmp_path / 'signage.db'}"
+
+
 @dataclass
 class Stack:
     settings: Settings
