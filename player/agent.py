@@ -28,6 +28,7 @@ from player.cache import MediaCache
 from player.journal import Journal
 from player.playback import Playback, PlaybackEvent
 from player.programme import COMPLETION_TOLERANCE, Action, Programme, SpotOutcome, play_status
+from player.uploads import upload_screenshot
 from signage import __version__
 from signage.clock import Clock
 from signage.player_config import PlayerConfig
@@ -252,7 +253,12 @@ class PlayerAgent:
             self._sync_wanted.set()
         elif command.name == "screenshot":
             path = self.data_dir / "screenshot.png"
-            self.state.refused = None if self.playback.snapshot(path) else "screenshot: no picture to take"
+            if self.playback.snapshot(path):
+                # Sent from a thread of its own: a slow link must not hold up the screen.
+                threading.Thread(target=upload_screenshot, daemon=True, name="screenshot", args=(
+                    self.config.server_url, self.config.player_id, self.config.password, path)).start()
+            else:
+                log.info("screenshot asked for, but there is no picture to take (audio, or blank)")
         log.info("command %s done", command.name)
 
     # -- deciding and playing ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from media.routes import router as media_router
 from scheduler.database import Database, open_database
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
+from scheduler.player_routes import router as player_router
 from signage import __version__
 from signage.clock import Clock, SystemClock
 from signage.config import Settings
@@ -65,6 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(fleet_router)
     app.include_router(media_router)
+    app.include_router(player_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
