@@ -181,17 +181,93 @@ def report(plan: list[Media], slots: list[Slot], size: str) -> None:
     print(f"peak RSS: {peak_mb:.1f} MB   target <= {TARGET_RSS_MB:.0f} MB")
 
 
+def run_agent(plan: list[Media], directory: Path) -> tuple[list[float], list[float], int]:
+    """The real agent (its loop, programme, journal and libVLC) over the same items, planned as back-to-back
+    spots in a signed plan it finds on disk; the figures come from the proof-of-play in its journal."""
+    import hashlib
+    import json
+    import shutil
+    import sqlite3
+    import threading
+    from zoneinfo import ZoneInfo
+
+    from player.agent import PlayerAgent
+    from signage.player_config import PlayerConfig
+    from signage.protocol import canonical_json, plan_version
+    from signage.signing import Signer, public_key_text
+
+    clock, zone = SystemClock(), ZoneInfo("Asia/Ho_Chi_Minh")
+    data = directory / "agent"
+    signer = Signer.load_or_create(directory / "server")
+    mime = {"video": "video/mp4", "image": "image/png", "audio": "audio/mpeg"}
+    sha_of: dict[Path, str] = {}
+    for item in set(plan):
+        sha = hashlib.sha256(item.path.read_bytes()).hexdigest()
+        (data / "media" / sha[:2]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(item.path, data / "media" / sha[:2] / sha)  # already cached: timing, not downloading
+        sha_of[item.path] = sha
+    first = clock.now().astimezone(zone).replace(microsecond=0) + timedelta(seconds=6)
+    day = first.replace(hour=0, minute=0, second=0)
+    spots, at = [], first
+    for index, item in enumerate(plan):
+        spots.append({"spot_id": f"bench-{index:03d}", "campaign_id": "bench", "media": sha_of[item.path],
+                      "start": at.isoformat(), "duration_ms": item.duration_ms})
+        at += timedelta(milliseconds=item.duration_ms)
+    span = {"start": day.isoformat(), "end": (day + timedelta(days=2)).isoformat()}
+    body = {"schema": "signage.plan/1", "player_id": "bench-player", "generated_at": "2024-01-01T00:00:00Z",
+            "timezone": "Asia/Ho_Chi_Minh", "valid_from": span["start"], "valid_until": span["end"],
+            "operating_hours": [span], "peak_windows": [span], "filler": [], "spots": spots,
+            "media": {sha_of[i.path]: {"url": f"/media/{sha_of[i.path]}", "bytes": i.path.stat().st_size,
+                                       "mime": mime[i.kind], "duration_ms": i.duration_ms} for i in set(plan)}}
+    body["version"] = plan_version(body)
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "plan.json").write_bytes(signer.envelope_json(canonical_json(body)))
+    config = PlayerConfig(player_id="bench-player", broker_port=9, username="bench", password="bench",
+                          server_url="http://127.0.0.1:9", public_keys=[public_key_text(signer.public_key)],
+                          data_dir=str(data), headless=True)  # no broker, no server: it plays offline
+    agent = PlayerAgent(config, clock, lambda post: VlcPlayback(post, clock=clock, headless=True))
+    runner = threading.Thread(target=agent.run, name="agent")
+    runner.start()
+    threading.Event().wait(((at - clock.now()) + timedelta(seconds=3)).total_seconds())  # the plan's length
+    agent.stop()
+    runner.join(timeout=30)
+    with sqlite3.connect(data / "journal.db") as journal:
+        records = [json.loads(b) for (b,) in journal.execute("SELECT body FROM records ORDER BY seq")]
+    plays = sorted((r for r in records if r["kind"] == "spot" and r["status"] != "missed"),
+                   key=lambda r: r["started_at"])
+    starts = [ms(datetime.fromisoformat(r["started_at"]) - datetime.fromisoformat(r["scheduled_start"]))
+              for r in plays]
+    gaps = [ms(datetime.fromisoformat(b["started_at"]) - datetime.fromisoformat(a["ended_at"]))
+            for a, b in zip(plays, plays[1:], strict=False)]
+    completed = sum(r["status"] == "completed" for r in plays)
+    if os.environ.get("BENCH_VERBOSE"):
+        for r in sorted(records, key=lambda r: r["started_at"]):
+            print(r["spot_id"], r["kind"], r["status"], r["reason"], (r["scheduled_start"] or "")[11:23], r["started_at"][11:23],
+                  r["ended_at"][11:23], r["duration_ms"])
+    return starts, gaps, completed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--size", default="1920x1080", help="video and still size, WxH")
+    parser.add_argument("--agent", action="store_true", help="run the whole player agent, not the backend alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="player-timing-") as directory:
         media = make_media(Path(directory), args.size)
         plan = make_plan(media, args.items, args.seed)
-        slots = run(plan, media["still 1 s"])
-    report(plan, slots, args.size)
+        if args.agent:
+            starts, gaps, completed = run_agent(plan, Path(directory))
+        else:
+            slots = run(plan, media["still 1 s"])
+    if not args.agent:
+        report(plan, slots, args.size)
+        return
+    print(f"the player agent over {len(plan)} back-to-back spots ({args.size}), {completed} completed")
+    print(f"start error (started - planned): {percentiles(starts)}")
+    print(f"gap (next started - ended):      {percentiles(gaps)}")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -195,16 +195,18 @@ class PlayerAgent:
             self._send_status_if_due()
 
     def _seconds_to_next_deadline(self) -> float:
+        """How long the loop may wait for an event: until the next spot starts, the current item must be cut
+        or its end is overdue, and never more than a few seconds."""
         now = self.clock.now()
         deadlines = [now + timedelta(seconds=5)]
+        upcoming = self.programme.next_spot(now) if self.programme is not None else None
+        if upcoming is not None:
+            deadlines.append(upcoming.start)
         if self.current is not None:
             if self.current.action.until < self.current.natural_end:
                 deadlines.append(self.current.action.until)
             if self.current.deadline is not None:
                 deadlines.append(self.current.deadline)
-            upcoming = self.programme.next_spot(now) if self.programme is not None else None
-            if upcoming is not None:
-                deadlines.append(upcoming.start)
         return max(0.0, (min(deadlines) - now).total_seconds())
 
     def _handle(self, kind: str, value: Any) -> None:
