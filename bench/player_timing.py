@@ -242,8 +242,8 @@ def run_agent(plan: list[Media], directory: Path) -> tuple[list[float], list[flo
     completed = sum(r["status"] == "completed" for r in plays)
     if os.environ.get("BENCH_VERBOSE"):
         for r in sorted(records, key=lambda r: r["started_at"]):
-            print(r["spot_id"], r["kind"], r["status"], r["reason"], (r["scheduled_start"] or "")[11:23], r["started_at"][11:23],
-                  r["ended_at"][11:23], r["duration_ms"])
+            print(r["spot_id"], r["kind"], r["status"], r["reason"], (r["scheduled_start"] or "")[11:23],
+                  r["started_at"][11:23], r["ended_at"][11:23], r["duration_ms"])
     return starts, gaps, completed
 
 
