@@ -342,18 +342,17 @@ class PlayerAgent:
                 status, reason = "interrupted", "joined late"  # a partial play does not count
         if action.kind == "filler" and status != "completed" and reason is None:
             reason = "cut"
-        kind = {"spot": "spot", "makegood": "makegood", "filler": "filler"}[action.kind]
         record = {
             "play_id": str(uuid.uuid4()), "player_id": self.config.player_id,
             "spot_id": action.spot.spot_id if action.spot else None,
             "campaign_id": action.spot.campaign_id if action.spot else None, "media": action.media,
-            "kind": kind, "scheduled_start": action.spot.start.isoformat() if action.kind == "spot" else None,
+            "kind": action.kind, "scheduled_start": action.spot.start.isoformat() if action.kind == "spot" else None,
             "started_at": started.isoformat(), "ended_at": at.isoformat(),
             "duration_ms": max(0, int((at - started) / timedelta(milliseconds=1))), "status": status,
             "reason": reason, "plan_version": self.state.plan.version if self.state.plan else None,
         }
         self._append(record, action)
-        if self.playback is not None and status != "completed":
+        if status != "completed":
             self.playback.stop()
 
     def _record_miss(self, action: Action, now: datetime) -> None:
