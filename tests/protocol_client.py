@@ -50,6 +50,7 @@ class ProtocolPlayer:
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = lambda *args: self.connected.clear()
         self.host, self.port = host, port
 
@@ -72,6 +73,9 @@ class ProtocolPlayer:
             return
         client.subscribe([(player_topic(self.player_id, kind), SubscribeOptions(qos=1))
                           for kind in ("plan", "cmd", "ack")])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        # Ready only once the broker confirmed the subscriptions: a command sent before would be lost.
         self.connected.set()
 
     def _on_message(self, client, userdata, message) -> None:

@@ -205,7 +205,10 @@ def test_a_player_killed_in_the_middle_of_a_spot_makes_it_good_and_loses_or_doub
     # before the next spot.
     publish_plan(database, bridge, player, [(first, long), (first + timedelta(seconds=24), two)], loop)
     agent = stack.start_agent(player)
-    agent.wait_for(f"playing spot {player}-s0", timeout=60)
+    agent.wait_for(" taken: ", timeout=60)
+    # The agent plays by the wall clock: three seconds into the 8-second spot it is playing it. (Its log line
+    # can reach this process seconds late on a busy machine, so the moment comes from the plan, not the log.)
+    threading.Event().wait((first + timedelta(seconds=3) - datetime.now(UTC)).total_seconds())
     agent.process.send_signal(signal.SIGKILL)  # in the middle of the spot
     agent.process.wait(timeout=10)
     stack.start_agent(player)
