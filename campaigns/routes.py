@@ -1,16 +1,25 @@
-"""Web pages for what staff define. (The JSON API comes with the staff web app.)"""
+"""Web pages for what staff define: the fleet overview, scoped to the signed-in user's organisation."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from campaigns.access import PageActorDep
 from campaigns.fleet_view import fleet_overview
+from campaigns.models import User
 from scheduler.deps import ClockDep, LanguageDep, SessionDep, render
 
 router = APIRouter()
 
 
 @router.get("/fleet", include_in_schema=False)
-def fleet_page(request: Request, session: SessionDep, clock: ClockDep, language: LanguageDep, org: str | None = None):
-    overview = fleet_overview(session, clock, org)
-    return render(request, "fleet.html", {"overview": overview}, language)
+def fleet_page(request: Request, session: SessionDep, clock: ClockDep, language: LanguageDep, actor: PageActorDep,
+               org: str | None = None):
+    root = org if org and actor.sees_organisation(session, org) else own_root(actor.user)
+    overview = fleet_overview(session, clock, root)
+    return render(request, "fleet.html", {"overview": overview}, language, actor)
+
+
+def own_root(user: User) -> str | None:
+    """The top of what the user sees; None (everything) for a user of the city, the root organisation."""
+    return user.organisation_id if user.organisation.parent_id is not None else None

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
-from http import HTTPStatus
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.routing import APIRoute
+from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
@@ -24,6 +22,7 @@ from media.models import MediaAsset
 from media.store import MediaStore
 from scheduler.deps import SettingsDep, get_db
 from scheduler.players import player_secret_matches
+from scheduler.problems import Problem, ProblemRoute, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -79,36 +78,6 @@ def etag_matches(header: str, etag: str, *, weak: bool) -> bool:
     if weak:
         return "*" in tags or etag in {tag.removeprefix("W/") for tag in tags}
     return etag in tags
-
-
-class Problem(HTTPException):
-    """An HTTP error that the routes of this module answer as RFC 9457 problem+json."""
-
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status, detail, headers)
-
-
-def problem_response(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
-
-
-class ProblemRoute(APIRoute):
-    """Answers the Problems raised by a route or its dependencies as problem+json.
-
-    Kept at route level, so that this router needs no exception handler registered on the app.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer_problems(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Problem as exc:
-                return problem_response(exc.status_code, str(exc.detail), exc.headers)
-
-        return answer_problems
 
 
 def unauthorised(detail: str) -> Problem:

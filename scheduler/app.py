@@ -13,12 +13,15 @@ from fastapi.templating import Jinja2Templates
 
 import campaigns
 import scheduler
+from campaigns.account_routes import api as accounts_api
+from campaigns.account_routes import pages as account_pages
 from campaigns.routes import router as fleet_router
 from media.routes import router as media_router
 from scheduler.database import Database, open_database
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
 from scheduler.player_routes import router as player_router
+from scheduler.problems import install_problem_handlers
 from signage import __version__
 from signage.clock import Clock, SystemClock
 from signage.config import Settings
@@ -64,6 +67,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.clock = clock or SystemClock()
     app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_problem_handlers(app)
+    app.include_router(account_pages)
+    app.include_router(accounts_api)
     app.include_router(fleet_router)
     app.include_router(media_router)
     app.include_router(player_router)

@@ -33,11 +33,17 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 LanguageDep = Annotated[str, Depends(language_of)]
 
 
-def render(request: Request, name: str, context: dict[str, Any], language: str):
-    """A page from the app's templates, with `t()` bound to the request's language."""
+# The web UI's top navigation: (path, message key).
+NAV_LINKS = [("/campaigns", "nav.campaigns"), ("/media", "nav.media"), ("/fleet", "nav.fleet")]
+
+
+def render(request: Request, name: str, context: dict[str, Any], language: str, actor: Any = None):
+    """A page from the app's templates, with `t()` bound to the request's language; `actor` (the signed-in
+    user, campaigns.access.Actor) shows the navigation and gives forms their CSRF token."""
     templates: Jinja2Templates = request.app.state.templates
     response = templates.TemplateResponse(
-        request, name, {**context, "lang": language, "t": lambda key: translate(key, language)}
+        request, name, {**context, "lang": language, "t": lambda key: translate(key, language), "actor": actor,
+                        "nav_links": NAV_LINKS, "csrf_token": getattr(actor, "csrf_token", None)}
     )
     if request.query_params.get("lang") == language:
         response.set_cookie("lang", language, httponly=True, samesite="lax", max_age=365 * 86400)

@@ -10,6 +10,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "app.title": {"vi": "Hệ thống phát sóng màn hình công cộng Hà Nội",
                   "en": "Hà Nội public screens broadcast scheduler"},
     "nav.fleet": {"vi": "Màn hình", "en": "Screens"},
+    "nav.campaigns": {"vi": "Chiến dịch", "en": "Campaigns"},
+    "nav.media": {"vi": "Thư viện media", "en": "Media library"},
     "fleet.heading": {"vi": "Tổ chức, điểm đặt và màn hình", "en": "Organisations, sites and screens"},
     "fleet.organisations": {"vi": "Tổ chức", "en": "Organisations"},
     "fleet.sites": {"vi": "Điểm đặt màn hình", "en": "Sites"},
@@ -51,6 +53,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "screen.led": {"vi": "LED", "en": "LED"},
     "screen.speaker": {"vi": "Loa", "en": "Speaker"},
 }
+
+
+def add_messages(messages: dict[str, dict[str, str]]) -> None:
+    """A module's own words, registered at import; a key may be defined once."""
+    for key, entry in messages.items():
+        if key in MESSAGES and MESSAGES[key] != entry:
+            raise ValueError(f"the message key {key!r} is defined twice with different words")
+        if "vi" not in entry:
+            raise ValueError(f"the message {key!r} has no Vietnamese words: Vietnamese is the UI's first language")
+    MESSAGES.update(messages)
 
 
 def language_of(request: Request) -> str:

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 
-from media.routes import PlayerDep, Problem, ProblemRoute
+from media.routes import PlayerDep
 from scheduler.deps import ClockDep, SettingsDep
+from scheduler.problems import Problem, ProblemRoute
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SCREENSHOT_BYTES = 10 * 1024 * 1024

@@ -25,9 +25,11 @@ fleet_app = typer.Typer(help="Organisations, sites and screens: import and expor
                         no_args_is_help=True)
 campaign_app = typer.Typer(help="Campaigns: import campaign files, list what is scheduled.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrate it to the newest schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff accounts: create the first admin, reset a password.", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
 app.add_typer(player_app, name="player")
 player_app.command("run")(player_run)
 app.command("broker")(broker)
@@ -252,6 +254,67 @@ def db_upgrade() -> None:
     config = settings()
     server_modules().open_database(config).dispose()
     out.print(f"database at the newest schema: {config.resolved_database_url}")
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name: lowercase letters, digits, '.', '_' or '-'.")],
+    organisation: Annotated[str, typer.Option("--organisation", "-o", help="The user's organisation id.")],
+    role: Annotated[str, typer.Option(help="admin, staff, head or manager.")] = "admin",
+    full_name: Annotated[str, typer.Option(help="The name shown in the UI and the audit log.")] = "",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Create a user (the first admin: `signage user create admin -o hn`); the password is asked for."""
+    from campaigns.accounts import create_user
+    from signage.clock import SystemClock
+    from signage.errors import Invalid
+
+    database = server_modules().open_database(settings())
+    password = read_password(password_stdin)
+    try:
+        with database.sessions() as session, session.begin():
+            user = create_user(session, username=username, full_name=full_name or username, role=role,
+                               organisation_id=organisation, password=password, clock=SystemClock())
+            summary = f"user {user.username} ({user.role.value}) of {user.organisation_id} created"
+    except Invalid as exc:
+        raise fail(str(exc)) from None
+    finally:
+        database.dispose()
+    out.print(summary)
+
+
+@user_app.command("password")
+def user_password(
+    username: Annotated[str, typer.Argument(help="The user whose password to set.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Set a user's password (and lift a login throttle on the name)."""
+    from sqlalchemy import delete, select
+
+    from campaigns.accounts import set_password
+    from campaigns.models import LoginFailure, User
+    from signage.errors import Invalid
+
+    database = server_modules().open_database(settings())
+    password = read_password(password_stdin)
+    try:
+        with database.sessions() as session, session.begin():
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise fail(f"there is no user {username!r}; create one with `signage user create`")
+            set_password(user, password)
+            session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    except Invalid as exc:
+        raise fail(str(exc)) from None
+    finally:
+        database.dispose()
+    out.print(f"password of {username} set")
 
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on (default SIGNAGE_HTTP_HOST, 127.0.0.1).")]

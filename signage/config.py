@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     http_port: int = Field(8000, ge=1, le=65535)
     jobs: bool = Field(True, description="Run the planning jobs in the server (off for a web-only process).")
     mqtt: bool = Field(True, description="Connect the server to the broker: plans out, proof-of-play in.")
+    max_upload_bytes: int = Field(2 * 1024**3, ge=1, description="The largest media file staff may upload.")
+    session_hours: int = Field(12, ge=1, le=24 * 30, description="How long a web login lasts.")
+    secure_cookies: bool = Field(False, description="Send session cookies over HTTPS only (on behind TLS).")
 
     @field_validator("timezone")
     @classmethod

@@ -162,3 +162,87 @@ def spawn():
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+# -- staff accounts and the web app ----------------------------------------------------------------------
+
+PASSWORD = "mật khẩu đủ dài 2024"
+# (username, role, organisation): the city, a district, and two wards of that district.
+STAFF = [
+    ("city-admin", "admin", "hn"),
+    ("city-staff", "staff", "hn"),
+    ("city-manager", "manager", "hn"),
+    ("hadong-staff", "staff", "hn-hadong"),
+    ("hadong-head", "head", "hn-hadong"),
+    ("hadong-manager", "manager", "hn-hadong"),
+    ("phula-staff", "staff", "hn-hadong-phula"),
+    ("phula-head", "head", "hn-hadong-phula"),
+    ("vanquan-staff", "staff", "hn-hadong-vanquan"),
+    ("vanquan-head", "head", "hn-hadong-vanquan"),
+]
+
+
+@pytest.fixture
+def fleet(database: Database, settings: Settings) -> None:
+    """The example fleet (82 screens of Hà Nội) in the test's database."""
+    from campaigns.fleet_file import import_fleet
+    from signage.db import transaction
+
+    with transaction(database.sessions) as s:
+        import_fleet(s, FLEET_FILE, settings.timezone)
+
+
+@pytest.fixture
+def staff(database: Database, fleet: None, clock: VirtualClock) -> dict[str, int]:
+    """One user per line of STAFF, all with PASSWORD: username -> user id."""
+    from campaigns.accounts import create_user
+    from signage.db import transaction
+
+    with transaction(database.sessions) as s:
+        return {name: create_user(s, username=name, full_name=name.replace("-", " ").title(), role=role,
+                                  organisation_id=org, password=PASSWORD, clock=clock).id
+                for name, role, org in STAFF}
+
+
+@pytest.fixture
+def app(settings: Settings, clock: VirtualClock, database: Database, staff: dict[str, int]):
+    """The server's app (no broker, no jobs) on the test's database, fleet and staff loaded."""
+    from scheduler.app import create_app
+
+    return create_app(settings.model_copy(update={"jobs": False}), clock)
+
+
+@pytest.fixture
+def web(app):
+    """A client that is not signed in; sign in with `sign_in(web, 'phula-staff')`."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield client
+
+
+@pytest.fixture
+def api(app, web):
+    """as_user('phula-staff') -> a client of the JSON API carrying that user's bearer token. (The app's
+    lifespan runs once, in `web`; these clients call the same running app.)"""
+    from fastapi.testclient import TestClient
+
+    def as_user(username: str) -> TestClient:
+        client = TestClient(app, base_url="http://127.0.0.1")
+        answer = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+        assert answer.status_code == 201, answer.text
+        client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        return client
+
+    return as_user
+
+
+def sign_in(client, username: str, password: str = PASSWORD) -> str:
+    """Logs the client in through the login form; returns the session's CSRF token for later forms."""
+    import re
+
+    answer = client.post("/login", data={"username": username, "password": password, "next": "/fleet"},
+                         follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    page = client.get("/fleet").text
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)

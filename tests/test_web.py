@@ -1,25 +1,20 @@
 """The fleet page, in process (content) and as a real `signage server` on 127.0.0.1."""
 
+import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from campaigns.fleet_file import import_fleet
-from scheduler.app import create_app
-from signage.db import transaction
-from tests.conftest import FLEET_FILE
+from tests.conftest import FLEET_FILE, PASSWORD, sign_in
 from tests.pg_server import free_port
 
 
 @pytest.fixture
-def client(settings, clock, database):
-    with transaction(database.sessions) as session:
-        import_fleet(session, FLEET_FILE, settings.timezone)
-    with TestClient(create_app(settings, clock), base_url="http://127.0.0.1") as test_client:
-        yield test_client
+def client(web):
+    sign_in(web, "city-manager")
+    return web
 
 
 def test_the_fleet_page_lists_organisations_sites_and_screens_in_vietnamese(client):
@@ -53,6 +48,13 @@ def test_choosing_an_organisation_shows_only_its_subtree(client):
     assert 'id="site-ga-hn"' not in page
 
 
+def test_a_ward_user_sees_only_the_wards_screens_whatever_organisation_is_asked_for(web):
+    sign_in(web, "phula-staff")
+    page = web.get("/fleet?org=hn").text
+    assert 'id="site-hadong-phula"' in page
+    assert 'id="site-ga-hn"' not in page and 'id="site-hadong-vanquan"' not in page
+
+
 def test_the_root_sends_people_to_the_fleet_page(client):
     assert client.get("/", follow_redirects=False).headers["location"] == "/fleet"
 
@@ -61,9 +63,15 @@ def test_signage_server_serves_the_fleet_page_on_localhost(cli_env, spawn):
     signage = str(Path(sys.executable).parent / "signage")
     imported = spawn([signage, "fleet", "import", str(FLEET_FILE)], cli_env)
     assert imported.process.wait(timeout=60) == 0
+    created = subprocess.run([signage, "user", "create", "manager", "-o", "hn", "--role", "manager",
+                              "--password-stdin"], input=PASSWORD + "\n", text=True, env=cli_env, timeout=60)
+    assert created.returncode == 0
     port = free_port()
     server = spawn([signage, "server", "--host", "127.0.0.1", "--port", str(port)], cli_env)
     server.wait_for("Uvicorn running on", timeout=60)
-    page = httpx.get(f"http://127.0.0.1:{port}/fleet", timeout=10)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        signed_in = browser.post("/login", data={"username": "manager", "password": PASSWORD, "next": "/fleet"})
+        assert signed_in.status_code == 303
+        page = browser.get("/fleet")
     assert page.status_code == 200
     assert "Nhà ga hành khách T2" in page.text

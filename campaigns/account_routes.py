@@ -1,0 +1,232 @@
+"""Signing in and out (web and API), the signed-in user, users of one's subtree and API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from campaigns.access import SESSION_COOKIE, ActorDep, PageActorDep, not_found
+from campaigns.accounts import (
+    LoginRefused,
+    LoginThrottled,
+    authenticate,
+    close_session,
+    create_user,
+    issue_api_token,
+    open_session,
+)
+from campaigns.kinds import Role
+from campaigns.models import ApiToken, User
+from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.i18n import add_messages
+from scheduler.pagination import Page, PageDep, paginate
+from scheduler.problems import Problem
+from signage.errors import Invalid
+
+add_messages({
+    "login.heading": {"vi": "Đăng nhập", "en": "Sign in"},
+    "login.username": {"vi": "Tên đăng nhập", "en": "User name"},
+    "login.password": {"vi": "Mật khẩu", "en": "Password"},
+    "login.submit": {"vi": "Đăng nhập", "en": "Sign in"},
+    "login.refused": {"vi": "Sai tên đăng nhập hoặc mật khẩu.", "en": "Wrong user name or password."},
+    "login.throttled": {"vi": "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút.",
+                        "en": "Too many failed sign-ins. Please try again in a few minutes."},
+    "nav.logout": {"vi": "Đăng xuất", "en": "Sign out"},
+    "role.admin": {"vi": "Quản trị", "en": "Administrator"},
+    "role.staff": {"vi": "Cán bộ truyền thông", "en": "Communications staff"},
+    "role.head": {"vi": "Thủ trưởng đơn vị", "en": "Head of unit"},
+    "role.manager": {"vi": "Lãnh đạo quản lý", "en": "Manager"},
+})
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site: never an open redirect to somewhere else."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@pages.get("/login")
+def login_page(request: Request, language: LanguageDep, next: str | None = None):
+    return render(request, "login.html", {"next": safe_next(next), "error": None}, language)
+
+
+@pages.post("/login")
+def login(request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep, language: LanguageDep,
+          username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=1024)],
+          next: Annotated[str, Form(max_length=2000)] = "/"):
+    client = request.client.host if request.client else None
+    try:
+        user = authenticate(session, username.strip(), password, clock, client)
+    except (LoginRefused, LoginThrottled) as exc:
+        session.commit()  # the failure counts even though the answer is an error
+        key, status = ("login.throttled", 429) if isinstance(exc, LoginThrottled) else ("login.refused", 401)
+        response = render(request, "login.html", {"next": safe_next(next), "error": key, "username": username},
+                          language)
+        response.status_code = status
+        return response
+    token, _ = open_session(session, user, clock, settings.session_hours)
+    session.commit()
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_hours * 3600, httponly=True,
+                        samesite="lax", secure=settings.secure_cookies, path="/")
+    return response
+
+
+@pages.post("/logout")
+def logout(request: Request, session: SessionDep, actor: PageActorDep):
+    close_session(session, request.cookies.get(SESSION_COOKIE, ""))
+    session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- API --------------------------------------------------------------------------------------------------
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    name: str = Field("api", max_length=255, description="what the token is for, shown in the token list")
+    days: int | None = Field(90, ge=1, le=3650, description="lifetime in days; null for no expiry")
+
+
+class TokenIssued(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime | None
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    organisation_id: str
+    active: bool
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(id=user.id, username=user.username, full_name=user.full_name, role=user.role,
+                   organisation_id=user.organisation_id, active=user.active)
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=3, max_length=64)
+    full_name: str = Field(min_length=1, max_length=255)
+    role: Role
+    organisation_id: str = Field(max_length=63)
+    password: str = Field(max_length=1024)
+
+
+class UserUpdate(BaseModel):
+    full_name: str | None = Field(None, min_length=1, max_length=255)
+    role: Role | None = None
+    active: bool | None = None
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+
+@api.post("/auth/token", response_model=TokenIssued, status_code=201)
+def api_token(body: TokenRequest, request: Request, session: SessionDep, clock: ClockDep) -> TokenIssued:
+    """A bearer token for a user name and password (throttled like the login page)."""
+    client = request.client.host if request.client else None
+    try:
+        user = authenticate(session, body.username, body.password, clock, client)
+    except LoginThrottled as exc:
+        session.commit()
+        raise Problem(429, f"{exc}; wait before trying again",
+                      {"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
+    except LoginRefused:
+        session.commit()
+        raise Problem(401, "wrong user name or password; check both (after 5 failures the name waits 15 minutes)",
+                      ) from None
+    token, row = issue_api_token(session, user, body.name, clock, body.days)
+    session.commit()
+    return TokenIssued(access_token=token, expires_at=row.expires_at)
+
+
+@api.get("/me", response_model=UserOut)
+def me(actor: ActorDep) -> UserOut:
+    return UserOut.of(actor.user)
+
+
+@api.get("/me/tokens", response_model=list[TokenOut])
+def my_tokens(actor: ActorDep, session: SessionDep) -> list[TokenOut]:
+    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == actor.user.id).order_by(ApiToken.id)).all()
+    return [TokenOut(id=r.id, name=r.name, created_at=r.created_at, expires_at=r.expires_at, revoked=r.revoked)
+            for r in rows]
+
+
+@api.delete("/me/tokens/{token_id}", status_code=204)
+def revoke_my_token(token_id: int, actor: ActorDep, session: SessionDep) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != actor.user.id:
+        raise not_found("token", str(token_id))
+    row.revoked = True
+    session.commit()
+
+
+@api.get("/users", response_model=Page[UserOut])
+def list_users(actor: ActorDep, session: SessionDep, page: PageDep, role: Role | None = None,
+               organisation_id: str | None = None) -> Page[UserOut]:
+    query = select(User).where(User.organisation_id.in_(actor.org_ids())).order_by(User.username)
+    if role is not None:
+        query = query.where(User.role == role)
+    if organisation_id is not None:
+        query = query.where(User.organisation_id == organisation_id)
+    return paginate(session, query, page, UserOut.of)
+
+
+def user_in_scope(session: SessionDep, actor: ActorDep, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or not actor.sees_organisation(session, user.organisation_id):
+        raise not_found("user", str(user_id))
+    return user
+
+
+@api.get("/users/{user_id}", response_model=UserOut)
+def get_user(user_id: int, actor: ActorDep, session: SessionDep) -> UserOut:
+    return UserOut.of(user_in_scope(session, actor, user_id))
+
+
+@api.post("/users", response_model=UserOut, status_code=201)
+def add_user(body: UserCreate, actor: ActorDep, session: SessionDep, clock: ClockDep) -> UserOut:
+    actor.require(Role.admin, to="create users")
+    if not actor.sees_organisation(session, body.organisation_id):
+        raise not_found("organisation", body.organisation_id)
+    try:
+        user = create_user(session, username=body.username, full_name=body.full_name, role=body.role,
+                           organisation_id=body.organisation_id, password=body.password, clock=clock)
+    except Invalid as exc:
+        raise Problem(422, str(exc)) from None
+    session.commit()
+    return UserOut.of(user)
+
+
+@api.patch("/users/{user_id}", response_model=UserOut)
+def change_user(user_id: int, body: UserUpdate, actor: ActorDep, session: SessionDep) -> UserOut:
+    actor.require(Role.admin, to="change users")
+    user = user_in_scope(session, actor, user_id)
+    if user.id == actor.user.id and (body.active is False or (body.role and body.role is not Role.admin)):
+        raise Problem(409, "you cannot deactivate yourself or drop your own admin role; ask another admin")
+    for field, value in body.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(user, field, value)
+    session.commit()
+    return UserOut.of(user)

@@ -1,0 +1,162 @@
+"""Staff accounts: argon2 password hashes, login throttling, browser sessions and API tokens.
+
+Tokens (session cookies and bearer tokens) are random 32-byte strings shown once; the database keeps only
+their sha256, so a copy of the database does not let anyone log in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from campaigns.kinds import Role
+from campaigns.models import ApiToken, LoginFailure, Organisation, User, UserSession
+from signage.clock import Clock
+from signage.errors import Invalid
+
+MIN_PASSWORD_LENGTH = 10
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+# Throttling: this many failed logins for one user name within the window, and that name waits for the window.
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+
+_hasher = PasswordHasher()
+
+
+class LoginRefused(Exception):
+    """Wrong user name or password (never says which), or an inactive account."""
+
+
+class LoginThrottled(Exception):
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__(f"too many failed logins; try again in {int(retry_after.total_seconds()) + 1} s")
+        self.retry_after = retry_after
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    check_password(password)
+    return _hasher.hash(password)
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"the password has {len(password)} characters", f"use at least {MIN_PASSWORD_LENGTH}")
+    if password.strip() != password:
+        raise Invalid("the password starts or ends with a space", "remove the surrounding spaces")
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_username(username: str) -> str:
+    if not 3 <= len(username) <= 64 or not set(username) <= USERNAME_CHARS:
+        raise Invalid(f"the user name {username!r} is not allowed",
+                      "use 3 to 64 characters: lowercase letters a-z, digits, '.', '_' or '-'")
+    return username
+
+
+def create_user(session: Session, *, username: str, full_name: str, role: Role | str, organisation_id: str,
+                password: str, clock: Clock) -> User:
+    check_username(username)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise Invalid(f"unknown role {role!r}", f"use one of {', '.join(r.value for r in Role)}") from None
+    if session.get(Organisation, organisation_id) is None:
+        raise Invalid(f"there is no organisation {organisation_id!r}",
+                      "name an organisation of the fleet (signage fleet export lists them)")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Invalid(f"the user name {username!r} is taken", "choose another user name")
+    user = User(username=username, full_name=full_name or username, role=role, organisation_id=organisation_id,
+                password_hash=hash_password(password), active=True, created_at=clock.now())
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+
+
+def authenticate(session: Session, username: str, password: str, clock: Clock, client: str | None = None) -> User:
+    """The user whose name and password these are; raises LoginThrottled or LoginRefused.
+
+    Failures are counted per user name, so that guessing at one account is slowed down wherever it comes from;
+    the check runs before the password hash, so a throttled name costs the server nothing."""
+    now = clock.now()
+    since = now - FAILURE_WINDOW
+    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    failures = session.scalars(select(LoginFailure.at).where(LoginFailure.username == username,
+                                                             LoginFailure.at >= since)
+                               .order_by(LoginFailure.at)).all()
+    if len(failures) >= MAX_FAILURES:
+        raise LoginThrottled(failures[-MAX_FAILURES] + FAILURE_WINDOW - now)
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not password_matches(user.password_hash, password):
+        session.add(LoginFailure(username=username[:64], client=(client or "")[:64] or None, at=now))
+        raise LoginRefused()
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    return user
+
+
+def open_session(session: Session, user: User, clock: Clock, hours: int) -> tuple[str, UserSession]:
+    """A new browser session: the cookie's token (shown once) and its row with the CSRF token."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    session.execute(delete(UserSession).where(UserSession.expires_at < now))
+    row = UserSession(token_sha256=token_digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
+                      created_at=now, expires_at=now + timedelta(hours=hours))
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def session_for_token(session: Session, token: str, clock: Clock) -> UserSession | None:
+    row = session.get(UserSession, token_digest(token))
+    if row is None or row.expires_at <= clock.now() or not row.user.active:
+        return None
+    return row
+
+
+def close_session(session: Session, token: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.token_sha256 == token_digest(token)))
+
+
+def issue_api_token(session: Session, user: User, name: str, clock: Clock,
+                    days: int | None = 90) -> tuple[str, ApiToken]:
+    token = "sgn_" + secrets.token_urlsafe(32)
+    now = clock.now()
+    row = ApiToken(user_id=user.id, name=name, token_sha256=token_digest(token), created_at=now,
+                   expires_at=now + timedelta(days=days) if days else None, revoked=False)
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def user_for_api_token(session: Session, token: str, clock: Clock) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token)))
+    if row is None or row.revoked or (row.expires_at is not None and row.expires_at <= clock.now()):
+        return None
+    return row.user if row.user.active else None
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count(User.id))) or 0

@@ -1,0 +1,21 @@
+"""The audit log: who changed what, when, with the values before and after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from campaigns.access import Actor
+from campaigns.models import AuditEntry
+from signage.clock import Clock
+
+
+def record_change(session: Session, actor: Actor, clock: Clock, *, action: str, entity_kind: str, entity_id: str,
+                  organisation_id: str | None, before: dict[str, Any] | None = None,
+                  after: dict[str, Any] | None = None) -> AuditEntry:
+    """Adds the entry to the session: it is committed with the change it describes, or not at all."""
+    entry = AuditEntry(at=clock.now(), username=actor.username, organisation_id=organisation_id, action=action,
+                       entity_kind=entity_kind, entity_id=entity_id, before=before, after=after)
+    session.add(entry)
+    return entry
