@@ -12,10 +12,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 import campaigns
+import media
 import scheduler
-from campaigns.account_routes import api as accounts_api
-from campaigns.account_routes import pages as account_pages
+from campaigns import account_routes, campaign_api, fleet_api
 from campaigns.routes import router as fleet_router
+from media import library_api
 from media.routes import router as media_router
 from scheduler.database import Database, open_database
 from scheduler.jobs import PlanningService, start_jobs
@@ -27,7 +28,7 @@ from signage.clock import Clock, SystemClock
 from signage.config import Settings
 from signage.signing import Signer
 
-TEMPLATE_DIRS = [Path(scheduler.__file__).parent / "templates", Path(campaigns.__file__).parent / "templates"]
+TEMPLATE_DIRS = [Path(package.__file__).parent / "templates" for package in (scheduler, campaigns, media)]
 STATIC_DIR = Path(scheduler.__file__).parent / "static"
 
 
@@ -68,8 +69,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_problem_handlers(app)
-    app.include_router(account_pages)
-    app.include_router(accounts_api)
+    for module in (account_routes, fleet_api, campaign_api, library_api):
+        app.include_router(module.pages)
+        app.include_router(module.api)
     app.include_router(fleet_router)
     app.include_router(media_router)
     app.include_router(player_router)
