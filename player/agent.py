@@ -198,6 +198,8 @@ class PlayerAgent:
         """How long the loop may wait for an event: until the next spot starts, the current item must be cut
         or its end is overdue, and never more than a few seconds."""
         now = self.clock.now()
+        if self.current is None and self._next_spot_due(now):
+            return 0.0  # its start passed while the loop was busy since deciding to wait for it
         deadlines = [now + timedelta(seconds=5)]
         upcoming = self.programme.next_spot(now) if self.programme is not None else None
         if upcoming is not None:

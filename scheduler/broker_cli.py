@@ -81,6 +81,12 @@ def register(
         min=1, max=65535, help="Broker port as the player reaches it (default SIGNAGE_BROKER_PORT).")] = None,
     tls_ca: Annotated[str | None, typer.Option(
         help="CA file on the player's machine, when it connects to the broker's TLS listener.")] = None,
+    player_data_dir: Annotated[str | None, typer.Option(
+        "--player-data-dir", help="The player's own data directory on its machine (default var/player; the "
+        "systemd unit uses /var/lib/signage-player).")] = None,
+    headless: Annotated[bool, typer.Option(
+        "--headless/--screen", help="Dummy video and audio outputs (tests, a PC without a display) or the screen.",
+    )] = False,
 ) -> None:
     """Make a player's credentials for a screen (replacing any it had) and write its config file (mode 0600).
 
@@ -110,7 +116,9 @@ def register(
     finally:
         database.dispose()
     changes = {key: value for key, value in (("broker_host", broker_host), ("broker_port", broker_port),
-                                             ("broker_tls_ca", tls_ca)) if value is not None}
+                                             ("broker_tls_ca", tls_ca), ("data_dir", player_data_dir))
+               if value is not None}
+    changes["headless"] = headless
     player_config = player_config.model_copy(update=changes)
     try:
         player_config.write(target)

@@ -437,3 +437,11 @@ def test_signage_player_register_refuses_an_unknown_screen_with_exit_2_and_the_f
     result = run(cli_env, "player", "register", "no-such-screen")
     assert result.returncode == 2
     assert "no-such-screen" in result.stderr and "signage fleet import" in result.stderr
+
+
+def test_signage_player_register_writes_the_players_data_directory_and_output_mode(fleet, cli_env, settings):
+    result = run(cli_env, "player", "register", "scr-a", "--player-data-dir", "/var/lib/signage-player",
+                 "--headless")
+    assert result.returncode == 0, result.stderr
+    config = PlayerConfig.load(settings.data_dir / "players" / "scr-a.json")
+    assert (config.data_dir, config.headless) == ("/var/lib/signage-player", True)

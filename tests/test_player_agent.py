@@ -40,3 +40,11 @@ def test_an_agent_loads_its_saved_plan_at_start_and_refuses_a_plan_for_another_p
     with pytest.raises(ValueError, match="not this player"):
         agent._accept_plan(signer.envelope_json(canonical_json(other)))
     assert agent.state.plan.player_id == "hn-test-001"
+
+
+def test_a_spot_whose_start_passed_while_the_loop_was_busy_is_not_waited_past(tmp_path):
+    # The loop decided "wait" a moment before 08:10:00, then spent past it sending; the spot is due now, and the
+    # next one is a minute away: the loop must not sleep towards that one (found by bench/player_timing.py).
+    agent = idle_agent(tmp_path, datetime(2024, 8, 20, 8, 10, 0, 300000, tzinfo=HANOI))
+    assert agent.current is None
+    assert agent._seconds_to_next_deadline() == 0.0
