@@ -18,10 +18,12 @@ ScreenArg = Annotated[str, typer.Argument(help="The screen's id, as in the fleet
 
 
 def broker(
-    tls_cert: Annotated[Path | None, typer.Option(help="Certificate (PEM) for a TLS listener.", dir_okay=False)
-                        ] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).", dir_okay=False)] = None,
-    tls_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the TLS listener.")] = 8883,
+    tls_cert: Annotated[Path | None, typer.Option(help="Certificate (PEM) for a TLS listener.", dir_okay=False,
+                                                  envvar="SIGNAGE_BROKER_TLS_CERT")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).", dir_okay=False,
+                                                 envvar="SIGNAGE_BROKER_TLS_KEY")] = None,
+    tls_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the TLS listener.",
+                                          envvar="SIGNAGE_BROKER_TLS_PORT")] = 8883,
     watch_interval: Annotated[float, typer.Option(
         min=0.05, help="Seconds between checks of the player credentials for registrations and revocations."
     )] = 2.0,

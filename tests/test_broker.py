@@ -445,3 +445,9 @@ def test_signage_player_register_writes_the_players_data_directory_and_output_mo
     assert result.returncode == 0, result.stderr
     config = PlayerConfig.load(settings.data_dir / "players" / "scr-a.json")
     assert (config.data_dir, config.headless) == ("/var/lib/signage-player", True)
+
+
+def test_signage_broker_reads_its_tls_files_from_the_environment_too(cli_env, tmp_path):
+    result = run({**cli_env, "SIGNAGE_BROKER_TLS_CERT": str(tmp_path / "broker.crt")}, "broker")
+    assert result.returncode == 2
+    assert "--tls-cert and --tls-key go together" in result.stderr
