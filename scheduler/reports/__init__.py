@@ -1,0 +1,1 @@
+"""Proof-of-play and compliance reports: the ledger's figures as tables, charts and exported files."""
