@@ -23,12 +23,15 @@ from sqlalchemy.orm import Session
 from campaigns.models import Screen, Site
 from campaigns.revision import current_revision
 from campaigns.windows import WeekSchedule
+from scheduler.ledger import note_heartbeat
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
 from signage.protocol import MAX_BATCH, PopAck, PopBatch, PopRecord, Status
 
 log = logging.getLogger("signage.ingest")
 
 COUNTED_KINDS = ("spot", "makegood")
+ROLLUP_COUNTERS = ("completed_in_peak", "completed_total", "makegoods", "interrupted", "failed", "missed",
+                   "media_missing")
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def _rollup_upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(DeliveryRollup)
-    counters = ("completed_in_peak", "completed_total", "makegoods", "interrupted", "failed", "missed")
+    counters = ROLLUP_COUNTERS
     statement = statement.on_conflict_do_update(
         index_elements=["screen_id", "campaign_id", "local_date"],
         set_={name: getattr(DeliveryRollup, name) + getattr(statement.excluded, name) for name in counters},
@@ -231,10 +234,11 @@ def _roll_up(session: Session, rows: list[dict[str, Any]]) -> None:
             counts["makegoods"] += row["kind"] == "makegood"
         else:
             counts[row["status"]] += 1
+            counts["media_missing"] += row["status"] in ("failed", "missed") and "media" in (row["reason"] or "")
     if totals:
-        names = ("completed_in_peak", "completed_total", "makegoods", "interrupted", "failed", "missed")
         _rollup_upsert(session, [{"screen_id": s, "campaign_id": c, "local_date": d,
-                                  **{n: counts[n] for n in names}} for (s, c, d), counts in sorted(totals.items())])
+                                  **{n: counts[n] for n in ROLLUP_COUNTERS}}
+                                 for (s, c, d), counts in sorted(totals.items())])
 
 
 def _batch_id_of(payload: bytes) -> str | None:
@@ -245,8 +249,10 @@ def _batch_id_of(payload: bytes) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 255 else None
 
 
-def ingest_status(session: Session, player_id: str, payload: bytes, now: datetime) -> bool:
-    """Record a player's status (or its Last Will's `offline`); False, logged, when it is malformed or forged."""
+def ingest_status(session: Session, player_id: str, payload: bytes, now: datetime,
+                  directory: ScreenDirectory | None = None) -> bool:
+    """Record a player's status (or its Last Will's `offline`); False, logged, when it is malformed or forged.
+    With the screen directory, an online status also counts towards the player's day in the ledger."""
     try:
         status = Status.model_validate_json(payload)
     except ValidationError as exc:
@@ -272,6 +278,9 @@ def ingest_status(session: Session, player_id: str, payload: bytes, now: datetim
         row.software_version = status.software_version
         row.refused = status.refused
         row.sent_at = status.sent_at
+        calendar = directory.get(player_id) if directory is not None else None
+        if calendar is not None:
+            note_heartbeat(session, player_id, calendar.locate(now)[0], now, status.plan_version is not None)
     return True
 
 

@@ -21,6 +21,7 @@ from campaigns.models import Campaign
 from campaigns.revision import current_revision
 from scheduler.database import Database
 from scheduler.lease import LEASE_SECONDS, Lease, make_holder_id
+from scheduler.ledger import close_days
 from scheduler.plan_inputs import load_planning_inputs, planning_horizon
 from scheduler.planning import PlanningRound, plan_and_store
 from signage.clock import Clock, local_today
@@ -100,9 +101,21 @@ class PlanningService:
             log.info("campaign %s is now %s", campaign_id, status.value)
         return moved
 
+    def close_ledger_days(self) -> int:
+        """Close the screen-days that have ended, naming why short ones fell short (scheduler/ledger.py)."""
+        now = self.clock.now()
+        if not self.holds_lease(now):
+            return 0
+        with transaction(self.database.sessions) as session:
+            closed = close_days(session, now)
+        if closed:
+            log.info("closed %d screen-days in the delivery ledger", closed)
+        return closed
+
     def daily_roll(self) -> None:
         self.update_campaign_statuses()
         self.tick(force=True)
+        self.close_ledger_days()
 
     def stop(self) -> None:
         if self.holding:
@@ -119,5 +132,7 @@ def start_jobs(service: PlanningService, timezone: str) -> BackgroundScheduler:
                       replace_existing=True)
     scheduler.add_job(service.update_campaign_statuses, "cron", hour=0, minute=1, id="campaign-status",
                       replace_existing=True)
+    # Hourly: sites in other timezones end their days at other hours; closing is idempotent.
+    scheduler.add_job(service.close_ledger_days, "cron", minute=20, id="close-ledger-days", replace_existing=True)
     scheduler.start()
     return scheduler

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from signage.db import Base, UTCDateTime
@@ -104,6 +105,14 @@ class DeliveryRollup(Base):
     interrupted: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     missed: Mapped[int] = mapped_column(Integer, default=0)
+    media_missing: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # of failed + missed
+    # From the newest plan for the day (set when plans are stored): DESIGN §4's r, and the spots placed.
+    required: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    planned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    plan_reason: Mapped[str | None] = mapped_column(String(64))  # why planned < required (no capacity, ...)
+    # Set when the day is closed (the nightly job): why a short screen-day fell short.
+    cause: Mapped[str | None] = mapped_column(String(32))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class PlayerPresence(Base):
@@ -124,3 +133,17 @@ class PlayerPresence(Base):
     refused: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PlayerDay(Base):
+    """What the server heard from a player on one local date: for uptime, and to tell an offline screen-day
+    from one whose player ran without a plan."""
+
+    __tablename__ = "player_days"
+
+    player_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    heartbeats: Mapped[int] = mapped_column(Integer, default=0)  # online statuses (every 30 s while running)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    had_plan: Mapped[bool] = mapped_column(Boolean, default=False)  # some status that day named a plan version

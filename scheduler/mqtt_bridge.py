@@ -148,8 +148,10 @@ class MqttBridge:
         now = self.clock.now()
         with transaction(self.database.sessions) as session:
             outcome = ingest_pop(session, pops, self.directory, now)
+            self.directory.refresh(session)
             for player_id, payload in statuses:
-                self.stats["statuses" if ingest_status(session, player_id, payload, now) else "bad statuses"] += 1
+                self.stats["statuses" if ingest_status(session, player_id, payload, now, self.directory)
+                                else "bad statuses"] += 1
         self.stats["inserted"] += outcome.inserted
         self.stats["duplicates"] += outcome.duplicates
         self.stats.update({f"rejected: {reason}": n for reason, n in outcome.rejected.items()})

@@ -785,12 +785,14 @@ class PlanningResult:
     @cached_property
     def summary(self) -> tuple[SummaryRow, ...]:
         """Per screen (by id), local date and campaign id: required, planned, shortfall and its reason."""
-        rows = []
-        for player_id in self.player_ids:
+        return tuple(self.summary_of(self.player_ids))
+
+    def summary_of(self, player_ids: Iterable[str]) -> Iterator[SummaryRow]:
+        """The summary's rows of some players only (those whose plans changed, say)."""
+        for player_id in player_ids:
             placement, screen = self._placement_of[player_id], self._screen_of[player_id]
-            rows.extend(SummaryRow(r.campaign_id, player_id, screen.site_id, r.date, r.required, r.planned,
+            yield from (SummaryRow(r.campaign_id, player_id, screen.site_id, r.date, r.required, r.planned,
                                    r.required - r.planned, r.reason) for r in placement.rows)
-        return tuple(rows)
 
     def shortfall_rows(self) -> Iterator[tuple[PlanScreen, _ClassRow]]:
         for placement in self._placements:

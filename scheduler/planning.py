@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.revision import current_revision
+from scheduler.ledger import record_plan_figures
 from scheduler.models import PublishedPlan
 from scheduler.plan_inputs import HORIZON_DAYS, load_planning_inputs, planning_horizon
 from scheduler.planner import PlanningResult, plan_fleet
@@ -48,6 +49,7 @@ def store_plans(session: Session, result: PlanningResult, now: datetime) -> list
                                   valid_until=datetime.fromisoformat(header["valid_until"]), created_at=now))
         changed.append(player_id)
     session.flush()
+    record_plan_figures(session, result, changed)
     return changed
 
 

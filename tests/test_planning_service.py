@@ -178,7 +178,8 @@ def test_the_jobs_replan_soon_after_a_change_made_elsewhere(loaded, clock):
     service = PlanningService(loaded, clock, TZ, on_plans_changed=seen)
     jobs = start_jobs(service, TZ)
     try:
-        assert {job.id for job in jobs.get_jobs()} == {"replan-on-change", "daily-roll", "campaign-status"}
+        assert {job.id for job in jobs.get_jobs()} == {"replan-on-change", "daily-roll", "campaign-status",
+                                                     "close-ledger-days"}
         assert first.wait(timeout=10), "the jobs never planned"
         with transaction(loaded.sessions) as session:
             session.scalars(select(FrequencyOverride)).one().plays_per_day = 20
