@@ -1,0 +1,266 @@
+"""Campaign compliance: required, planned and delivered plays for an organisation subtree and a period, by unit,
+site kind, site and screen-day, with the cause of every shortfall (DESIGN §4).
+
+A screen-day is compliant when its completed spots and make-goods inside peak windows reach the required count.
+Delivery % of a group is its delivered plays (each screen-day counted up to its requirement, so one screen's
+surplus never hides another's shortfall) over its required plays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from campaigns.models import Campaign, Organisation, Screen, Site
+from scheduler.models import DeliveryRollup
+from scheduler.reports.table import Column, Report, Sheet
+
+IN_PROGRESS = "in_progress"  # a short screen-day whose day is not over (or not closed yet)
+
+CAUSE_WORDS = {
+    "offline": ("Màn hình mất kết nối", "Screen offline"),
+    "no_plan": ("Chưa nhận lịch phát", "No plan confirmed"),
+    "media_missing": ("Thiếu tệp media", "Media missing"),
+    "playback_error": ("Lỗi phát", "Playback error"),
+    "no_capacity": ("Không đủ thời lượng", "No capacity"),
+    "no_playable_creative": ("Không có nội dung phát được", "No playable creative"),
+    IN_PROGRESS: ("Đang diễn ra", "In progress"),
+}
+
+
+def cause_words(cause: str | None, language: str) -> str:
+    if cause is None:
+        return ""
+    vi, en = CAUSE_WORDS.get(cause, (cause, cause))
+    return en if language == "en" else vi
+
+
+@dataclass
+class Scope:
+    """What a report covers: an organisation subtree, a period (local dates, inclusive), optionally a campaign."""
+
+    organisation_id: str
+    organisation_name: str
+    path: str
+    first: date
+    last: date
+    campaign_id: str | None = None
+    campaign_name: str | None = None
+
+
+@dataclass
+class Totals:
+    screen_days: int = 0
+    compliant: int = 0
+    required: int = 0
+    planned: int = 0
+    delivered: int = 0  # capped at each screen-day's requirement
+    delivered_total: int = 0  # every completed play, in peak or not, capped or not
+    makegoods: int = 0
+    causes: dict[str, int] = field(default_factory=dict)  # short screen-days by cause
+
+    def add(self, other: Totals) -> None:
+        self.screen_days += other.screen_days
+        self.compliant += other.compliant
+        self.required += other.required
+        self.planned += other.planned
+        self.delivered += other.delivered
+        self.delivered_total += other.delivered_total
+        self.makegoods += other.makegoods
+        for cause, n in other.causes.items():
+            self.causes[cause] = self.causes.get(cause, 0) + n
+
+    @property
+    def delivery(self) -> float | None:
+        return self.delivered / self.required if self.required else None
+
+    @property
+    def compliance(self) -> float | None:
+        return self.compliant / self.screen_days if self.screen_days else None
+
+
+@dataclass
+class ComplianceSummary:
+    scope: Scope
+    total: Totals
+    by_unit: list[tuple[str, str, Totals]]  # (organisation id, name, totals), in the scope's order
+    by_site_kind: list[tuple[str, Totals]]
+    by_site: list[tuple[str, str, str, Totals]]  # (site id, name, unit name, totals)
+    by_day: list[tuple[date, Totals]]
+
+
+def _ledger_filter(query: Select, scope: Scope) -> Select:
+    query = (query.join(Screen, Screen.id == DeliveryRollup.screen_id).join(Site, Site.id == Screen.site_id)
+             .join(Organisation, Organisation.id == Site.organisation_id)
+             .where(Organisation.path.startswith(scope.path, autoescape=True),
+                    DeliveryRollup.local_date.between(scope.first, scope.last), DeliveryRollup.required > 0))
+    if scope.campaign_id is not None:
+        query = query.where(DeliveryRollup.campaign_id == scope.campaign_id)
+    return query
+
+
+def _capped_delivered():
+    return case((DeliveryRollup.completed_in_peak < DeliveryRollup.required, DeliveryRollup.completed_in_peak),
+                else_=DeliveryRollup.required)
+
+
+def _short_cause():
+    """The cause of a short screen-day: the closed day's, or 'in progress' for one not closed yet."""
+    return case((DeliveryRollup.completed_in_peak >= DeliveryRollup.required, None),
+                (DeliveryRollup.closed.is_(True), DeliveryRollup.cause), else_=IN_PROGRESS)
+
+
+def _sums():
+    return (func.count().label("screen_days"),
+            func.sum(case((DeliveryRollup.completed_in_peak >= DeliveryRollup.required, 1), else_=0))
+            .label("compliant"),
+            func.sum(DeliveryRollup.required).label("required"), func.sum(DeliveryRollup.planned).label("planned"),
+            func.sum(_capped_delivered()).label("delivered"),
+            func.sum(DeliveryRollup.completed_total).label("delivered_total"),
+            func.sum(DeliveryRollup.makegoods).label("makegoods"))
+
+
+def _totals(row) -> Totals:
+    return Totals(screen_days=row.screen_days or 0, compliant=row.compliant or 0, required=row.required or 0,
+                  planned=row.planned or 0, delivered=row.delivered or 0, delivered_total=row.delivered_total or 0,
+                  makegoods=row.makegoods or 0)
+
+
+def unit_of(path: str, root_path: str) -> str:
+    """The organisation directly under the scope's root that holds `path` (the root itself for its own sites)."""
+    rest = path[len(root_path):].strip("/")
+    return rest.split("/", 1)[0] if rest else root_path.strip("/").rsplit("/", 1)[-1]
+
+
+def summarise(session: Session, scope: Scope) -> ComplianceSummary:
+    """The report's figures, aggregated in the database: fast on a city of screen-days."""
+    cause = _short_cause().label("cause")
+    per_site = session.execute(_ledger_filter(
+        select(Site.id, Site.name, Site.kind, Organisation.path, cause, *_sums()), scope)
+        .group_by(Site.id, Site.name, Site.kind, Organisation.path, cause)).all()
+    names = dict(session.execute(select(Organisation.id, Organisation.name)
+                                 .where(Organisation.path.startswith(scope.path, autoescape=True))).all())
+    total, units, kinds, sites = Totals(), {}, {}, {}
+    for row in per_site:
+        figures = _totals(row)
+        if row.cause is not None:
+            figures.causes = {row.cause: figures.screen_days - figures.compliant}
+        unit = unit_of(row.path, scope.path)
+        for bucket, key in ((units, unit), (kinds, row.kind.value), (sites, (row.id, row.name, names.get(unit, unit)))):
+            bucket.setdefault(key, Totals()).add(figures)
+        total.add(figures)
+    per_day = session.execute(_ledger_filter(select(DeliveryRollup.local_date, *_sums()), scope)
+                              .group_by(DeliveryRollup.local_date).order_by(DeliveryRollup.local_date)).all()
+    return ComplianceSummary(
+        scope=scope, total=total,
+        by_unit=sorted(((u, names.get(u, u), t) for u, t in units.items()), key=lambda x: (_order(x[2]), x[1])),
+        by_site_kind=sorted(kinds.items(), key=lambda x: (_order(x[1]), x[0])),
+        by_site=sorted(((s[0], s[1], s[2], t) for s, t in sites.items()), key=lambda x: (_order(x[3]), x[2], x[1])),
+        by_day=[(row.local_date, _totals(row)) for row in per_day])
+
+
+def _order(totals: Totals) -> float:
+    """Worst first: what needs attention leads every list."""
+    return totals.delivery if totals.delivery is not None else 2.0
+
+
+def screen_days(session: Session, scope: Scope, limit: int | None = None) -> Iterator[dict]:
+    """Every screen-day of the scope, the short ones first, streamed from the database."""
+    cause = _short_cause()
+    short_first = case((DeliveryRollup.completed_in_peak >= DeliveryRollup.required, 1), else_=0)
+    query = _ledger_filter(select(
+        DeliveryRollup.local_date, Organisation.name.label("organisation"), Site.name.label("site"), Site.kind,
+        DeliveryRollup.screen_id, Screen.name.label("screen"), DeliveryRollup.campaign_id, DeliveryRollup.required,
+        DeliveryRollup.planned, DeliveryRollup.completed_in_peak, DeliveryRollup.completed_total,
+        DeliveryRollup.makegoods, DeliveryRollup.failed, DeliveryRollup.missed, cause.label("cause")), scope
+    ).order_by(short_first, DeliveryRollup.local_date, Organisation.path, Site.name, DeliveryRollup.screen_id,
+               DeliveryRollup.campaign_id)
+    if limit is not None:
+        query = query.limit(limit)
+    for row in session.execute(query.execution_options(yield_per=2000)):
+        delivered = min(row.completed_in_peak, row.required)
+        yield {"date": row.local_date, "organisation": row.organisation, "site": row.site,
+               "site_kind": row.kind.value, "screen_id": row.screen_id, "screen": row.screen,
+               "campaign_id": row.campaign_id, "required": row.required, "planned": row.planned,
+               "delivered": row.completed_in_peak, "delivered_total": row.completed_total,
+               "makegoods": row.makegoods, "failed": row.failed, "missed": row.missed,
+               "compliance": delivered / row.required, "cause": row.cause}
+
+
+# -- as a Report ----------------------------------------------------------------------------------------------
+
+FIGURE_COLUMNS = [
+    Column("screen_days", "Màn hình-ngày", "Screen-days", "int", 12),
+    Column("compliant", "Đạt", "Compliant", "int", 10),
+    Column("required", "Yêu cầu", "Required", "int", 10),
+    Column("planned", "Đã lập lịch", "Planned", "int", 11),
+    Column("delivered", "Đã phát (giờ cao điểm)", "Delivered (peak)", "int", 14),
+    Column("delivered_total", "Tổng lượt phát", "All plays", "int", 12),
+    Column("makegoods", "Phát bù", "Make-goods", "int", 10),
+    Column("delivery", "Tỷ lệ phát", "Delivery %", "percent", 11),
+    Column("compliance", "Tỷ lệ màn hình-ngày đạt", "Compliant %", "percent", 14),
+    Column("causes", "Nguyên nhân thiếu", "Shortfall causes", "text", 40),
+]
+
+DAY_COLUMNS = [
+    Column("date", "Ngày", "Date", "date", 11),
+    Column("organisation", "Đơn vị", "Organisation", "text", 28),
+    Column("site", "Điểm đặt", "Site", "text", 30),
+    Column("screen_id", "Mã màn hình", "Screen id", "text", 24),
+    Column("campaign_id", "Chiến dịch", "Campaign", "text", 16),
+    Column("required", "Yêu cầu", "Required", "int", 9),
+    Column("planned", "Đã lập lịch", "Planned", "int", 10),
+    Column("delivered", "Đã phát (giờ cao điểm)", "Delivered (peak)", "int", 12),
+    Column("makegoods", "Phát bù", "Make-goods", "int", 9),
+    Column("compliance", "Tỷ lệ", "Compliance", "percent", 9),
+    Column("cause", "Nguyên nhân", "Cause", "text", 24),
+]
+
+
+def _figure_row(totals: Totals, language: str, **label) -> dict:
+    causes = ", ".join(f"{cause_words(c, language)}: {n}" for c, n in sorted(totals.causes.items(),
+                                                                             key=lambda x: -x[1]))
+    return {**label, "screen_days": totals.screen_days, "compliant": totals.compliant,
+            "required": totals.required, "planned": totals.planned, "delivered": totals.delivered,
+            "delivered_total": totals.delivered_total, "makegoods": totals.makegoods,
+            "delivery": totals.delivery, "compliance": totals.compliance, "causes": causes}
+
+
+def compliance_report(session: Session, scope: Scope, now: datetime, language: str = "vi",
+                      site_kind_words=lambda kind: kind) -> Report:
+    summary = summarise(session, scope)
+    en = language == "en"
+    unit = Column("unit", "Đơn vị", "Unit", "text", 36)
+    total_row = _figure_row(summary.total, language, unit="Tổng" if not en else "Total")
+    sheets = [
+        Sheet("Theo đơn vị" if not en else "By unit", [unit, *FIGURE_COLUMNS],
+              [_figure_row(t, language, unit=name) for _, name, t in summary.by_unit], total_row),
+        Sheet("Theo loại điểm" if not en else "By site kind", [Column("site_kind", "Loại điểm", "Site kind",
+                                                                      "text", 24), *FIGURE_COLUMNS],
+              [_figure_row(t, language, site_kind=site_kind_words(k)) for k, t in summary.by_site_kind],
+              {**total_row, "site_kind": total_row["unit"]}),
+        Sheet("Theo điểm đặt" if not en else "By site", [Column("site", "Điểm đặt", "Site", "text", 36), unit,
+                                                         *FIGURE_COLUMNS],
+              [_figure_row(t, language, site=name, unit=unit_name) for _, name, unit_name, t in summary.by_site],
+              {**total_row, "site": total_row["unit"], "unit": ""}),
+        Sheet("Màn hình-ngày" if not en else "Screen-days", DAY_COLUMNS,
+              ({**row, "cause": cause_words(row["cause"], language)} for row in screen_days(session, scope))),
+    ]
+    notes = [f"{'Chiến dịch' if not en else 'Campaign'}: {scope.campaign_name or scope.campaign_id}"
+             if scope.campaign_id else ("Tất cả chiến dịch" if not en else "All campaigns")]
+    return Report(kind="compliance", title="Báo cáo tuân thủ phát sóng" if not en else "Broadcast compliance report",
+                  organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
+                  sheets=sheets, language=language, notes=notes)
+
+
+def campaign_name(session: Session, campaign_id: str | None) -> str | None:
+    if campaign_id is None:
+        return None
+    return session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
+
+
+__all__ = ["ComplianceSummary", "Scope", "Totals", "compliance_report", "screen_days", "summarise"]

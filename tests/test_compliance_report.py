@@ -1,0 +1,76 @@
+"""The compliance report's figures, checked by hand against the known day of proof-of-play in test_ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from scheduler.reports.compliance import Scope, compliance_report, screen_days, summarise
+from tests.test_ledger import HANOI, PHULA_1, PHULA_2, PHULA_SPEAKER, TUESDAY, VANQUAN, close, ledger  # noqa: F401
+
+BALA = "hn-nt-bala-001"  # the district's own intersection LED: 10 a day, never heard from
+
+
+@pytest.fixture
+def closed(ledger, clock):  # noqa: F811
+    close(ledger, clock, datetime(2024, 8, 21, 0, 30, tzinfo=HANOI))
+    return ledger
+
+
+def hadong(campaign: str | None = "ihanoi-2024", first: date = TUESDAY, last: date = TUESDAY) -> Scope:
+    return Scope("hn-hadong", "Quận Hà Đông", "/hn/hn-hadong/", first, last, campaign)
+
+
+def test_the_district_total_adds_up_its_five_screen_days(closed):
+    with closed.sessions() as session:
+        total = summarise(session, hadong()).total
+    # Van Quan 9 of 10; Phu La 1 15 of 15 (+1 off-peak); Phu La 2 0 of 15; the speaker 0 of 15; Ba La 0 of 10.
+    assert (total.screen_days, total.compliant) == (5, 1)
+    assert (total.required, total.delivered, total.delivered_total, total.makegoods) == (65, 24, 25, 1)
+    assert total.delivery == pytest.approx(24 / 65)
+    assert total.causes == {"media_missing": 1, "offline": 2, "no_plan": 1}
+
+
+def test_units_are_the_organisations_under_the_scope_worst_first(closed):
+    with closed.sessions() as session:
+        units = [(unit, t.required, t.delivered, t.compliant) for unit, _, t in summarise(session, hadong()).by_unit]
+    assert units == [("hn-hadong", 10, 0, 0), ("hn-hadong-phula", 45, 15, 1), ("hn-hadong-vanquan", 10, 9, 0)]
+
+
+def test_screen_days_list_the_short_ones_first_with_their_causes(closed):
+    with closed.sessions() as session:
+        rows = list(screen_days(session, hadong()))
+    assert [r["screen_id"] for r in rows][-1] == PHULA_1
+    causes = {r["screen_id"]: r["cause"] for r in rows}
+    assert causes == {VANQUAN: "media_missing", PHULA_2: "offline", PHULA_SPEAKER: "no_plan", BALA: "offline",
+                      PHULA_1: None}
+    assert next(r for r in rows if r["screen_id"] == VANQUAN)["compliance"] == pytest.approx(0.9)
+
+
+def test_a_ward_sees_only_its_own_screen_days(closed):
+    scope = Scope("hn-hadong-vanquan", "Phường Văn Quán", "/hn/hn-hadong/hn-hadong-vanquan/", TUESDAY, TUESDAY)
+    with closed.sessions() as session:
+        assert [r["screen_id"] for r in screen_days(session, scope)] == [VANQUAN]
+
+
+def test_a_day_not_yet_closed_shows_its_shortfall_as_in_progress(ledger):  # noqa: F811
+    with ledger.sessions() as session:
+        causes = {r["screen_id"]: r["cause"] for r in screen_days(session, hadong())}
+    assert causes[PHULA_2] == "in_progress" and causes[PHULA_1] is None
+
+
+def test_days_outside_the_period_and_the_campaign_are_left_out(closed):
+    with closed.sessions() as session:
+        assert summarise(session, hadong(first=date(2024, 8, 14), last=date(2024, 8, 14))).total.screen_days == 0
+        assert summarise(session, hadong(campaign="no-such-campaign")).total.screen_days == 0
+
+
+def test_the_report_has_a_sheet_per_level_with_the_totals_row(closed):
+    with closed.sessions() as session:
+        report = compliance_report(session, hadong(), datetime(2024, 8, 21, tzinfo=HANOI))
+        sheets = {sheet.name: sheet for sheet in report.sheets}
+        assert list(sheets) == ["Theo đơn vị", "Theo loại điểm", "Theo điểm đặt", "Màn hình-ngày"]
+        assert sheets["Theo đơn vị"].totals["required"] == 65
+        assert "Thiếu tệp media: 1" in sheets["Theo đơn vị"].totals["causes"]
+        assert len(list(sheets["Màn hình-ngày"].rows)) == 5
