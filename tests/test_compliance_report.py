@@ -74,3 +74,42 @@ def test_the_report_has_a_sheet_per_level_with_the_totals_row(closed):
         assert sheets["Theo đơn vị"].totals["required"] == 65
         assert "Thiếu tệp media: 1" in sheets["Theo đơn vị"].totals["causes"]
         assert len(list(sheets["Màn hình-ngày"].rows)) == 5
+
+
+def test_the_proof_of_play_log_lists_every_attempt_of_the_scope_in_start_order(closed):
+    from scheduler.reports.operations import pop_log
+
+    scope = Scope("hn-hadong-vanquan", "Phường Văn Quán", "/hn/hn-hadong/hn-hadong-vanquan/", TUESDAY, TUESDAY)
+    with closed.sessions() as session:
+        rows = list(pop_log(session, scope))
+    assert len(rows) == 11  # 8 spots, 1 make-good, 1 failure, 1 miss (the early play of 14 August is outside)
+    assert [r["started_at"] for r in rows] == sorted(r["started_at"] for r in rows)
+    assert {r["status"] for r in rows} == {"completed", "failed", "missed"}
+    assert rows[0]["campaign_name"] and rows[0]["site"] and rows[0]["organisation"] == "UBND phường Văn Quán"
+
+
+def test_rounds_give_each_ward_its_screens_compliant_and_plays(closed):
+    from scheduler.reports.operations import rounds
+
+    with closed.sessions() as session:
+        by_unit = {r["unit"]: r for r in rounds(session, hadong())}
+    phula = next(r for name, r in by_unit.items() if "Phú La" in name)
+    assert (phula["screens"], phula["screens_compliant"], phula["plays_delivered"], phula["plays_required"]) == (
+        3, 1, 15, 45)
+    assert phula["compliance"] == pytest.approx(1 / 3)
+
+
+def test_screen_health_counts_the_share_of_operating_hours_a_player_was_heard(closed):
+    from scheduler.reports.operations import health_days
+
+    scope = Scope("hn-hadong-vanquan", "Phường Văn Quán", "/hn/hn-hadong/hn-hadong-vanquan/", TUESDAY, TUESDAY)
+    with closed.sessions() as session:
+        [row] = list(health_days(session, scope))
+    # Three statuses (90 s) in a ward office's Tuesday operating hours.
+    with closed.sessions() as session:
+        from campaigns.models import Site
+        from scheduler.reports.operations import operating_seconds
+
+        seconds = operating_seconds(session.get(Site, "hadong-vanquan"), TUESDAY)
+    assert row["uptime"] == pytest.approx(90 / seconds)
+    assert row["had_plan"] == "có"

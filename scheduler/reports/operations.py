@@ -1,0 +1,222 @@
+"""The other reports: the proof-of-play log, screen health, and progress by rounds (the totals a ward or district
+sends up for a period). Each yields its rows from the database as it goes, for exports of any length."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from campaigns.models import Campaign, Organisation, Screen, Site
+from scheduler.models import DeliveryRollup, PlayerDay, PlayerPresence, PlayRecord
+from scheduler.planning import latest_versions
+from scheduler.reports.compliance import Scope, unit_of
+from scheduler.reports.table import Column, Report, Sheet
+
+HEARTBEAT = timedelta(seconds=30)  # players send a status every 30 s while they run (DESIGN §3)
+
+
+def _in_scope(query, scope: Scope):
+    return query.where(Organisation.path.startswith(scope.path, autoescape=True))
+
+
+# -- proof-of-play log ----------------------------------------------------------------------------------------
+
+POP_COLUMNS = [
+    Column("started_at", "Bắt đầu", "Started", "datetime", 20),
+    Column("ended_at", "Kết thúc", "Ended", "datetime", 20),
+    Column("player_id", "Mã màn hình", "Screen id", "text", 24),
+    Column("site", "Điểm đặt", "Site", "text", 30),
+    Column("organisation", "Đơn vị", "Organisation", "text", 28),
+    Column("campaign_id", "Chiến dịch", "Campaign", "text", 16),
+    Column("media", "Media (sha256)", "Media (sha256)", "text", 20),
+    Column("kind", "Loại", "Kind", "text", 9),
+    Column("scheduled_start", "Giờ theo lịch", "Scheduled", "datetime", 20),
+    Column("duration_ms", "Thời lượng", "Duration", "duration_ms", 10),
+    Column("status", "Kết quả", "Status", "text", 11),
+    Column("reason", "Lý do", "Reason", "text", 30),
+    Column("play_id", "Mã lượt phát", "Play id", "text", 36),
+]
+
+
+def pop_log(session: Session, scope: Scope) -> Iterator[dict]:
+    """Every play attempt of the scope and period (by local date), in the order they started."""
+    query = _in_scope(
+        select(PlayRecord.started_at, PlayRecord.ended_at, PlayRecord.player_id, Site.id.label("site_id"),
+               Site.name.label("site"), Organisation.id.label("organisation_id"),
+               Organisation.name.label("organisation"), PlayRecord.campaign_id, Campaign.name.label("campaign_name"),
+               PlayRecord.media, PlayRecord.kind, PlayRecord.scheduled_start, PlayRecord.duration_ms,
+               PlayRecord.status, PlayRecord.reason, PlayRecord.play_id)
+        .join(Screen, Screen.id == PlayRecord.player_id).join(Site, Site.id == Screen.site_id)
+        .join(Organisation, Organisation.id == Site.organisation_id)
+        .outerjoin(Campaign, Campaign.id == PlayRecord.campaign_id)
+        .where(PlayRecord.local_date.between(scope.first, scope.last)), scope)
+    if scope.campaign_id is not None:
+        query = query.where(PlayRecord.campaign_id == scope.campaign_id)
+    query = query.order_by(PlayRecord.started_at, PlayRecord.play_id).execution_options(yield_per=5000)
+    for row in session.execute(query):
+        yield row._asdict()
+
+
+def pop_report(session: Session, scope: Scope, now: datetime, language: str = "vi") -> Report:
+    en = language == "en"
+    return Report(kind="pop", title="Nhật ký phát sóng" if not en else "Proof-of-play log",
+                  organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
+                  sheets=[Sheet("Nhật ký" if not en else "Log", POP_COLUMNS, pop_log(session, scope))],
+                  language=language, notes=_campaign_note(scope, en))
+
+
+def _campaign_note(scope: Scope, en: bool) -> list[str]:
+    if scope.campaign_id is None:
+        return ["Tất cả chiến dịch" if not en else "All campaigns"]
+    return [f"{'Chiến dịch' if not en else 'Campaign'}: {scope.campaign_name or scope.campaign_id}"]
+
+
+# -- screen health ---------------------------------------------------------------------------------------------
+
+HEALTH_COLUMNS = [
+    Column("date", "Ngày", "Date", "date", 11),
+    Column("screen_id", "Mã màn hình", "Screen id", "text", 24),
+    Column("site", "Điểm đặt", "Site", "text", 30),
+    Column("organisation", "Đơn vị", "Organisation", "text", 28),
+    Column("uptime", "Thời gian hoạt động", "Uptime", "percent", 12),
+    Column("first_seen", "Lần đầu trong ngày", "First seen", "datetime", 20),
+    Column("last_seen", "Lần cuối trong ngày", "Last seen", "datetime", 20),
+    Column("had_plan", "Có lịch phát", "Had a plan", "text", 10),
+]
+
+NOW_COLUMNS = [
+    Column("screen_id", "Mã màn hình", "Screen id", "text", 24),
+    Column("site", "Điểm đặt", "Site", "text", 30),
+    Column("organisation", "Đơn vị", "Organisation", "text", 28),
+    Column("state", "Trạng thái", "State", "text", 10),
+    Column("last_seen", "Lần cuối", "Last seen", "datetime", 20),
+    Column("plan_confirmed", "Lịch phát mới nhất đã nhận", "Newest plan confirmed", "text", 14),
+    Column("cache_ready", "Media sẵn sàng", "Media ready", "int", 10),
+    Column("cache_missing", "Media thiếu", "Media missing", "int", 10),
+    Column("journal_backlog", "Bản ghi chờ gửi", "Journal backlog", "int", 12),
+    Column("clock_offset_ms", "Lệch đồng hồ (ms)", "Clock offset (ms)", "int", 12),
+]
+
+
+def operating_seconds(site: Site, day: date) -> int:
+    return sum(w.end - w.start for w in site.effective_operating_hours().on(day)) * 60
+
+
+def health_days(session: Session, scope: Scope) -> Iterator[dict]:
+    """Per screen and day of the period: the share of its operating hours it was heard from, first and last."""
+    screens = session.execute(_in_scope(
+        select(Screen.id, Site, Organisation.name).join(Site, Site.id == Screen.site_id)
+        .join(Organisation, Organisation.id == Site.organisation_id), scope).order_by(Screen.id)).all()
+    heard = {(d.player_id, d.local_date): d for d in session.scalars(
+        select(PlayerDay).where(PlayerDay.player_id.in_([s[0] for s in screens]),
+                                PlayerDay.local_date.between(scope.first, scope.last)))}
+    day = scope.first
+    while day <= scope.last:
+        for screen_id, site, organisation in screens:
+            seconds = operating_seconds(site, day)
+            seen = heard.get((screen_id, day))
+            uptime = min(1.0, seen.heartbeats * HEARTBEAT.total_seconds() / seconds) if seen and seconds else (
+                0.0 if seconds else None)
+            yield {"date": day, "screen_id": screen_id, "site": site.name, "organisation": organisation,
+                   "uptime": uptime, "first_seen": seen.first_seen if seen else None,
+                   "last_seen": seen.last_seen if seen else None,
+                   "had_plan": ("có" if seen.had_plan else "không") if seen else ""}
+        day += timedelta(days=1)
+
+
+def health_now(session: Session, scope: Scope, now: datetime, offline_after: timedelta) -> list[dict]:
+    newest = latest_versions(session)
+    rows = session.execute(_in_scope(
+        select(Screen.id, Site.name, Organisation.name.label("organisation"), PlayerPresence)
+        .join(Site, Site.id == Screen.site_id).join(Organisation, Organisation.id == Site.organisation_id)
+        .outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id), scope).order_by(Screen.id)).all()
+    result = []
+    for screen_id, site, organisation, presence in rows:
+        if presence is None:
+            state = "never"
+        elif presence.state != "online" or now - presence.last_seen > offline_after:
+            state = "offline"
+        else:
+            state = "online"
+        result.append({"screen_id": screen_id, "site": site, "organisation": organisation, "state": state,
+                       "last_seen": presence.last_seen if presence else None,
+                       "plan_confirmed": ("có" if presence and presence.plan_version
+                                          and presence.plan_version == newest.get(screen_id) else "không"),
+                       "cache_ready": presence.cache_ready if presence else None,
+                       "cache_missing": presence.cache_missing if presence else None,
+                       "journal_backlog": presence.journal_backlog if presence else None,
+                       "clock_offset_ms": presence.clock_offset_ms if presence else None})
+    return result
+
+
+def health_report(session: Session, scope: Scope, now: datetime, language: str = "vi",
+                  offline_after: timedelta = timedelta(minutes=2)) -> Report:
+    en = language == "en"
+    return Report(kind="health", title="Tình trạng màn hình" if not en else "Screen health",
+                  organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
+                  sheets=[Sheet("Hiện tại" if not en else "Now", NOW_COLUMNS, health_now(session, scope, now,
+                                                                                        offline_after)),
+                          Sheet("Theo ngày" if not en else "By day", HEALTH_COLUMNS, health_days(session, scope))],
+                  language=language)
+
+
+# -- progress by rounds ----------------------------------------------------------------------------------------
+
+ROUND_COLUMNS = [
+    Column("unit", "Đơn vị", "Unit", "text", 36),
+    Column("screens", "Số màn hình", "Screens", "int", 10),
+    Column("screens_compliant", "Màn hình đạt", "Screens compliant", "int", 12),
+    Column("plays_delivered", "Lượt phát (giờ cao điểm)", "Plays delivered (peak)", "int", 14),
+    Column("plays_required", "Lượt yêu cầu", "Plays required", "int", 12),
+    Column("compliance", "Tỷ lệ đạt", "Compliance", "percent", 10),
+]
+
+
+def rounds(session: Session, scope: Scope) -> list[dict]:
+    """Per unit under the scope: its screens with any requirement in the period, those that met every day's,
+    and its plays. Compliance is delivered over required plays, each screen-day counted up to its requirement."""
+    short = case((DeliveryRollup.completed_in_peak < DeliveryRollup.required, 1), else_=0)
+    capped = case((DeliveryRollup.completed_in_peak < DeliveryRollup.required, DeliveryRollup.completed_in_peak),
+                  else_=DeliveryRollup.required)
+    query = _in_scope(
+        select(Organisation.path, DeliveryRollup.screen_id, func.sum(short).label("short_days"),
+               func.sum(capped).label("delivered"), func.sum(DeliveryRollup.required).label("required"))
+        .join(Screen, Screen.id == DeliveryRollup.screen_id).join(Site, Site.id == Screen.site_id)
+        .join(Organisation, Organisation.id == Site.organisation_id)
+        .where(DeliveryRollup.local_date.between(scope.first, scope.last), DeliveryRollup.required > 0), scope)
+    if scope.campaign_id is not None:
+        query = query.where(DeliveryRollup.campaign_id == scope.campaign_id)
+    per_screen = session.execute(query.group_by(Organisation.path, DeliveryRollup.screen_id)).all()
+    names = dict(session.execute(_in_scope(select(Organisation.id, Organisation.name), scope)).all())
+    units: dict[str, dict] = {}
+    for path, _screen, short_days, delivered, required in per_screen:
+        unit = unit_of(path, scope.path)
+        row = units.setdefault(unit, {"unit": names.get(unit, unit), "screens": 0, "screens_compliant": 0,
+                                      "plays_delivered": 0, "plays_required": 0})
+        row["screens"] += 1
+        row["screens_compliant"] += short_days == 0
+        row["plays_delivered"] += delivered or 0
+        row["plays_required"] += required or 0
+    result = sorted(units.values(), key=lambda r: r["unit"])
+    for row in result:
+        row["compliance"] = row["plays_delivered"] / row["plays_required"] if row["plays_required"] else None
+    return result
+
+
+def rounds_report(session: Session, scope: Scope, now: datetime, language: str = "vi") -> Report:
+    en = language == "en"
+    rows = rounds(session, scope)
+    total = {"unit": "Tổng" if not en else "Total",
+             **{key: sum(r[key] for r in rows) for key in ("screens", "screens_compliant", "plays_delivered",
+                                                           "plays_required")}}
+    total["compliance"] = total["plays_delivered"] / total["plays_required"] if total["plays_required"] else None
+    return Report(kind="rounds", title="Báo cáo tiến độ theo đợt" if not en else "Progress report for the round",
+                  organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
+                  sheets=[Sheet("Theo đơn vị" if not en else "By unit", ROUND_COLUMNS, rows, total)],
+                  language=language, notes=_campaign_note(scope, en))
+
+
+__all__ = ["health_report", "pop_log", "pop_report", "rounds", "rounds_report"]
