@@ -25,11 +25,14 @@ fleet_app = typer.Typer(help="Organisations, sites and screens: import and expor
                         no_args_is_help=True)
 campaign_app = typer.Typer(help="Campaigns: import campaign files, list what is scheduled.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrate it to the newest schema.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports managers hand in: compliance, proof-of-play log, screen health, rounds.",
+                         no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts: create the first admin, reset a password.", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(report_app, name="report")
 app.add_typer(player_app, name="player")
 player_app.command("run")(player_run)
 app.command("broker")(broker)
@@ -317,6 +320,103 @@ def user_password(
     out.print(f"password of {username} set")
 
 
+def run_report(kind: str, campaign: str | None, first: str | None, last: str | None, scope: str | None,
+               fmt: str | None, target: Path, language: str) -> None:
+    from datetime import date
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scheduler.reports.build import FORMATS, build_report, make_scope
+    from scheduler.reports.table import Sheet
+    from signage.clock import SystemClock, local_today
+    from signage.errors import Invalid
+
+    fmt = fmt or target.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise fail(f"unknown format {fmt!r}: give --format {'|'.join(FORMATS)} or an --out file ending in one", 2)
+    if fmt == "playout" and kind != "pop":
+        raise fail("the playout format is for the proof-of-play log: signage report pop --format playout", 2)
+    try:
+        first_day = date.fromisoformat(first) if first else None
+        last_day = date.fromisoformat(last) if last else None
+    except ValueError as exc:
+        raise fail(f"{exc}: give dates as YYYY-MM-DD", 2) from None
+    config = settings()
+    database = server_modules().open_database(config)
+    clock = SystemClock()
+    try:
+        with database.sessions() as session, Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+                TimeElapsedColumn(), console=err, transient=False) as progress:
+            scope_ = make_scope(session, scope, first_day, last_day, campaign, local_today(clock, config.timezone))
+            report = build_report(session, kind, scope_, clock.now(), language, config.timezone)
+            task = progress.add_task(f"{kind} {scope_.first}..{scope_.last} → {target.name}", total=None)
+
+            def counted(rows):
+                for row in rows:
+                    progress.advance(task)
+                    yield row
+
+            report.sheets = [Sheet(s.name, s.columns, counted(s.rows), s.totals) for s in report.sheets]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_report(report, fmt, target)
+    except Invalid as exc:
+        raise fail(str(exc), 2) from None
+    finally:
+        database.dispose()
+    out.print(f"wrote {escape(str(target))}")
+
+
+def write_report(report, fmt: str, path: Path) -> None:
+    """Into a temporary file beside `path`, then renamed: a failed export never leaves half a file."""
+    import os
+    import tempfile
+
+    from scheduler.reports import exports, playout
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            if fmt == "csv":
+                exports.write_csv(report, stream, len(report.sheets) - 1 if report.kind == "compliance" else 0)
+            elif fmt == "xlsx":
+                exports.write_xlsx(report, stream)
+            elif fmt == "pdf":
+                exports.write_pdf(report, stream)
+            else:
+                playout.write_playout_csv(report.sheets[0].rows, stream)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+ReportCampaign = Annotated[str | None, typer.Option("--campaign", help="A campaign id; all campaigns if not given.")]
+ReportFrom = Annotated[str | None, typer.Option("--from", help="First local date, YYYY-MM-DD (default: the "
+                                                               "campaign's start, or 7 days ago).")]
+ReportTo = Annotated[str | None, typer.Option("--to", help="Last local date (default: today or the campaign's end).")]
+ReportScope = Annotated[str | None, typer.Option("--scope", help="An organisation id: its subtree (default: all).")]
+ReportFormat = Annotated[str | None, typer.Option("--format", help="csv, xlsx, pdf (pop also: playout); default "
+                                                                   "from --out's suffix.")]
+ReportOut = Annotated[Path, typer.Option("--out", help="The file to write.", dir_okay=False)]
+ReportLanguage = Annotated[str, typer.Option("--lang", help="vi or en.")]
+
+
+def _report_command(kind: str, summary: str):
+    def command(out: ReportOut, campaign: ReportCampaign = None, first: ReportFrom = None, last: ReportTo = None,
+                scope: ReportScope = None, fmt: ReportFormat = None, language: ReportLanguage = "vi") -> None:
+        run_report(kind, campaign, first, last, scope, fmt, out, language)
+
+    command.__doc__ = summary
+    report_app.command(kind)(command)
+
+
+_report_command("compliance", "Campaign compliance by unit, site kind, site and screen-day (CSV: the screen-days).")
+_report_command("pop", "The proof-of-play log: every play attempt (CSV, XLSX, PDF or the UK playout format).")
+_report_command("health", "Screen health: state now, uptime per day.")
+_report_command("rounds", "Progress by rounds: per unit, screens compliant and plays delivered.")
+
+
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on (default SIGNAGE_HTTP_HOST, 127.0.0.1).")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to listen on (default SIGNAGE_HTTP_PORT, 8000).")]
 
@@ -370,8 +470,9 @@ def demo(
     host: HostOpt = None,
     port: PortOpt = None,
 ) -> None:
-    """Load the example fleet and the iHanoi campaign (starting today) into var/demo, start the broker and
-    serve the web app with its planning jobs."""
+    """Load the example fleet and the iHanoi campaign (starting today) into var/demo, seed a user of each role
+    (their password, new on every run, is printed), start the broker and serve the web app with its planning
+    jobs."""
     database_module = server_modules()
     from campaigns.yaml_source import FileRejected
     from scheduler.broker import BrokerFailed, BrokerSupervisor
@@ -388,14 +489,18 @@ def demo(
         raise fail(str(rejected), 2) from None
     screens = setup.fleet.counts.get("screens")
     total = (screens.created + screens.updated + screens.unchanged) if screens else 0
-    out.print(f"demo data in {config.data_dir}: {total} screens; the iHanoi campaign runs from {setup.first_day}")
+    running = ", ".join(f"{name} ({status.value})" for name, status in setup.campaign_statuses.items())
+    out.print(f"demo data in {config.data_dir}: {total} screens; campaigns from {setup.first_day}: {running}",
+              soft_wrap=True)
     database = database_module.open_database(config)
     http_port = port or config.http_port
+    print_demo_users(setup, f"http://{host or config.http_host}:{http_port}/login")
     try:
         with BrokerSupervisor(config, database) as broker_process:
             out.print(f"broker on {config.broker_host}:{broker_process.port}")
             players = start_demo_players(config, database, f"http://{host or config.http_host}:{http_port}")
-            out.print(f"players (headless): {', '.join(players)}; their logs in {config.data_dir / 'players'}")
+            out.print(f"players (headless): {', '.join(players)}; their logs in {config.data_dir / 'players'}",
+                      soft_wrap=True)
             out.print(f"open http://{host or config.http_host}:{http_port}/ (Ctrl-C stops)")
             try:
                 serve(config, host, port)
@@ -408,6 +513,14 @@ def demo(
         raise fail(f"the broker did not start: {exc}") from None
     finally:
         database.dispose()
+
+
+def print_demo_users(setup, login_url: str) -> None:
+    out.print(f"demo users (password for this run: [bold]{setup.password}[/]), sign in at {login_url}:",
+              highlight=False, soft_wrap=True)
+    for user in setup.users:
+        out.print(f"  {user.username:<15} {user.role.value:<8} {user.organisation_name}", highlight=False,
+                  markup=False, soft_wrap=True)
 
 
 DEMO_PLAYERS = ("hn-hadong-phula-001", "hn-nb-t2-001", "hn-hadong-phula-003")  # a ward LCD, an airport LED, a speaker

@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Campaign, Organisation, Screen, Site
+from media.models import MediaAsset
 from scheduler.models import DeliveryRollup, PlayerDay, PlayerPresence, PlayRecord
 from scheduler.planning import latest_versions
 from scheduler.reports.compliance import Scope, unit_of
@@ -47,11 +48,13 @@ def pop_log(session: Session, scope: Scope) -> Iterator[dict]:
         select(PlayRecord.started_at, PlayRecord.ended_at, PlayRecord.player_id, Site.id.label("site_id"),
                Site.name.label("site"), Organisation.id.label("organisation_id"),
                Organisation.name.label("organisation"), PlayRecord.campaign_id, Campaign.name.label("campaign_name"),
-               PlayRecord.media, PlayRecord.kind, PlayRecord.scheduled_start, PlayRecord.duration_ms,
+               PlayRecord.media, MediaAsset.original_name.label("media_name"), PlayRecord.kind,
+               PlayRecord.scheduled_start, PlayRecord.duration_ms,
                PlayRecord.status, PlayRecord.reason, PlayRecord.play_id)
         .join(Screen, Screen.id == PlayRecord.player_id).join(Site, Site.id == Screen.site_id)
         .join(Organisation, Organisation.id == Site.organisation_id)
         .outerjoin(Campaign, Campaign.id == PlayRecord.campaign_id)
+        .outerjoin(MediaAsset, MediaAsset.sha256 == PlayRecord.media)
         .where(PlayRecord.local_date.between(scope.first, scope.last)), scope)
     if scope.campaign_id is not None:
         query = query.where(PlayRecord.campaign_id == scope.campaign_id)

@@ -1,0 +1,63 @@
+"""One way to ask for a report, for the CLI, the pages and the API alike: which kind, for what scope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaigns.models import Campaign, Organisation
+from scheduler.reports.compliance import Scope, compliance_report
+from scheduler.reports.operations import health_report, pop_report, rounds_report
+from scheduler.reports.table import Report
+from signage.errors import Invalid
+
+BUILDERS: dict[str, Callable[..., Report]] = {
+    "compliance": compliance_report, "pop": pop_report, "health": health_report, "rounds": rounds_report,
+}
+KINDS = tuple(BUILDERS)
+FORMATS = ("csv", "xlsx", "pdf", "playout")
+MAX_DAYS = 366
+
+
+def make_scope(session: Session, organisation_id: str | None, first: date | None, last: date | None,
+               campaign_id: str | None, today: date) -> Scope:
+    """The scope a report covers. Without dates: the campaign's own dates up to today, or the last 7 days.
+    `organisation_id` None means the root of the fleet (the city)."""
+    if organisation_id is None:
+        organisation = session.scalar(select(Organisation).where(Organisation.parent_id.is_(None))
+                                      .order_by(Organisation.path))
+        if organisation is None:
+            raise Invalid("there is no organisation yet", "import the fleet first: signage fleet import FILE")
+    else:
+        organisation = session.get(Organisation, organisation_id)
+        if organisation is None:
+            raise Invalid(f"there is no organisation {organisation_id!r}",
+                          "give an organisation id of the fleet (signage fleet export lists them)")
+    campaign = None
+    if campaign_id is not None:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise Invalid(f"there is no campaign {campaign_id!r}", "give a campaign id (signage campaign list)")
+    if first is None:
+        first = campaign.start_date if campaign else today - timedelta(days=6)
+    if last is None:
+        last = min(campaign.end_date, today) if campaign else today
+        last = max(last, first)
+    if last < first:
+        raise Invalid(f"the period ends ({last}) before it starts ({first})", "give --to on or after --from")
+    if (last - first).days >= MAX_DAYS:
+        raise Invalid(f"the period has {(last - first).days + 1} days", f"ask for at most {MAX_DAYS} at a time")
+    return Scope(organisation.id, organisation.name, organisation.path, first, last,
+                 campaign.id if campaign else None, campaign.name if campaign else None)
+
+
+def build_report(session: Session, kind: str, scope: Scope, now: datetime, language: str = "vi",
+                 timezone: str | None = None) -> Report:
+    if kind not in BUILDERS:
+        raise Invalid(f"there is no report {kind!r}", f"choose one of {', '.join(KINDS)}")
+    report = BUILDERS[kind](session, scope, now, language)
+    report.timezone = timezone
+    return report
