@@ -1,0 +1,181 @@
+"""Report speed on a city-sized ledger: the compliance report for the whole city and the streamed CSV export of a
+five-million-row proof-of-play log.
+
+    .venv/bin/python bench/reports.py [--screens 10000] [--days 30] [--plays 5000000] [--database-url URL]
+
+A generator process first fills a database (SQLite in a temporary directory unless a URL is given): a city of 30
+districts of 10 wards each, their sites and screens, one campaign, a ledger row per screen-day (about one in
+twelve short, with causes) and the plays. Then this process, fresh, measures:
+- the compliance report's figures for the whole city (`summarise`: every level and every day), and its first
+  page of screen-days (the 200 shortest, as the web page shows);
+- the proof-of-play log exported as CSV (`exports.write_csv` on `operations.pop_log`), streamed to a file;
+and prints the times, rows per second and the peak memory of this process (the generation is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert  # noqa: E402
+
+from campaigns.kinds import CampaignStatus, OrgKind, ScreenKind, SiteKind, WindowPolicy  # noqa: E402
+from campaigns.models import Campaign, Organisation, Screen, Site  # noqa: E402
+from scheduler.database import open_database  # noqa: E402
+from scheduler.models import DeliveryRollup, PlayRecord  # noqa: E402
+from signage.config import Settings  # noqa: E402
+
+FIRST = date(2024, 9, 1)
+CAUSES = ["offline", "media_missing", "playback_error", "no_plan", "no_capacity"]
+
+
+def generate(url: str, screens: int, days: int, plays: int, seed: int) -> None:
+    rng = random.Random(seed)
+    settings = Settings(_env_file=None, database_url=url, data_dir=Path(tempfile.gettempdir()), mqtt=False)
+    database = open_database(settings)
+    now = datetime(2024, 10, 1, tzinfo=UTC)
+    orgs = [{"id": "hn", "name": "UBND Thành phố Hà Nội", "kind": OrgKind.city, "parent_id": None, "path": "/hn/"}]
+    wards = []
+    for d in range(30):
+        district = f"d{d:02d}"
+        orgs.append({"id": district, "name": f"Quận {d:02d}", "kind": OrgKind.district, "parent_id": "hn",
+                     "path": f"/hn/{district}/"})
+        for w in range(10):
+            ward = f"{district}-w{w}"
+            orgs.append({"id": ward, "name": f"Phường {d:02d}.{w}", "kind": OrgKind.ward, "parent_id": district,
+                         "path": f"/hn/{district}/{ward}/"})
+            wards.append(ward)
+    kinds = [SiteKind.ward_office, SiteKind.bus_station, SiteKind.intersection, SiteKind.hospital]
+    sites: dict[str, dict] = {}
+    screen_rows = []
+    for index in range(screens):
+        ward = wards[index % len(wards)]
+        site_id = f"{ward}-s{(index // len(wards)) % 3}"  # three sites per ward
+        sites.setdefault(site_id, {"id": site_id, "name": f"Điểm {site_id}", "kind": kinds[len(sites) % len(kinds)],
+                                   "organisation_id": ward, "timezone": "Asia/Ho_Chi_Minh", "address": None,
+                                   "operating_hours": None, "peak_windows": None})
+        screen_rows.append({"id": f"{site_id}-{index:05d}", "site_id": site_id, "name": f"Màn hình {index}",
+                            "kind": ScreenKind.lcd, "width": 1920, "height": 1080, "orientation": None,
+                            "enabled": True})
+    unique_sites = list(sites.values())
+    with database.sessions() as session, session.begin():
+        session.execute(insert(Organisation), orgs)
+        session.execute(insert(Site), unique_sites)
+        session.execute(insert(Screen), screen_rows)
+        session.execute(insert(Campaign), [{
+            "id": "ihanoi", "organisation_id": "hn", "name": "iHanoi", "description": None, "start_date": FIRST,
+            "end_date": FIRST + timedelta(days=days - 1), "plays_per_day": 10, "window_policy": WindowPolicy.peak,
+            "explicit_windows": None, "priority": 0, "status": CampaignStatus.active, "created_at": now,
+            "updated_at": now}])
+    ledger = []
+    for screen in screen_rows:
+        for day in range(days):
+            short = rng.random() < 0.08
+            delivered = rng.randint(0, 9) if short else 10 + (rng.random() < 0.2)
+            ledger.append({"screen_id": screen["id"], "campaign_id": "ihanoi", "local_date": FIRST + timedelta(day),
+                           "completed_in_peak": delivered, "completed_total": delivered + rng.randint(0, 2),
+                           "makegoods": rng.randint(0, 1), "interrupted": 0, "failed": 0, "missed": 10 - delivered
+                           if short else 0, "media_missing": 0, "required": 10, "planned": 10,
+                           "plan_reason": None, "cause": rng.choice(CAUSES) if short else None, "closed": True})
+    with database.sessions() as session, session.begin():
+        for start in range(0, len(ledger), 50_000):
+            session.execute(insert(DeliveryRollup), ledger[start:start + 50_000])
+    del ledger
+    per_day = max(1, plays // (screens * days))
+    made = 0
+    with database.sessions() as session, session.begin():
+        chunk = []
+        for day in range(days):
+            base = datetime(FIRST.year, FIRST.month, FIRST.day, 1, 0, tzinfo=UTC) + timedelta(days=day)
+            for screen in screen_rows:
+                for n in range(per_day):
+                    if made >= plays:
+                        break
+                    start = base + timedelta(seconds=n * 600 + rng.randint(0, 60))
+                    made += 1
+                    chunk.append({"play_id": f"{made:032x}", "player_id": screen["id"], "spot_id": f"sp-{made}",
+                                  "campaign_id": "ihanoi", "media": "ab" * 32, "kind": "spot",
+                                  "scheduled_start": start, "started_at": start,
+                                  "ended_at": start + timedelta(seconds=30), "duration_ms": 30000,
+                                  "status": "completed", "reason": None, "plan_version": "v",
+                                  "local_date": FIRST + timedelta(day), "in_peak": True, "received_at": start})
+            if len(chunk) >= 100_000 or day == days - 1:
+                session.execute(insert(PlayRecord), chunk)
+                chunk = []
+    database.dispose()
+    print(f"generated {len(screen_rows):,} screens at {len(unique_sites):,} sites, {screens * days:,} ledger rows, "
+          f"{made:,} plays", flush=True)
+
+
+def measure(url: str) -> None:
+    from scheduler.reports.build import build_report, make_scope
+    from scheduler.reports.compliance import screen_days, summarise
+    from scheduler.reports.exports import write_csv
+
+    settings = Settings(_env_file=None, database_url=url, data_dir=Path(tempfile.gettempdir()), mqtt=False)
+    database = open_database(settings)
+    today = date(2024, 10, 1)
+    with database.sessions() as session:
+        scope = make_scope(session, None, FIRST, today - timedelta(days=1), "ihanoi", today)
+        started = time.perf_counter()
+        summary = summarise(session, scope)
+        shortest = list(screen_days(session, scope, limit=200))
+        report_seconds = time.perf_counter() - started
+        print(f"compliance report, whole city ({summary.total.screen_days:,} screen-days, "
+              f"{len(summary.by_site):,} sites, {len(summary.by_unit)} districts): {report_seconds:.2f} s "
+              f"(with the first {len(shortest)} screen-days)   target <= 2 s")
+        report = build_report(session, "pop", scope, datetime(2024, 10, 1, tzinfo=UTC), "vi", "Asia/Ho_Chi_Minh")
+        rows = 0
+
+        def counted(source):
+            nonlocal rows
+            for row in source:
+                rows += 1
+                yield row
+
+        report.sheets[0].rows = counted(report.sheets[0].rows)
+        with tempfile.NamedTemporaryFile(suffix=".csv") as out:
+            started = time.perf_counter()
+            write_csv(report, out)
+            seconds = time.perf_counter() - started
+            size = Path(out.name).stat().st_size
+        print(f"proof-of-play log CSV export: {rows:,} rows, {size / 2**20:.0f} MiB in {seconds:.1f} s = "
+              f"{rows / seconds:,.0f} rows/s   target >= 200,000 rows/s")
+    database.dispose()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of the measuring process: {peak:.0f} MB   target < 300 MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--screens", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--plays", type=int, default=5_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-url", help="an empty database to fill (default: SQLite in a temporary dir)")
+    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        generate(args.database_url, args.screens, args.days, args.plays, args.seed)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-reports-") as directory:
+        url = args.database_url or f"sqlite:///{directory}/signage.db"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--generate", "--database-url", url, "--screens",
+                        str(args.screens), "--days", str(args.days), "--plays", str(args.plays), "--seed",
+                        str(args.seed)], check=True)
+        print(f"(generation took {time.perf_counter() - started:.0f} s, in its own process)")
+        measure(url)
+
+
+if __name__ == "__main__":
+    main()
