@@ -22,7 +22,7 @@ from campaigns.accounts import (
 )
 from campaigns.kinds import Role
 from campaigns.models import ApiToken, User
-from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
 from scheduler.i18n import add_messages
 from scheduler.pagination import Page, PageDep, paginate
 from scheduler.problems import Problem
@@ -174,7 +174,7 @@ def my_tokens(actor: ActorDep, session: SessionDep) -> list[TokenOut]:
 
 
 @api.delete("/me/tokens/{token_id}", status_code=204)
-def revoke_my_token(token_id: int, actor: ActorDep, session: SessionDep) -> None:
+def revoke_my_token(token_id: RowId, actor: ActorDep, session: SessionDep) -> None:
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != actor.user.id:
         raise not_found("token", str(token_id))
@@ -201,7 +201,7 @@ def user_in_scope(session: SessionDep, actor: ActorDep, user_id: int) -> User:
 
 
 @api.get("/users/{user_id}", response_model=UserOut)
-def get_user(user_id: int, actor: ActorDep, session: SessionDep) -> UserOut:
+def get_user(user_id: RowId, actor: ActorDep, session: SessionDep) -> UserOut:
     return UserOut.of(user_in_scope(session, actor, user_id))
 
 
@@ -220,7 +220,7 @@ def add_user(body: UserCreate, actor: ActorDep, session: SessionDep, clock: Cloc
 
 
 @api.patch("/users/{user_id}", response_model=UserOut)
-def change_user(user_id: int, body: UserUpdate, actor: ActorDep, session: SessionDep) -> UserOut:
+def change_user(user_id: RowId, body: UserUpdate, actor: ActorDep, session: SessionDep) -> UserOut:
     actor.require(Role.admin, to="change users")
     user = user_in_scope(session, actor, user_id)
     if user.id == actor.user.id and (body.active is False or (body.role and body.role is not Role.admin)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -28,13 +28,16 @@ def get_clock(request: Request) -> Clock:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+# Integer ids in paths: within the databases' INTEGER, so an absurd id is a 422, not a driver error.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a numeric id")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 LanguageDep = Annotated[str, Depends(language_of)]
 
 
 # The web UI's top navigation: (path, message key).
-NAV_LINKS = [("/campaigns", "nav.campaigns"), ("/media", "nav.media"), ("/fleet", "nav.fleet")]
+NAV_LINKS = [("/campaigns", "nav.campaigns"), ("/media", "nav.media"), ("/fleet", "nav.fleet"),
+             ("/reports", "nav.reports")]
 
 
 def render(request: Request, name: str, context: dict[str, Any], language: str, actor: Any = None):

@@ -384,7 +384,7 @@ def write_report(report, fmt: str, path: Path) -> None:
             elif fmt == "pdf":
                 exports.write_pdf(report, stream)
             else:
-                playout.write_playout_csv(report.sheets[0].rows, stream)
+                playout.write_playout_csv(report.sheets[0].rows, stream, timezone=report.timezone or "Asia/Ho_Chi_Minh")
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -17,6 +17,9 @@ from signage.clock import VirtualClock
 from signage.config import Settings
 from tests.pg_server import PostgresServer
 
+# Browser tests: live_server, chromium, browser_page (Playwright on Debian's chromium).
+pytest_plugins = ["tests.browser"]
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 FLEET_FILE = EXAMPLES / "hanoi-fleet.yaml"
