@@ -1,8 +1,562 @@
-"""(being written) JSON API and web pages: see issue 6."""
+"""The media library: the JSON API under /api/v1/media and the staff pages under /media.
+
+Every read is limited to the media of the user's organisation subtree (MediaAsset.organisation_id);
+another unit's media answers 404. Staff and admins upload and delete; everyone in scope may look.
+The players' own download route, GET /media/{sha256}, is in media/routes.py; the detail page is
+therefore at /media/{sha256}/details.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-api = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, false, func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from campaigns.access import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Actor,
+    ActorDep,
+    PageActorDep,
+    current_actor,
+    current_page_actor,
+    not_found,
+)
+from campaigns.accounts import session_for_token
+from campaigns.audit import record_change
+from campaigns.kinds import CampaignStatus, MediaKind, Role, ScreenKind
+from campaigns.models import AuditEntry, Campaign, CampaignCreative, Organisation
+from campaigns.schema_types import SLUG_PATTERN
+from media.models import MediaAsset
+from media.routes import media_response
+from media.store import SHA256_RE, MediaStore
+from media.thumbnails import Thumbnails
+from media.upload import (
+    DEFAULT_DISPLAY_MS,
+    MAX_DISPLAY_MS,
+    UPLOAD_ACTION,
+    Accepted,
+    HeldElsewhere,
+    NotAForm,
+    Received,
+    TooLarge,
+    accept_upload,
+    check_declared_length,
+    display_ms_from,
+    display_ms_from_seconds,
+    human_bytes,
+    receive_form,
+)
+from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.i18n import add_messages
+from scheduler.pagination import Page, PageDep, PageParams, paginate
+from scheduler.problems import Problem
+from signage.clock import Clock
+from signage.config import Settings
+from signage.errors import Invalid
+
+add_messages({
+    "media.heading": {"vi": "Thư viện media", "en": "Media library"},
+    "media.upload.heading": {"vi": "Tải tệp lên", "en": "Upload a file"},
+    "media.upload.file": {"vi": "Tệp video, âm thanh hoặc ảnh", "en": "Video, audio or image file"},
+    "media.upload.organisation": {"vi": "Đơn vị sở hữu", "en": "Owning unit"},
+    "media.upload.display": {"vi": "Thời gian hiển thị nếu là ảnh (giây, mặc định 10)",
+                             "en": "Display time if it is an image (seconds, 10 by default)"},
+    "media.upload.submit": {"vi": "Tải lên", "en": "Upload"},
+    "media.upload.hint": {"vi": "Nhận video H.264, H.265, VP8, VP9, MPEG-4 (MP4, MOV, MKV, WebM); âm thanh AAC, MP3, "
+                                "Opus, Vorbis (phát trên loa); ảnh PNG, JPEG. Tối đa {max}.",
+                          "en": "Accepted: H.264, H.265, VP8, VP9, MPEG-4 video (MP4, MOV, MKV, WebM); AAC, MP3, Opus, "
+                                "Vorbis audio (played on speakers); PNG, JPEG images. At most {max}."},
+    "media.upload.too_large": {"vi": "Tệp lớn hơn giới hạn tải lên ({max}).",
+                               "en": "The file is larger than the upload limit ({max})."},
+    "media.upload.sending": {"vi": "Đang tải lên…", "en": "Uploading…"},
+    "media.refused": {"vi": "Không nhận tệp", "en": "File refused"},
+    "media.notice.uploaded": {"vi": "Đã tải lên", "en": "Uploaded"},
+    "media.notice.duplicate": {"vi": "Tệp này đã có trong thư viện", "en": "This file is already in the library"},
+    "media.notice.deleted": {"vi": "Đã xoá tệp khỏi thư viện.", "en": "The file was deleted from the library."},
+    "media.filter.kind": {"vi": "Loại", "en": "Kind"},
+    "media.filter.organisation": {"vi": "Đơn vị", "en": "Unit"},
+    "media.filter.q": {"vi": "Tên tệp có chứa", "en": "Name contains"},
+    "media.filter.all": {"vi": "Tất cả", "en": "All"},
+    "media.filter.submit": {"vi": "Lọc", "en": "Filter"},
+    "media.kind.video": {"vi": "Video", "en": "Video"},
+    "media.kind.image": {"vi": "Ảnh", "en": "Image"},
+    "media.kind.audio": {"vi": "Âm thanh (loa)", "en": "Audio (speakers)"},
+    "media.col.preview": {"vi": "Xem trước", "en": "Preview"},
+    "media.col.name": {"vi": "Tên tệp", "en": "File name"},
+    "media.col.duration": {"vi": "Thời lượng", "en": "Duration"},
+    "media.col.size": {"vi": "Dung lượng", "en": "Size"},
+    "media.col.used_by": {"vi": "Dùng trong chiến dịch", "en": "Used by campaigns"},
+    "media.col.uploaded": {"vi": "Thêm vào lúc", "en": "Added"},
+    "media.unused": {"vi": "chưa dùng", "en": "unused"},
+    "media.empty": {"vi": "Chưa có tệp media nào phù hợp.", "en": "No media files match."},
+    "media.count": {"vi": "tệp", "en": "files"},
+    "media.prev": {"vi": "← Trang trước", "en": "← Previous"},
+    "media.next": {"vi": "Trang sau →", "en": "Next →"},
+    "media.display_default": {"vi": "hiển thị", "en": "shown for"},
+    "media.detail.back": {"vi": "← Thư viện media", "en": "← Media library"},
+    "media.detail.container": {"vi": "Định dạng", "en": "Container"},
+    "media.detail.codecs": {"vi": "Mã hoá", "en": "Codecs"},
+    "media.detail.mime": {"vi": "Kiểu MIME", "en": "MIME type"},
+    "media.detail.display": {"vi": "Thời gian hiển thị", "en": "Display time"},
+    "media.detail.screens": {"vi": "Phát trên màn hình loại", "en": "Plays on screens of kind"},
+    "media.detail.uploaded_by": {"vi": "Người tải lên", "en": "Uploaded by"},
+    "media.detail.download": {"vi": "Tải về", "en": "Download"},
+    "media.detail.delete": {"vi": "Xoá khỏi thư viện", "en": "Delete from the library"},
+    "media.detail.confirm": {"vi": "Xoá tệp này khỏi thư viện?", "en": "Delete this file from the library?"},
+    "media.detail.in_use": {"vi": "Không xoá được khi còn chiến dịch dùng tệp này.",
+                            "en": "It cannot be deleted while campaigns use it."},
+})
+
+api = APIRouter(prefix="/api/v1", tags=["media"])
 pages = APIRouter(include_in_schema=False)
+
+PRIVATE_CACHE = "private, max-age=31536000, immutable"  # by sha256, so never stale; but only for the signed-in
+
+
+# -- what the library shows --------------------------------------------------------------------------------
+
+
+class CampaignRef(BaseModel):
+    id: str
+    name: str
+    status: CampaignStatus
+    organisation_id: str
+
+
+class MediaOut(BaseModel):
+    sha256: str
+    name: str = Field(description="the file's name when it was uploaded or imported")
+    kind: MediaKind
+    screen_kinds: list[ScreenKind] = Field(description="the screens it plays on: audio is for speaker screens")
+    mime: str
+    bytes: int
+    duration_ms: int | None = Field(description="a clip's or audio file's own length; null for images")
+    display_ms: int = Field(description="how long it plays: an image's display time (10 s unless set at upload), "
+                                        "a clip's or audio file's own length")
+    width: int | None
+    height: int | None
+    container: str | None
+    video_codec: str | None
+    audio_codec: str | None
+    organisation_id: str
+    organisation_name: str
+    created_at: datetime
+    uploaded_by: str | None = Field(description="the user who uploaded it; null for media from a campaign file")
+    thumbnail_url: str | None = Field(description="a small JPEG preview; null for audio")
+    content_url: str
+    used_by: list[CampaignRef] = Field(description="the campaigns using it, of those within your organisation")
+
+
+class MediaUploaded(MediaOut):
+    duplicate: bool = Field(description="true when the same bytes were already in the library: this is that item")
+
+
+def asset_in_scope(session: Session, actor: Actor, sha256: str) -> MediaAsset:
+    # The pattern is checked first: an id is never joined to a path or sent to the database unchecked.
+    if SHA256_RE.fullmatch(sha256) is None:
+        raise not_found("media", sha256[:80])
+    asset = session.get(MediaAsset, sha256)
+    if asset is None or not actor.sees_organisation(session, asset.organisation_id):
+        raise not_found("media", sha256)
+    return asset
+
+
+def library_query(session: Session, actor: Actor, kind: MediaKind | None = None, organisation_id: str | None = None,
+                  q: str | None = None) -> Select:
+    """The actor's media, newest first; `organisation_id` narrows it to that unit and the units below it."""
+    query = (select(MediaAsset).where(MediaAsset.organisation_id.in_(actor.org_ids()))
+             .order_by(MediaAsset.created_at.desc(), MediaAsset.sha256))
+    if kind is not None:
+        query = query.where(MediaAsset.kind == kind)
+    if organisation_id:
+        path = session.scalar(select(Organisation.path).where(Organisation.id == organisation_id))
+        if path is None:
+            return query.where(false())
+        query = query.where(MediaAsset.organisation_id.in_(
+            select(Organisation.id).where(Organisation.path.startswith(path, autoescape=True))))
+    q = (q or "").replace("\x00", "").strip().lower()
+    if q:
+        query = query.where(func.lower(MediaAsset.original_name).contains(q, autoescape=True))
+    return query
+
+
+def campaigns_using(session: Session, shas: Sequence[str], actor: Actor | None = None) -> dict[str, list[Campaign]]:
+    """The campaigns whose creatives use each file, by name; only the actor's when an actor is given."""
+    query = (select(CampaignCreative.media_sha256, Campaign).join(Campaign)
+             .where(CampaignCreative.media_sha256.in_(list(shas))).order_by(Campaign.name, Campaign.id))
+    if actor is not None:
+        query = query.where(Campaign.organisation_id.in_(actor.org_ids()))
+    found: dict[str, list[Campaign]] = defaultdict(list)
+    for sha, campaign in session.execute(query):
+        if campaign not in found[sha]:
+            found[sha].append(campaign)
+    return found
+
+
+def describe(session: Session, actor: Actor, assets: Sequence[MediaAsset]) -> list[MediaOut]:
+    shas = [asset.sha256 for asset in assets]
+    used = campaigns_using(session, shas, actor)
+    uploads: dict[str, AuditEntry] = {}
+    for entry in session.scalars(select(AuditEntry).where(AuditEntry.entity_kind == "media",
+                                                          AuditEntry.action == UPLOAD_ACTION,
+                                                          AuditEntry.entity_id.in_(shas)).order_by(AuditEntry.id)):
+        uploads[entry.entity_id] = entry
+    names = dict(session.execute(select(Organisation.id, Organisation.name)
+                                 .where(Organisation.id.in_({asset.organisation_id for asset in assets}))).all())
+    views = []
+    for asset in assets:
+        upload = uploads.get(asset.sha256)
+        if asset.kind is MediaKind.image:
+            display_ms = ((upload.after or {}).get("display_ms") if upload else None) or DEFAULT_DISPLAY_MS
+        else:
+            display_ms = asset.duration_ms or 0
+        url = f"/api/v1/media/{asset.sha256}"
+        views.append(MediaOut(
+            sha256=asset.sha256, name=asset.original_name, kind=asset.kind,
+            screen_kinds=[ScreenKind.speaker] if asset.kind is MediaKind.audio else [ScreenKind.lcd, ScreenKind.led],
+            mime=asset.mime, bytes=asset.bytes, duration_ms=asset.duration_ms, display_ms=display_ms,
+            width=asset.width, height=asset.height, container=asset.container, video_codec=asset.video_codec,
+            audio_codec=asset.audio_codec, organisation_id=asset.organisation_id,
+            organisation_name=names.get(asset.organisation_id, asset.organisation_id), created_at=asset.created_at,
+            uploaded_by=upload.username if upload else None,
+            thumbnail_url=None if asset.kind is MediaKind.audio else f"{url}/thumbnail", content_url=f"{url}/content",
+            used_by=[CampaignRef(id=c.id, name=c.name, status=c.status, organisation_id=c.organisation_id)
+                     for c in used.get(asset.sha256, [])]))
+    return views
+
+
+def list_library(session: Session, actor: Actor, page: PageParams, kind: MediaKind | None,
+                 organisation_id: str | None, q: str | None) -> Page[MediaOut]:
+    rows = paginate(session, library_query(session, actor, kind, organisation_id, q), page, lambda asset: asset)
+    return Page[MediaOut](items=describe(session, actor, rows.items), total=rows.total, limit=rows.limit,
+                          offset=rows.offset)
+
+
+class InUse(Invalid):
+    def __init__(self, asset: MediaAsset, visible: list[str], hidden: int) -> None:
+        names = ", ".join(visible)
+        others = f"{' and ' if visible else ''}{hidden} campaign(s) of other units" if hidden else ""
+        super().__init__(f"{asset.original_name} is used by {names}{others}",
+                         "remove it from those campaigns first (archived campaigns keep their media too)")
+        self.campaigns = visible
+
+
+def delete_asset(session: Session, actor: Actor, clock: Clock, asset: MediaAsset) -> None:
+    """Removes the library's row (the caller commits, then removes the files); raises InUse while any campaign,
+    the actor's or another unit's, uses it."""
+    users = campaigns_using(session, [asset.sha256]).get(asset.sha256, [])
+    if users:
+        visible = [c.name for c in users if c.organisation.path.startswith(actor.org_path)]
+        raise InUse(asset, visible, len(users) - len(visible))
+    record_change(session, actor, clock, action="media.delete", entity_kind="media", entity_id=asset.sha256,
+                  organisation_id=asset.organisation_id,
+                  before={"name": asset.original_name, "kind": asset.kind.value, "bytes": asset.bytes})
+    session.delete(asset)
+
+
+def stored_file(store: MediaStore, asset: MediaAsset) -> Path:
+    path = store.path_for(asset.sha256)
+    if not path.is_file():
+        raise Problem(404, f"{asset.original_name} is in the library but its file is missing from the server's store; "
+                           "upload it again (or import its campaign file again) to restore it")
+    return path
+
+
+# -- uploads -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Uploader:
+    actor: Actor
+    csrf_token: str | None = None  # a browser session's token, still to be found in the form's csrf_token field
+
+
+async def _uploader(request: Request, session: Session, clock: Clock, page: bool) -> Uploader:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    bearer = scheme.lower() == "bearer" and token.strip()
+    if cookie and not bearer and not request.headers.get(CSRF_HEADER):
+        # A browser form's CSRF token comes inside the body, with the file. The usual check parses the whole
+        # form first, which would spool the file to a temporary file before the size limit could stop it; so
+        # the token is read with the file, by the upload itself.
+        row = session_for_token(session, cookie, clock)
+        if row is not None:
+            return Uploader(Actor(row.user, row.user.organisation.path, "session", row.csrf_token), row.csrf_token)
+    return Uploader(await (current_page_actor if page else current_actor)(request, session, clock))
+
+
+async def api_uploader(request: Request, session: SessionDep, clock: ClockDep) -> Uploader:
+    return await _uploader(request, session, clock, page=False)
+
+
+async def page_uploader(request: Request, session: SessionDep, clock: ClockDep) -> Uploader:
+    return await _uploader(request, session, clock, page=True)
+
+
+def status_of(exc: Invalid) -> int:
+    if isinstance(exc, TooLarge):
+        return 413
+    if isinstance(exc, NotAForm):
+        return 415
+    if isinstance(exc, HeldElsewhere | InUse):
+        return 409
+    return 422
+
+
+async def take_upload(request: Request, session: Session, settings: Settings, clock: Clock, uploader: Uploader,
+                      seconds_field: bool = False) -> Accepted:
+    """Streams the request's form into the store and accepts its file; raises Invalid (what is wrong with the
+    file) or Problem (who may not upload, or where to)."""
+    actor = uploader.actor
+    actor.require(Role.staff, to="upload media")
+    store, limit = MediaStore(settings.media_dir), settings.max_upload_bytes
+    check_declared_length(request.headers.get("content-length"), limit)
+    received = await receive_form(request.stream(), request.headers.get("content-type", ""), store, limit)
+    try:
+        sent = received.fields.get(CSRF_FIELD, "")
+        if uploader.csrf_token is not None and not hmac.compare_digest(sent.encode(), uploader.csrf_token.encode()):
+            raise Problem(403, "the form's CSRF token is missing or stale; reload the page and send it again")
+        return await run_in_threadpool(_accept, session, store, received, actor, clock, seconds_field)
+    finally:
+        received.discard()
+
+
+def _accept(session: Session, store: MediaStore, received: Received, actor: Actor, clock: Clock,
+            seconds_field: bool) -> Accepted:
+    fields = received.fields
+    organisation_id = fields.get("organisation_id", "").strip() or actor.user.organisation_id
+    if re.fullmatch(SLUG_PATTERN, organisation_id) is None or not actor.sees_organisation(session, organisation_id):
+        raise not_found("organisation", organisation_id[:80])
+    display_ms = display_ms_from_seconds(fields.get("display_s")) if seconds_field else display_ms_from(
+        fields.get("display_ms"))
+    accepted = accept_upload(session, store, Thumbnails.beside(store), received, organisation_id, display_ms, actor,
+                             clock)
+    session.commit()
+    return accepted
+
+
+UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "the media file: H.264/H.265/VP8/VP9/MPEG-4 video in MP4/MOV/MKV/WebM, "
+                                "AAC/MP3/Opus/Vorbis audio, or a PNG/JPEG image"},
+        "organisation_id": {"type": "string", "pattern": SLUG_PATTERN,
+                            "description": "the owning unit, within yours (default: your own)"},
+        "display_ms": {"type": "integer", "minimum": 1, "maximum": MAX_DISPLAY_MS,
+                       "description": "images only: how long the image is shown (default 10000)"},
+    }}}}}}
+
+
+# -- API -------------------------------------------------------------------------------------------------------
+
+
+@api.get("/media", response_model=Page[MediaOut])
+def list_media(actor: ActorDep, session: SessionDep, page: PageDep, kind: MediaKind | None = None,
+               organisation_id: Annotated[str | None, Query(pattern=SLUG_PATTERN, description=(
+                   "only this unit's media and its sub-units'"))] = None,
+               q: Annotated[str | None, Query(max_length=200, description="the file name contains this")] = None,
+               ) -> Page[MediaOut]:
+    return list_library(session, actor, page, kind, organisation_id, q)
+
+
+@api.post("/media", response_model=MediaUploaded, status_code=201, openapi_extra=UPLOAD_BODY,
+          responses={200: {"model": MediaUploaded, "description": "the same bytes were already in the library"},
+                     409: {"description": "the same bytes are held by another unit"},
+                     413: {"description": "the file is larger than the upload limit"},
+                     415: {"description": "the body is not multipart/form-data"},
+                     422: {"description": "the file is refused: what is wrong and what players take"}})
+async def upload_media(request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+                       clock: ClockDep, uploader: Annotated[Uploader, Depends(api_uploader)]) -> MediaUploaded:
+    """Upload a media file (multipart, field `file`); it is probed and refused, with the reason, when players
+    cannot play it. The same bytes uploaded again answer 200 with the item already there."""
+    try:
+        accepted = await take_upload(request, session, settings, clock, uploader)
+    except Invalid as exc:
+        raise Problem(status_of(exc), str(exc)) from None
+    if accepted.duplicate:
+        response.status_code = 200
+    (view,) = await run_in_threadpool(describe, session, uploader.actor, [accepted.asset])
+    return MediaUploaded(**view.model_dump(), duplicate=accepted.duplicate)
+
+
+@api.get("/media/{sha256}", response_model=MediaOut)
+def get_media(sha256: str, actor: ActorDep, session: SessionDep) -> MediaOut:
+    (view,) = describe(session, actor, [asset_in_scope(session, actor, sha256)])
+    return view
+
+
+@api.get("/media/{sha256}/thumbnail", response_class=FileResponse,
+         responses={200: {"content": {"image/jpeg": {}}, "description": "a JPEG at most 320 pixels wide"}})
+def media_thumbnail(sha256: str, actor: ActorDep, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    asset = asset_in_scope(session, actor, sha256)
+    if asset.kind is MediaKind.audio:
+        raise Problem(404, f"{asset.original_name} is audio and has no thumbnail; listen to it at "
+                           f"/api/v1/media/{sha256}/content")
+    store = MediaStore(settings.media_dir)
+    path = Thumbnails.beside(store).ensure(stored_file(store, asset), sha256, asset.kind, asset.duration_ms)
+    if path is None:
+        raise Problem(404, f"no thumbnail could be made of {asset.original_name}; see the file itself at "
+                           f"/api/v1/media/{sha256}/content")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": PRIVATE_CACHE})
+
+
+@api.get("/media/{sha256}/content", response_class=Response,
+         responses={200: {"content": {"video/mp4": {}, "audio/mpeg": {}, "image/png": {}},
+                          "description": "the file (single byte ranges supported)"}})
+def media_content(sha256: str, request: Request, actor: ActorDep, session: SessionDep,
+                  settings: SettingsDep) -> Response:
+    """The file itself, for previews (players use GET /media/{sha256})."""
+    asset = asset_in_scope(session, actor, sha256)
+    path = stored_file(MediaStore(settings.media_dir), asset)
+    response = media_response(path, asset.mime, sha256, request.method, request.headers.get("range"),
+                              request.headers.get("if-range"), request.headers.get("if-none-match"))
+    if response.status_code < 400:
+        response.headers["Cache-Control"] = PRIVATE_CACHE
+        response.headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(asset.original_name, safe='')}"
+    return response
+
+
+@api.delete("/media/{sha256}", status_code=204,
+            responses={409: {"description": "campaigns still use it; they are named"}})
+def delete_media(sha256: str, actor: ActorDep, session: SessionDep, settings: SettingsDep, clock: ClockDep) -> None:
+    """Delete a file no campaign uses."""
+    actor.require(Role.staff, to="delete media")
+    asset = asset_in_scope(session, actor, sha256)
+    try:
+        delete_asset(session, actor, clock, asset)
+    except InUse as exc:
+        raise Problem(409, str(exc), campaigns=exc.campaigns) from None
+    session.commit()
+    remove_files(settings, sha256)
+
+
+def remove_files(settings: Settings, sha256: str) -> None:
+    store = MediaStore(settings.media_dir)
+    store.remove(sha256)
+    Thumbnails.beside(store).remove(sha256)
+
+
+# -- pages -----------------------------------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+def _page_context(session: Session, actor: Actor, settings: Settings, language: str, kind: str | None,
+                  org: str | None, q: str | None, offset: int) -> dict[str, Any]:
+    kind_filter = MediaKind(kind) if kind in MediaKind.__members__ else None
+    org_filter = org if org and re.fullmatch(SLUG_PATTERN, org) else None
+    q = (q or "")[:200]
+    listing = list_library(session, actor, PageParams(limit=PAGE_SIZE, offset=max(offset, 0)), kind_filter,
+                           org_filter, q)
+    organisations = session.scalars(select(Organisation).where(Organisation.id.in_(actor.org_ids()))
+                                    .order_by(Organisation.path)).all()
+    base_depth = actor.org_path.count("/")
+
+    def page_url(new_offset: int) -> str:
+        params = {k: v for k, v in (("kind", kind_filter), ("org", org_filter), ("q", q)) if v}
+        return "/media?" + urlencode({**params, "offset": new_offset})
+
+    return {
+        "listing": listing, "kind": kind_filter, "org": org_filter, "q": q, "kinds": list(MediaKind),
+        "organisations": [(o, o.path.count("/") - base_depth) for o in organisations],
+        "can_upload": actor.has_role(Role.staff), "max_upload": human_bytes(settings.max_upload_bytes),
+        "max_upload_bytes": settings.max_upload_bytes,
+        "prev_url": page_url(max(listing.offset - PAGE_SIZE, 0)) if listing.offset > 0 else None,
+        "next_url": page_url(listing.offset + PAGE_SIZE) if listing.offset + PAGE_SIZE < listing.total else None,
+        **formatters(language),
+    }
+
+
+def formatters(language: str) -> dict[str, Any]:
+    decimal = "," if language == "vi" else "."
+
+    def size(value: int) -> str:
+        return human_bytes(value).replace(".", decimal)
+
+    def duration(ms: int | None) -> str:
+        if ms is None:
+            return "—"
+        seconds = ms / 1000
+        if seconds < 60:
+            return f"{seconds:.1f} s".replace(".0 ", " ").replace(".", decimal)
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes}:{rest:02d}"
+
+    return {"human_size": size, "human_duration": duration}
+
+
+@pages.get("/media")
+def library_page(request: Request, session: SessionDep, settings: SettingsDep, language: LanguageDep,
+                 actor: PageActorDep, kind: str | None = None, org: str | None = None, q: str | None = None,
+                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0, notice: str | None = None,
+                 item: str | None = None):
+    context = _page_context(session, actor, settings, language, kind, org, q, offset)
+    shown = None
+    if notice in ("uploaded", "duplicate") and item and SHA256_RE.fullmatch(item):
+        asset = session.get(MediaAsset, item)
+        if asset is not None and actor.sees_organisation(session, asset.organisation_id):
+            shown = asset
+    context.update(notice=notice if notice in ("uploaded", "duplicate", "deleted") else None, notice_item=shown,
+                   error=None)
+    return render(request, "media_library.html", context, language, actor)
+
+
+@pages.post("/media")
+async def upload_from_page(request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep,
+                           language: LanguageDep, uploader: Annotated[Uploader, Depends(page_uploader)]):
+    try:
+        accepted = await take_upload(request, session, settings, clock, uploader, seconds_field=True)
+    except Invalid as exc:
+        context = await run_in_threadpool(_page_context, session, uploader.actor, settings, language, None, None,
+                                          None, 0)
+        context.update(notice=None, notice_item=None, error=exc)
+        response = render(request, "media_library.html", context, language, uploader.actor)
+        response.status_code = status_of(exc)
+        return response
+    notice = "duplicate" if accepted.duplicate else "uploaded"
+    return RedirectResponse(f"/media?notice={notice}&item={accepted.asset.sha256}", status_code=303)
+
+
+@pages.get("/media/{sha256}/details")
+def detail_page(sha256: str, request: Request, session: SessionDep, language: LanguageDep, actor: PageActorDep):
+    return _render_detail(request, session, language, actor, asset_in_scope(session, actor, sha256), None)
+
+
+def _render_detail(request: Request, session: Session, language: str, actor: Actor, asset: MediaAsset,
+                   error: Invalid | None):
+    (view,) = describe(session, actor, [asset])
+    context = {"item": view, "error": error, "can_delete": actor.has_role(Role.staff), **formatters(language)}
+    response = render(request, "media_detail.html", context, language, actor)
+    if error is not None:
+        response.status_code = status_of(error)
+    return response
+
+
+@pages.post("/media/{sha256}/delete")
+def delete_from_page(sha256: str, request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep,
+                     language: LanguageDep, actor: PageActorDep):
+    actor.require(Role.staff, to="delete media")
+    asset = asset_in_scope(session, actor, sha256)
+    try:
+        delete_asset(session, actor, clock, asset)
+    except InUse as exc:
+        return _render_detail(request, session, language, actor, asset, exc)
+    session.commit()
+    remove_files(settings, sha256)
+    return RedirectResponse("/media?notice=deleted", status_code=303)
