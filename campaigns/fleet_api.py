@@ -1,8 +1,596 @@
-"""(being written) JSON API and web pages: see issue 6."""
+"""The fleet over HTTP: the JSON API for organisations, sites (with their peak windows), screens and groups, and
+the web pages "Screens and sites" (/screens, /sites/{id}, /screens/{id}).
+
+Thin routes over campaigns/fleet_view.py (scoped queries and changes), campaigns/screen_state.py (each screen's
+live state) and campaigns/timeline.py (today's plan as a picture).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-api = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaigns import fleet_view as fleet
+from campaigns.access import Actor, ActorDep, PageActorDep, not_found
+from campaigns.fleet_view import Conflict, HoursRejected, Missing
+from campaigns.kinds import OrgKind, Orientation, Role, ScreenKind, SiteKind
+from campaigns.models import Campaign, Organisation, Screen, ScreenGroup, Site
+from campaigns.schema_types import Name, Slug, StrictModel
+from campaigns.screen_state import STATES, ScreenState, ScreenStateName, screen_state, screen_states
+from campaigns.timeline import day_timeline, timeline_svg
+from campaigns.windows import DAY_NAMES
+from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.i18n import add_messages, translate
+from scheduler.models import PublishedPlan
+from scheduler.pagination import Page, PageDep, PageParams, paginate
+from scheduler.problems import Problem
+from signage.clock import local_date
+from signage.errors import Invalid
+from signage.protocol import Plan
+
+add_messages({
+    "nav.screens": {"vi": "Trạng thái màn hình", "en": "Screen status"},
+    "fleet.screens_link": {"vi": "Trạng thái màn hình", "en": "Screen status"},
+    "fleet.missing": {"vi": "Không tìm thấy mục này trong đơn vị của bạn.",
+                      "en": "There is no such item within your organisation."},
+    "fleet.back": {"vi": "Về danh sách màn hình", "en": "Back to the screens"},
+    "fleet.day.mon": {"vi": "Thứ Hai", "en": "Monday"},
+    "fleet.day.tue": {"vi": "Thứ Ba", "en": "Tuesday"},
+    "fleet.day.wed": {"vi": "Thứ Tư", "en": "Wednesday"},
+    "fleet.day.thu": {"vi": "Thứ Năm", "en": "Thursday"},
+    "fleet.day.fri": {"vi": "Thứ Sáu", "en": "Friday"},
+    "fleet.day.sat": {"vi": "Thứ Bảy", "en": "Saturday"},
+    "fleet.day.sun": {"vi": "Chủ Nhật", "en": "Sunday"},
+    "screenstate.online": {"vi": "Trực tuyến", "en": "Online"},
+    "screenstate.offline": {"vi": "Mất kết nối", "en": "Offline"},
+    "screenstate.never": {"vi": "Chưa từng kết nối", "en": "Never seen"},
+    "screenstate.plan_current": {"vi": "Đã nhận kế hoạch mới nhất", "en": "Has the newest plan"},
+    "screenstate.plan_behind": {"vi": "Chưa nhận kế hoạch mới nhất", "en": "Not yet on the newest plan"},
+    "screenstate.no_plan": {"vi": "Chưa có kế hoạch", "en": "No plan yet"},
+    "screenstate.disabled": {"vi": "Đã tắt", "en": "Disabled"},
+    "screens.heading": {"vi": "Màn hình và trạng thái", "en": "Screens and their state"},
+    "screens.organisation": {"vi": "Đơn vị", "en": "Organisation"},
+    "screens.site_kind": {"vi": "Loại điểm đặt", "en": "Site kind"},
+    "screens.kind": {"vi": "Loại màn hình", "en": "Screen kind"},
+    "screens.state": {"vi": "Trạng thái", "en": "State"},
+    "screens.search": {"vi": "Tìm theo mã hoặc tên", "en": "Search by id or name"},
+    "screens.any": {"vi": "Tất cả", "en": "Any"},
+    "screens.filter": {"vi": "Lọc", "en": "Filter"},
+    "screens.found": {"vi": "màn hình", "en": "screens"},
+    "screens.none": {"vi": "Không có màn hình nào khớp bộ lọc.", "en": "No screen matches these filters."},
+    "screens.previous": {"vi": "Trang trước", "en": "Previous page"},
+    "screens.next": {"vi": "Trang sau", "en": "Next page"},
+    "screens.last_seen": {"vi": "Liên lạc lần cuối", "en": "Last seen"},
+    "screens.plan": {"vi": "Kế hoạch phát", "en": "Plan"},
+    "screens.now_playing": {"vi": "Đang phát", "en": "Now playing"},
+    "sitepage.details": {"vi": "Thông tin điểm đặt", "en": "Site details"},
+    "sitepage.timezone": {"vi": "Múi giờ", "en": "Timezone"},
+    "sitepage.address": {"vi": "Địa chỉ", "en": "Address"},
+    "sitepage.hours": {"vi": "Giờ hoạt động và khung giờ cao điểm", "en": "Operating hours and peak windows"},
+    "sitepage.day": {"vi": "Ngày", "en": "Day"},
+    "sitepage.operating": {"vi": "Giờ hoạt động", "en": "Operating hours"},
+    "sitepage.peak": {"vi": "Khung giờ cao điểm", "en": "Peak windows"},
+    "sitepage.defaults": {"vi": "theo mặc định của loại điểm đặt", "en": "the site kind's defaults"},
+    "sitepage.custom": {"vi": "đặt riêng cho điểm này", "en": "set for this site"},
+    "sitepage.edit": {"vi": "Sửa khung giờ", "en": "Edit the windows"},
+    "sitepage.help": {"vi": "Mỗi ngày ghi các khung giờ dạng 06:00-08:30, 16:30-19:00; để trống nếu ngày đó không "
+                            "hoạt động. Khung giờ cao điểm phải nằm trong giờ hoạt động và không chồng lên nhau.",
+                      "en": "Write each day's windows like 06:00-08:30, 16:30-19:00; leave a day empty when the site "
+                            "is closed. Peak windows must lie inside the operating hours and must not overlap."},
+    "sitepage.save": {"vi": "Lưu khung giờ", "en": "Save the windows"},
+    "sitepage.reset_peak": {"vi": "Khôi phục khung cao điểm mặc định", "en": "Reset peak windows to defaults"},
+    "sitepage.reset_operating": {"vi": "Khôi phục giờ hoạt động mặc định", "en": "Reset operating hours to defaults"},
+    "sitepage.saved": {"vi": "Đã lưu. Kế hoạch phát của các màn hình tại đây sẽ được lập lại trong giây lát.",
+                       "en": "Saved. The plans of this site's screens are made again within moments."},
+    "sitepage.unchanged": {"vi": "Không có gì thay đổi.", "en": "Nothing changed."},
+    "sitepage.error": {"vi": "Chưa lưu: khung giờ chưa hợp lệ. Sửa các mục sau rồi lưu lại:",
+                       "en": "Not saved: the windows are not valid. Fix the following and save again:"},
+    "sitepage.fix": {"vi": "Cách sửa:", "en": "To fix:"},
+    "sitepage.readonly": {"vi": "Chỉ thủ trưởng đơn vị hoặc quản trị viên được sửa khung giờ.",
+                          "en": "Only a head of unit or an administrator may change the windows."},
+    "sitepage.screens": {"vi": "Màn hình tại điểm đặt", "en": "Screens at this site"},
+    "screenpage.details": {"vi": "Thông tin màn hình", "en": "Screen details"},
+    "screenpage.plan_sent": {"vi": "Kế hoạch đã gửi", "en": "Plan sent"},
+    "screenpage.plan_confirmed": {"vi": "Kế hoạch máy phát xác nhận", "en": "Plan confirmed by the player"},
+    "screenpage.cache": {"vi": "Media đã tải sẵn", "en": "Media cached"},
+    "screenpage.cache_ready": {"vi": "sẵn sàng", "en": "ready"},
+    "screenpage.cache_missing": {"vi": "còn thiếu", "en": "missing"},
+    "screenpage.journal": {"vi": "Bản ghi phát chưa gửi về", "en": "Play records not yet sent"},
+    "screenpage.clock_offset": {"vi": "Lệch đồng hồ", "en": "Clock offset"},
+    "screenpage.software": {"vi": "Phiên bản phần mềm", "en": "Software version"},
+    "screenpage.refused": {"vi": "Lần từ chối gần nhất", "en": "Last refusal"},
+    "screenpage.screenshot": {"vi": "Ảnh chụp màn hình gần nhất", "en": "Latest screenshot"},
+    "screenpage.no_screenshot": {"vi": "Chưa có ảnh chụp màn hình.", "en": "No screenshot yet."},
+    "screenpage.timeline": {"vi": "Lịch phát hôm nay", "en": "Today's plan"},
+    "screenpage.no_plan": {"vi": "Chưa có kế hoạch phát cho màn hình này.", "en": "This screen has no plan yet."},
+    "screenpage.no_spots": {"vi": "Hôm nay không có lượt phát chiến dịch nào.",
+                            "en": "No campaign spots today."},
+    "timeline.title": {"vi": "Lịch phát ngày", "en": "Plan for"},
+    "timeline.operating": {"vi": "Giờ hoạt động", "en": "Operating"},
+    "timeline.peak": {"vi": "Cao điểm", "en": "Peak"},
+    "timeline.spots": {"vi": "Lượt phát", "en": "Spots"},
+    "timeline.legend_spots": {"vi": "lượt", "en": "spots"},
+    "timeline.now": {"vi": "Bây giờ", "en": "Now"},
+})
+
+api = APIRouter(prefix="/api/v1", tags=["fleet"])
 pages = APIRouter(include_in_schema=False)
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise Invalid("the text contains a NUL character", "remove it")
+    return value
+
+
+Text = Annotated[Name, AfterValidator(_no_nul)]
+Search = Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$", description="part of an id or name")]
+WindowText = Annotated[str, StringConstraints(max_length=32)]
+ScheduleBody = Annotated[dict[Annotated[str, StringConstraints(max_length=16)],
+                              Annotated[list[WindowText], Field(max_length=24)]], Field(max_length=16)]
+
+
+@contextmanager
+def answering_problems() -> Iterator[None]:
+    """What fleet_view refuses, as problem+json."""
+    try:
+        yield
+    except Missing as exc:
+        raise not_found(exc.kind, exc.ref) from None
+    except HoursRejected as exc:
+        raise Problem(422, f"the hours are not valid: {exc}", errors=[p.__dict__ for p in exc.problems]) from None
+    except Invalid as exc:
+        raise Problem(422, str(exc)) from None
+    except Conflict as exc:
+        raise Problem(409, str(exc)) from None
+
+
+# -- API: organisations -----------------------------------------------------------------------------------
+
+
+class OrganisationOut(BaseModel):
+    id: str
+    name: str
+    kind: OrgKind
+    parent_id: str | None
+    path: str
+
+    @classmethod
+    def of(cls, org: Organisation) -> OrganisationOut:
+        return cls(id=org.id, name=org.name, kind=org.kind, parent_id=org.parent_id, path=org.path)
+
+
+class OrganisationCreate(StrictModel):
+    id: Slug
+    name: Text
+    kind: OrgKind
+    parent_id: Slug = Field(description="the organisation it belongs to, within your subtree")
+
+
+class OrganisationRename(StrictModel):
+    name: Text
+
+
+@api.get("/organisations", response_model=Page[OrganisationOut])
+def list_organisations(actor: ActorDep, session: SessionDep, page: PageDep, kind: OrgKind | None = None,
+                       parent_id: Annotated[str | None, Query(max_length=63)] = None,
+                       q: Search = None) -> Page[OrganisationOut]:
+    """The organisations of your subtree (yours and those below it)."""
+    with answering_problems():
+        parent = fleet.organisation_in_scope(session, actor, parent_id).id if parent_id is not None else None
+    return paginate(session, fleet.organisations_query(actor, kind, parent, q), page, OrganisationOut.of)
+
+
+@api.get("/organisations/{organisation_id}", response_model=OrganisationOut)
+def get_organisation(organisation_id: str, actor: ActorDep, session: SessionDep) -> OrganisationOut:
+    with answering_problems():
+        return OrganisationOut.of(fleet.organisation_in_scope(session, actor, organisation_id))
+
+
+@api.post("/organisations", response_model=OrganisationOut, status_code=201)
+def add_organisation(body: OrganisationCreate, actor: ActorDep, session: SessionDep,
+                     clock: ClockDep) -> OrganisationOut:
+    with answering_problems():
+        fleet.organisation_in_scope(session, actor, body.parent_id)  # another unit's is not found, whatever the role
+        actor.require(Role.admin, to="create organisations")
+        org = fleet.create_organisation(session, actor, clock, organisation_id=body.id, name=body.name,
+                                        kind=body.kind, parent_id=body.parent_id)
+    session.commit()
+    return OrganisationOut.of(org)
+
+
+@api.patch("/organisations/{organisation_id}", response_model=OrganisationOut)
+def rename_organisation(organisation_id: str, body: OrganisationRename, actor: ActorDep, session: SessionDep,
+                        clock: ClockDep) -> OrganisationOut:
+    with answering_problems():
+        org = fleet.organisation_in_scope(session, actor, organisation_id)
+    actor.require(Role.admin, to="rename organisations")
+    fleet.rename_organisation(session, actor, clock, org, body.name)
+    session.commit()
+    return OrganisationOut.of(org)
+
+
+# -- API: sites -------------------------------------------------------------------------------------------
+
+
+class DayHoursOut(BaseModel):
+    operating: list[str]
+    peak: list[str]
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    kind: SiteKind
+    organisation_id: str
+    timezone: str
+    address: str | None
+    screens: int
+    operating_hours: dict[str, list[str]] | None = Field(description="as set for the site; null: the kind's defaults")
+    peak_windows: dict[str, list[str]] | None = Field(description="as set for the site; null: the kind's defaults")
+    week: dict[str, DayHoursOut] = Field(description="the effective hours of each weekday, mon..sun")
+
+    @classmethod
+    def of(cls, site: Site) -> SiteOut:
+        return cls(id=site.id, name=site.name, kind=site.kind, organisation_id=site.organisation_id,
+                   timezone=site.timezone, address=site.address, screens=len(site.screens),
+                   operating_hours=site.operating_hours, peak_windows=site.peak_windows,
+                   week={d.day: DayHoursOut(operating=[str(w) for w in d.operating], peak=[str(w) for w in d.peak])
+                         for d in fleet.week_of(site)})
+
+
+class SiteHoursPatch(StrictModel):
+    """Fields left out stay as they are; null resets to the site kind's defaults. A schedule maps day-specs (mon,
+    mon-fri, daily; a later key overrides an earlier one) to windows "HH:MM-HH:MM", as in the fleet file."""
+
+    operating_hours: ScheduleBody | None = Field(None, examples=[{"mon-fri": ["07:30-17:00"]}])
+    peak_windows: ScheduleBody | None = Field(None, examples=[{"mon-fri": ["08:00-11:00", "14:00-16:30"]}])
+
+
+@api.get("/sites", response_model=Page[SiteOut])
+def list_sites(actor: ActorDep, session: SessionDep, page: PageDep,
+               organisation_id: Annotated[str | None, Query(max_length=63, description="its whole subtree")] = None,
+               kind: SiteKind | None = None, q: Search = None) -> Page[SiteOut]:
+    with answering_problems():
+        within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
+    return paginate(session, fleet.sites_query(actor, within, kind, q), page, SiteOut.of)
+
+
+@api.get("/sites/{site_id}", response_model=SiteOut)
+def get_site(site_id: str, actor: ActorDep, session: SessionDep) -> SiteOut:
+    with answering_problems():
+        return SiteOut.of(fleet.site_in_scope(session, actor, site_id))
+
+
+@api.patch("/sites/{site_id}", response_model=SiteOut)
+def change_site_hours(site_id: str, body: SiteHoursPatch, actor: ActorDep, session: SessionDep,
+                      clock: ClockDep) -> SiteOut:
+    """Operating hours and peak windows, checked as the fleet file checks them; the screens' plans follow."""
+    with answering_problems():
+        site = fleet.site_in_scope(session, actor, site_id)
+        actor.require(Role.head, to="change a site's hours")
+        fleet.change_site_hours(session, actor, clock, site, body.model_dump(include=body.model_fields_set))
+    session.commit()
+    return SiteOut.of(site)
+
+
+# -- API: screens -----------------------------------------------------------------------------------------
+
+
+class CacheOut(BaseModel):
+    ready: int | None
+    missing: int | None
+    bytes: int | None
+
+
+class ScreenStateOut(BaseModel):
+    state: ScreenStateName = Field(description="online: a status within 2 minutes saying so; offline: silent "
+                                               "longer, or its Last Will; never: no status yet")
+    last_seen: datetime | None
+    plan_sent: str | None = Field(description="version of the newest plan published for the screen")
+    plan_confirmed: str | None = Field(description="version of the plan the player says it holds")
+    plan_current: bool | None
+    now_playing: dict[str, Any] | None
+    cache: CacheOut | None
+    journal_backlog: int | None
+    clock_offset_ms: int | None
+    software_version: str | None
+    refused: str | None
+
+    @classmethod
+    def of(cls, state: ScreenState) -> ScreenStateOut:
+        cache = (CacheOut(ready=state.cache_ready, missing=state.cache_missing, bytes=state.cache_bytes)
+                 if state.cache_missing is not None else None)
+        return cls(state=state.state, last_seen=state.last_seen, plan_sent=state.plan_sent,
+                   plan_confirmed=state.plan_confirmed, plan_current=state.plan_current, now_playing=state.now_playing,
+                   cache=cache, journal_backlog=state.journal_backlog, clock_offset_ms=state.clock_offset_ms,
+                   software_version=state.software_version, refused=state.refused)
+
+
+class ScreenOut(BaseModel):
+    id: str
+    name: str
+    kind: ScreenKind
+    site_id: str
+    site_kind: SiteKind
+    organisation_id: str
+    resolution: str | None
+    orientation: Orientation | None
+    enabled: bool
+    groups: list[str]
+    state: ScreenStateOut
+
+
+class ScreenPatch(StrictModel):
+    name: Text | None = None
+    enabled: bool | None = None
+
+
+def _screens_out(session: Session, actor: Actor, screens: list[Screen], now: datetime) -> list[ScreenOut]:
+    states = screen_states(session, [s.id for s in screens], now)
+    visible = set(session.scalars(actor.org_ids()))
+    return [ScreenOut(id=s.id, name=s.name, kind=s.kind, site_id=s.site_id, site_kind=s.site.kind,
+                      organisation_id=s.site.organisation_id, resolution=s.resolution, orientation=s.orientation,
+                      enabled=s.enabled, groups=[g.id for g in s.groups if g.organisation_id in visible],
+                      state=ScreenStateOut.of(states[s.id])) for s in screens]
+
+
+@api.get("/screens", response_model=Page[ScreenOut])
+def list_screens(actor: ActorDep, session: SessionDep, clock: ClockDep, page: PageDep,
+                 organisation_id: Annotated[str | None, Query(max_length=63, description="its whole subtree")] = None,
+                 site_id: Annotated[str | None, Query(max_length=63)] = None, site_kind: SiteKind | None = None,
+                 kind: ScreenKind | None = None, state: ScreenStateName | None = None,
+                 q: Search = None) -> Page[ScreenOut]:
+    now = clock.now()
+    with answering_problems():
+        within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
+        site = fleet.site_in_scope(session, actor, site_id).id if site_id else None
+    listed = paginate(session, fleet.screens_query(actor, now, within, site, site_kind, kind, state, q), page,
+                      lambda screen: screen)
+    return Page(items=_screens_out(session, actor, listed.items, now), total=listed.total, limit=listed.limit,
+                offset=listed.offset)
+
+
+@api.get("/screens/{screen_id}", response_model=ScreenOut)
+def get_screen(screen_id: str, actor: ActorDep, session: SessionDep, clock: ClockDep) -> ScreenOut:
+    with answering_problems():
+        screen = fleet.screen_in_scope(session, actor, screen_id)
+    return _screens_out(session, actor, [screen], clock.now())[0]
+
+
+@api.patch("/screens/{screen_id}", response_model=ScreenOut)
+def change_screen(screen_id: str, body: ScreenPatch, actor: ActorDep, session: SessionDep,
+                  clock: ClockDep) -> ScreenOut:
+    """A screen's name, or whether it is in use (a disabled screen gets no plan)."""
+    with answering_problems():
+        screen = fleet.screen_in_scope(session, actor, screen_id)
+    actor.require(Role.admin, to="change screens")
+    fleet.change_screen(session, actor, clock, screen, name=body.name, enabled=body.enabled)
+    session.commit()
+    return _screens_out(session, actor, [screen], clock.now())[0]
+
+
+# -- API: groups ------------------------------------------------------------------------------------------
+
+
+class GroupOut(BaseModel):
+    id: str
+    name: str
+    organisation_id: str
+    screens: list[str]
+
+    @classmethod
+    def of(cls, group: ScreenGroup) -> GroupOut:
+        return cls(id=group.id, name=group.name, organisation_id=group.organisation_id,
+                   screens=[s.id for s in group.screens])
+
+
+ScreenIds = Annotated[list[Annotated[str, StringConstraints(max_length=63)]], Field(max_length=5000)]
+
+
+class GroupCreate(StrictModel):
+    id: Slug
+    name: Text
+    organisation_id: Slug = Field(description="the owner: campaigns of its subtree may target the group")
+    screens: ScreenIds = Field(default_factory=list, description="screens of the owner's subtree")
+
+
+class GroupPatch(StrictModel):
+    name: Text | None = None
+    screens: ScreenIds | None = Field(None, description="the whole new membership")
+
+
+GROUP_ROLES = (Role.staff,)
+
+
+@api.get("/groups", response_model=Page[GroupOut])
+def list_groups(actor: ActorDep, session: SessionDep, page: PageDep,
+                organisation_id: Annotated[str | None, Query(max_length=63, description="its whole subtree")] = None,
+                screen_id: Annotated[str | None, Query(max_length=63, description="groups holding it")] = None,
+                q: Search = None) -> Page[GroupOut]:
+    with answering_problems():
+        within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
+        screen = fleet.screen_in_scope(session, actor, screen_id).id if screen_id else None
+    return paginate(session, fleet.groups_query(actor, within, screen, q), page, GroupOut.of)
+
+
+@api.get("/groups/{group_id}", response_model=GroupOut)
+def get_group(group_id: str, actor: ActorDep, session: SessionDep) -> GroupOut:
+    with answering_problems():
+        return GroupOut.of(fleet.group_in_scope(session, actor, group_id))
+
+
+@api.post("/groups", response_model=GroupOut, status_code=201)
+def add_group(body: GroupCreate, actor: ActorDep, session: SessionDep, clock: ClockDep) -> GroupOut:
+    with answering_problems():
+        fleet.organisation_in_scope(session, actor, body.organisation_id)
+        actor.require(*GROUP_ROLES, to="create groups of screens")
+        group = fleet.create_group(session, actor, clock, group_id=body.id, name=body.name,
+                                   organisation_id=body.organisation_id, screen_ids=body.screens)
+    session.commit()
+    return GroupOut.of(group)
+
+
+@api.patch("/groups/{group_id}", response_model=GroupOut)
+def change_group(group_id: str, body: GroupPatch, actor: ActorDep, session: SessionDep, clock: ClockDep) -> GroupOut:
+    with answering_problems():
+        group = fleet.group_in_scope(session, actor, group_id)
+        actor.require(*GROUP_ROLES, to="change groups of screens")
+        fleet.change_group(session, actor, clock, group, name=body.name, screen_ids=body.screens)
+    session.commit()
+    return GroupOut.of(group)
+
+
+@api.delete("/groups/{group_id}", status_code=204)
+def remove_group(group_id: str, actor: ActorDep, session: SessionDep, clock: ClockDep) -> None:
+    with answering_problems():
+        group = fleet.group_in_scope(session, actor, group_id)
+        actor.require(*GROUP_ROLES, to="delete groups of screens")
+        fleet.delete_group(session, actor, clock, group)
+    session.commit()
+
+
+# -- pages ------------------------------------------------------------------------------------------------
+
+SCREENS_PER_PAGE = 100
+
+
+def _missing_page(request: Request, language: str, actor: Actor):
+    response = render(request, "fleet_missing.html", {}, language, actor)
+    response.status_code = 404
+    return response
+
+
+def _local_time(instant: datetime | None, timezone: str) -> str:
+    return instant.astimezone(ZoneInfo(timezone)).strftime("%d/%m/%Y %H:%M:%S") if instant else "—"
+
+
+@pages.get("/screens")
+def screens_page(request: Request, session: SessionDep, clock: ClockDep, language: LanguageDep, actor: PageActorDep,
+                 org: Annotated[str | None, Query(max_length=63)] = None, site_kind: SiteKind | None = None,
+                 kind: ScreenKind | None = None, state: ScreenStateName | None = None,
+                 q: Annotated[str | None, Query(max_length=100)] = None,
+                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0):
+    now = clock.now()
+    organisations = fleet.visible_organisations(session, actor)
+    within = next((o for o in organisations if o.id == org), None)
+    q = (q or "").replace("\x00", "").strip() or None
+    listed = paginate(session, fleet.screens_query(actor, now, within, None, site_kind, kind, state, q),
+                      PageParams(limit=SCREENS_PER_PAGE, offset=offset), lambda screen: screen)
+    states = screen_states(session, [s.id for s in listed.items], now)
+    filters = {"org": within.id if within else "", "site_kind": site_kind.value if site_kind else "",
+               "kind": kind.value if kind else "", "state": state or "", "q": q or ""}
+    return render(request, "screens.html", {
+        "screens": listed.items, "total": listed.total, "offset": offset, "per_page": SCREENS_PER_PAGE,
+        "states": states, "organisations": organisations, "filters": filters, "site_kinds": list(SiteKind),
+        "screen_kinds": list(ScreenKind), "state_names": STATES, "local_time": _local_time,
+        "depth_of": lambda o: o.path.count("/") - actor.org_path.count("/"),
+    }, language, actor)
+
+
+def _site_context(session: Session, actor: Actor, site: Site, now: datetime) -> dict[str, Any]:
+    week = fleet.week_of(site)
+    return {
+        "site": site, "week": week, "can_edit": actor.has_role(Role.head),
+        "texts": {"operating_hours": {d.day: ", ".join(str(w) for w in d.operating) for d in week},
+                  "peak_windows": {d.day: ", ".join(str(w) for w in d.peak) for d in week}},
+        "states": screen_states(session, [s.id for s in site.screens], now), "local_time": _local_time,
+        "today": DAY_NAMES[local_date(now, site.timezone).weekday()], "errors": [], "notice": None,
+    }
+
+
+@pages.get("/sites/{site_id}")
+def site_page(site_id: str, request: Request, session: SessionDep, clock: ClockDep, language: LanguageDep,
+              actor: PageActorDep, saved: int | None = None):
+    try:
+        site = fleet.site_in_scope(session, actor, site_id)
+    except Missing:
+        return _missing_page(request, language, actor)
+    context = _site_context(session, actor, site, clock.now())
+    if saved is not None:
+        context["notice"] = "sitepage.saved" if saved else "sitepage.unchanged"
+    return render(request, "site.html", context, language, actor)
+
+
+@pages.post("/sites/{site_id}")
+async def save_site_hours(site_id: str, request: Request, session: SessionDep, clock: ClockDep,
+                          language: LanguageDep, actor: PageActorDep):
+    try:
+        site = fleet.site_in_scope(session, actor, site_id)
+    except Missing:
+        return _missing_page(request, language, actor)
+    actor.require(Role.head, to="change a site's hours")
+    form = await request.form()
+    action = form.get("action", "save")
+    texts = {field: {day: str(form.get(f"{field}.{day}", ""))[:200] for day in DAY_NAMES}
+             for field in fleet.HOURS_FIELDS}
+    try:
+        if action == "reset_peak":
+            changes: dict[str, Any] = {"peak_windows": None}
+        elif action == "reset_operating":
+            changes = {"operating_hours": None}
+        else:
+            changes = fleet.hours_from_form(site, texts)
+        changed = fleet.change_site_hours(session, actor, clock, site, changes)
+    except HoursRejected as exc:
+        session.rollback()
+        context = _site_context(session, actor, site, clock.now())
+        if action == "save":
+            context["texts"] = texts
+        context["errors"] = exc.problems
+        response = render(request, "site.html", context, language, actor)
+        response.status_code = 422
+        return response
+    session.commit()
+    return RedirectResponse(f"/sites/{site.id}?saved={int(changed)}", status_code=303)
+
+
+@pages.get("/screens/{screen_id}")
+def screen_page(screen_id: str, request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                language: LanguageDep, actor: PageActorDep):
+    try:
+        screen = fleet.screen_in_scope(session, actor, screen_id)
+    except Missing:
+        return _missing_page(request, language, actor)
+    now = clock.now()
+    state = screen_state(session, screen.id, now)
+    timeline, svg = None, None
+    body = session.scalar(select(PublishedPlan.body).where(PublishedPlan.player_id == screen.id)
+                          .order_by(PublishedPlan.id.desc()).limit(1))
+    if body is not None:
+        plan = Plan.model_validate_json(body)
+        today = local_date(now, plan.timezone)
+        timeline = day_timeline(plan, today)
+        names = {campaign_id: name for campaign_id, name in session.execute(
+            select(Campaign.id, Campaign.name).where(Campaign.id.in_(timeline.campaign_ids)))}
+        labels = {key: translate(f"timeline.{key}", language)
+                  for key in ("operating", "peak", "spots", "legend_spots", "now")}
+        labels["title"] = f"{translate('timeline.title', language)} {today.strftime('%d/%m/%Y')} ({plan.timezone})"
+        svg = timeline_svg(timeline, names, labels, now)
+    return render(request, "screen.html", {
+        "screen": screen, "state": state, "groups": fleet.visible_groups(session, actor, screen),
+        "has_screenshot": (settings.data_dir / "screenshots" / screen.id / "latest.png").is_file(),
+        "timeline": timeline, "timeline_svg": svg, "local_time": _local_time,
+    }, language, actor)
+
+
+@pages.get("/screens/{screen_id}/screenshot.png")
+def screenshot(screen_id: str, request: Request, session: SessionDep, settings: SettingsDep, language: LanguageDep,
+               actor: PageActorDep):
+    try:
+        screen = fleet.screen_in_scope(session, actor, screen_id)
+    except Missing:
+        return _missing_page(request, language, actor)
+    path = settings.data_dir / "screenshots" / screen.id / "latest.png"
+    if not path.is_file():
+        return _missing_page(request, language, actor)
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})

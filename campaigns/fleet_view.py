@@ -1,14 +1,35 @@
-"""What the fleet page shows: an organisation subtree with its sites, their hours today, and screens."""
+"""The fleet as staff see it and change it: organisations, sites, screens and groups within one's subtree.
+
+Every lookup and list here goes through the actor's organisation subtree: what lies outside is reported as
+`Missing`, exactly like what does not exist. Changes keep the fleet file's rules (campaigns/fleet_file.py,
+campaigns/windows.py) and are written to the audit log with the values before and after. Changes to sites,
+screens and groups move the planning revision by themselves (campaigns/revision.py), so plans follow.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from campaigns.models import Organisation, Screen, Site
+from campaigns.access import Actor
+from campaigns.audit import record_change
+from campaigns.kinds import OrgKind, ScreenKind, SiteKind, default_operating_hours, default_peak_windows
+from campaigns.models import Campaign, CampaignTarget, Organisation, Screen, ScreenGroup, Site
+from campaigns.schema_types import SLUG_PATTERN, ScheduleSpec
+from campaigns.screen_state import ScreenStateName, state_condition
+from campaigns.windows import DAY_NAMES, WINDOW_FIX, WeekSchedule, Window
+from scheduler.models import PlayerPresence
 from signage.clock import Clock, local_date
+from signage.errors import Invalid
+
+# -- the fleet page ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -53,3 +74,382 @@ def fleet_overview(session: Session, clock: Clock, root_id: str | None = None) -
             peak_today=", ".join(str(w) for w in site.effective_peak_windows().on(today)),
         ))
     return FleetOverview(root, [(o, o.path.count("/") - base_depth) for o in orgs], rows, list(screens))
+
+
+# -- scope ------------------------------------------------------------------------------------------------
+
+_SLUG = re.compile(SLUG_PATTERN)
+
+class Missing(LookupError):
+    """No such thing within the actor's subtree (it may exist in another unit's: that is not said)."""
+
+    def __init__(self, kind: str, ref: str) -> None:
+        super().__init__(f"no {kind} {ref!r}")
+        self.kind = kind
+        self.ref = ref
+
+
+class Conflict(Exception):
+    """A change that clashes with what exists: an id already taken (ids are global, like the fleet file's), or a
+    group that campaigns still target."""
+
+
+def _plausible(ref: str | None) -> bool:
+    """Every id is a slug (the fleet file and the API make them so): anything else cannot exist, and is not
+    worth a query (a NUL character would even upset PostgreSQL)."""
+    return isinstance(ref, str) and _SLUG.match(ref) is not None
+
+
+def visible_organisations(session: Session, actor: Actor) -> list[Organisation]:
+    return list(session.scalars(select(Organisation).where(Organisation.id.in_(actor.org_ids()))
+                                .order_by(Organisation.path)))
+
+
+def organisation_in_scope(session: Session, actor: Actor, organisation_id: str) -> Organisation:
+    org = session.get(Organisation, organisation_id) if _plausible(organisation_id) else None
+    if org is None or not org.path.startswith(actor.org_path):
+        raise Missing("organisation", organisation_id)
+    return org
+
+
+def site_in_scope(session: Session, actor: Actor, site_id: str) -> Site:
+    site = session.get(Site, site_id) if _plausible(site_id) else None
+    if site is None or not site.organisation.path.startswith(actor.org_path):
+        raise Missing("site", site_id)
+    return site
+
+
+def screen_in_scope(session: Session, actor: Actor, screen_id: str) -> Screen:
+    screen = session.get(Screen, screen_id) if _plausible(screen_id) else None
+    if screen is None or not screen.site.organisation.path.startswith(actor.org_path):
+        raise Missing("screen", screen_id)
+    return screen
+
+
+def group_in_scope(session: Session, actor: Actor, group_id: str) -> ScreenGroup:
+    group = session.get(ScreenGroup, group_id) if _plausible(group_id) else None
+    if group is None or not actor.sees_organisation(session, group.organisation_id):
+        raise Missing("group", group_id)
+    return group
+
+
+def visible_groups(session: Session, actor: Actor, screen: Screen) -> list[ScreenGroup]:
+    """A screen's groups that the actor may see: a group of a unit above theirs is not theirs to know."""
+    visible = set(session.scalars(actor.org_ids()))
+    return [group for group in screen.groups if group.organisation_id in visible]
+
+
+# -- lists ------------------------------------------------------------------------------------------------
+
+
+def organisations_query(actor: Actor, kind: OrgKind | None = None, parent_id: str | None = None,
+                        q: str | None = None) -> Select:
+    query = select(Organisation).where(Organisation.id.in_(actor.org_ids())).order_by(Organisation.path)
+    if kind is not None:
+        query = query.where(Organisation.kind == kind)
+    if parent_id is not None:
+        query = query.where(Organisation.parent_id == parent_id)
+    if q:
+        query = query.where(or_(Organisation.id.icontains(q, autoescape=True),
+                                Organisation.name.icontains(q, autoescape=True)))
+    return query
+
+
+def sites_query(actor: Actor, within: Organisation | None = None, kind: SiteKind | None = None,
+                q: str | None = None) -> Select:
+    """Sites of the actor's subtree; `within` narrows to that organisation's subtree."""
+    query = (select(Site).join(Organisation, Site.organisation_id == Organisation.id)
+             .where(Site.organisation_id.in_(actor.org_ids())).order_by(Organisation.path, Site.name, Site.id))
+    if within is not None:
+        query = query.where(Organisation.path.startswith(within.path, autoescape=True))
+    if kind is not None:
+        query = query.where(Site.kind == kind)
+    if q:
+        query = query.where(or_(Site.id.icontains(q, autoescape=True), Site.name.icontains(q, autoescape=True),
+                                Site.address.icontains(q, autoescape=True)))
+    return query
+
+
+def screens_query(actor: Actor, now: datetime, within: Organisation | None = None, site_id: str | None = None,
+                  site_kind: SiteKind | None = None, kind: ScreenKind | None = None,
+                  state: ScreenStateName | None = None, q: str | None = None) -> Select:
+    query = (select(Screen).join(Site, Screen.site_id == Site.id)
+             .join(Organisation, Site.organisation_id == Organisation.id)
+             .where(Site.organisation_id.in_(actor.org_ids()))
+             .options(selectinload(Screen.site).selectinload(Site.organisation), selectinload(Screen.groups))
+             .order_by(Organisation.path, Site.name, Screen.id))
+    if within is not None:
+        query = query.where(Organisation.path.startswith(within.path, autoescape=True))
+    if site_id is not None:
+        query = query.where(Screen.site_id == site_id)
+    if site_kind is not None:
+        query = query.where(Site.kind == site_kind)
+    if kind is not None:
+        query = query.where(Screen.kind == kind)
+    if state is not None:
+        query = query.outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id).where(
+            state_condition(state, now))
+    if q:
+        query = query.where(or_(Screen.id.icontains(q, autoescape=True), Screen.name.icontains(q, autoescape=True)))
+    return query
+
+
+def groups_query(actor: Actor, within: Organisation | None = None, screen_id: str | None = None,
+                 q: str | None = None) -> Select:
+    query = (select(ScreenGroup).join(Organisation, ScreenGroup.organisation_id == Organisation.id)
+             .where(ScreenGroup.organisation_id.in_(actor.org_ids())).options(selectinload(ScreenGroup.screens))
+             .order_by(ScreenGroup.id))
+    if within is not None:
+        query = query.where(Organisation.path.startswith(within.path, autoescape=True))
+    if screen_id is not None:
+        query = query.where(ScreenGroup.screens.any(Screen.id == screen_id))
+    if q:
+        query = query.where(or_(ScreenGroup.id.icontains(q, autoescape=True),
+                                ScreenGroup.name.icontains(q, autoescape=True)))
+    return query
+
+
+# -- organisations ----------------------------------------------------------------------------------------
+
+
+def create_organisation(session: Session, actor: Actor, clock: Clock, *, organisation_id: str, name: str,
+                        kind: OrgKind, parent_id: str) -> Organisation:
+    """A new organisation under one of the actor's subtree (never a second root)."""
+    parent = organisation_in_scope(session, actor, parent_id)
+    if session.get(Organisation, organisation_id) is not None:
+        raise Conflict(f"the organisation id {organisation_id!r} is taken; choose another")
+    org = Organisation(id=organisation_id, name=name, kind=kind, parent_id=parent.id,
+                       path=f"{parent.path}{organisation_id}/")
+    session.add(org)
+    record_change(session, actor, clock, action="organisation.create", entity_kind="organisation",
+                  entity_id=org.id, organisation_id=parent.id, after=_organisation_values(org))
+    session.flush()
+    return org
+
+
+def rename_organisation(session: Session, actor: Actor, clock: Clock, org: Organisation, name: str) -> None:
+    if org.name == name:
+        return
+    before = _organisation_values(org)
+    org.name = name
+    record_change(session, actor, clock, action="organisation.rename", entity_kind="organisation",
+                  entity_id=org.id, organisation_id=org.id, before=before, after=_organisation_values(org))
+
+
+def _organisation_values(org: Organisation) -> dict[str, Any]:
+    return {"name": org.name, "kind": org.kind.value, "parent_id": org.parent_id}
+
+
+# -- site hours -------------------------------------------------------------------------------------------
+
+HOURS_FIELDS = ("operating_hours", "peak_windows")
+_SCHEDULE = TypeAdapter(ScheduleSpec)
+_DAY_OF_PROBLEM = re.compile(r"^on (\w+) ")
+
+
+@dataclass(frozen=True)
+class HoursProblem:
+    field: str  # operating_hours | peak_windows
+    day: str | None  # the day-spec as written (mon, mon-fri, daily), when the problem is on one
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"{self.field} {self.day}" if self.day else self.field
+        return f"{where}: {self.problem}; {self.fix}"
+
+
+class HoursRejected(Exception):
+    def __init__(self, problems: list[HoursProblem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class DayHours:
+    day: str  # mon..sun
+    operating: tuple[Window, ...]
+    peak: tuple[Window, ...]
+
+
+def week_of(site: Site) -> list[DayHours]:
+    """The site's effective hours, Monday first."""
+    operating, peaks = site.effective_operating_hours(), site.effective_peak_windows()
+    return [DayHours(name, operating.days[index], peaks.days[index]) for index, name in enumerate(DAY_NAMES)]
+
+
+def _problem_of(error: ValidationError) -> tuple[str, str]:
+    first = error.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, Invalid):
+        return cause.problem, cause.fix
+    return first["msg"], WINDOW_FIX
+
+
+def _checked_schedule(field: str, spec: Mapping[str, Any]) -> tuple[dict[str, list[str]] | None, list[HoursProblem]]:
+    """The spec normalised as the fleet file stores it, or the problems of each day-spec in it."""
+    problems = []
+    for day_spec, windows in spec.items():
+        try:
+            _SCHEDULE.validate_python({day_spec: windows})
+        except ValidationError as exc:
+            problems.append(HoursProblem(field, str(day_spec), *_problem_of(exc)))
+    if problems:
+        return None, problems
+    try:
+        return _SCHEDULE.validate_python(dict(spec)), []
+    except ValidationError as exc:
+        return None, [HoursProblem(field, None, *_problem_of(exc))]
+
+
+def checked_hours(kind: SiteKind, operating_hours: Mapping[str, Any] | None,
+                  peak_windows: Mapping[str, Any] | None) -> tuple[dict | None, dict | None]:
+    """Both schedules normalised (None stays None: the kind's defaults), or HoursRejected with every problem."""
+    problems: list[HoursProblem] = []
+    normalised: dict[str, dict | None] = {}
+    for field, spec in (("operating_hours", operating_hours), ("peak_windows", peak_windows)):
+        normalised[field] = None
+        if spec is not None:
+            normalised[field], found = _checked_schedule(field, spec)
+            problems.extend(found)
+    if problems:
+        raise HoursRejected(problems)
+    operating = (WeekSchedule.from_spec(normalised["operating_hours"]) if operating_hours is not None
+                 else default_operating_hours(kind))
+    peaks = (WeekSchedule.from_spec(normalised["peak_windows"]) if peak_windows is not None
+             else default_peak_windows(kind))
+    for message in peaks.problems_outside(operating):
+        problem, _, fix = message.partition("; ")
+        day = _DAY_OF_PROBLEM.match(problem)
+        problems.append(HoursProblem("peak_windows", day[1] if day else None, problem, fix))
+    if problems:
+        raise HoursRejected(problems)
+    return normalised["operating_hours"], normalised["peak_windows"]
+
+
+def change_site_hours(session: Session, actor: Actor, clock: Clock, site: Site,
+                      changes: Mapping[str, Mapping[str, Any] | None]) -> bool:
+    """Apply `changes` ({"operating_hours"|"peak_windows": spec, or None for the kind's defaults}; a field left
+    out stays as it is), checked as the fleet file checks them. True when something changed."""
+    wanted = {field: changes[field] if field in changes else getattr(site, field) for field in HOURS_FIELDS}
+    operating, peaks = checked_hours(site.kind, wanted["operating_hours"], wanted["peak_windows"])
+    before = {field: getattr(site, field) for field in HOURS_FIELDS}
+    after = {"operating_hours": operating, "peak_windows": peaks}
+    if after == before:
+        return False
+    site.operating_hours, site.peak_windows = operating, peaks
+    record_change(session, actor, clock, action="site.hours", entity_kind="site", entity_id=site.id,
+                  organisation_id=site.organisation_id, before=before, after=after)
+    return True
+
+
+def day_text_windows(text: str) -> list[str]:
+    """'06:00-08:30, 16:30-19:00' -> ['06:00-08:30', '16:30-19:00'] (commas, semicolons or spaces between)."""
+    return [piece for piece in re.split(r"[,;\s]+", text.strip()) if piece]
+
+
+def hours_from_form(site: Site, texts: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, list[str]]]:
+    """The editor's per-weekday texts ({"operating_hours": {"mon": "07:30-17:00", ...}, "peak_windows": ...})
+    as changes for `change_site_hours`: a schedule that reads the same as the site's effective one is left
+    out, so that saving the form unchanged does not pin the kind's defaults to the site."""
+    problems: list[HoursProblem] = []
+    changes = {}
+    current = {"operating_hours": site.effective_operating_hours(), "peak_windows": site.effective_peak_windows()}
+    for field in HOURS_FIELDS:
+        spec = {day: day_text_windows(texts.get(field, {}).get(day, "")) for day in DAY_NAMES}
+        normalised, found = _checked_schedule(field, spec)
+        problems.extend(found)
+        if normalised is not None and WeekSchedule.from_spec(normalised) != current[field]:
+            changes[field] = normalised
+    if problems:
+        raise HoursRejected(problems)
+    return changes
+
+
+def site_values(site: Site) -> dict[str, Any]:
+    return {field: getattr(site, field) for field in HOURS_FIELDS}
+
+
+# -- screens ----------------------------------------------------------------------------------------------
+
+
+def change_screen(session: Session, actor: Actor, clock: Clock, screen: Screen, *, name: str | None = None,
+                  enabled: bool | None = None) -> bool:
+    before = {"name": screen.name, "enabled": screen.enabled}
+    after = {"name": screen.name if name is None else name, "enabled": screen.enabled if enabled is None else enabled}
+    if after == before:
+        return False
+    screen.name, screen.enabled = after["name"], after["enabled"]
+    record_change(session, actor, clock, action="screen.update", entity_kind="screen", entity_id=screen.id,
+                  organisation_id=screen.site.organisation_id, before=before, after=after)
+    return True
+
+
+# -- groups -----------------------------------------------------------------------------------------------
+
+
+def group_members(session: Session, actor: Actor, owner: Organisation, screen_ids: Iterable[str]) -> list[Screen]:
+    """The screens for a group of `owner`: each within the actor's reach (else Missing), and within the owner's
+    subtree, as the fleet file requires (else Invalid): a group must not reach screens its owner could not
+    target one by one."""
+    screens = []
+    for screen_id in sorted(set(screen_ids)):
+        screen = screen_in_scope(session, actor, screen_id)
+        if not screen.site.organisation.path.startswith(owner.path):
+            raise Invalid(f"the screen {screen_id!r} is at a site of {screen.site.organisation_id!r}, outside the "
+                          f"group owner {owner.id!r}'s organisations",
+                          f"choose screens of {owner.id!r}'s own sites, or give the group to an organisation "
+                          "above both")
+        screens.append(screen)
+    return screens
+
+
+def _group_values(group: ScreenGroup) -> dict[str, Any]:
+    return {"name": group.name, "organisation_id": group.organisation_id, "screens": [s.id for s in group.screens]}
+
+
+def create_group(session: Session, actor: Actor, clock: Clock, *, group_id: str, name: str, organisation_id: str,
+                 screen_ids: Iterable[str]) -> ScreenGroup:
+    owner = organisation_in_scope(session, actor, organisation_id)
+    members = group_members(session, actor, owner, screen_ids)
+    if session.get(ScreenGroup, group_id) is not None:
+        raise Conflict(f"the group id {group_id!r} is taken; choose another")
+    group = ScreenGroup(id=group_id, name=name, organisation_id=owner.id, screens=members)
+    session.add(group)
+    record_change(session, actor, clock, action="group.create", entity_kind="group", entity_id=group.id,
+                  organisation_id=owner.id, after=_group_values(group))
+    session.flush()
+    return group
+
+
+def change_group(session: Session, actor: Actor, clock: Clock, group: ScreenGroup, *, name: str | None = None,
+                 screen_ids: Iterable[str] | None = None) -> bool:
+    owner = session.get(Organisation, group.organisation_id)
+    before = _group_values(group)
+    members = group_members(session, actor, owner, screen_ids) if screen_ids is not None else None
+    if name is not None:
+        group.name = name
+    if members is not None and [s.id for s in members] != before["screens"]:
+        group.screens = members
+    after = _group_values(group)
+    if after == before:
+        return False
+    record_change(session, actor, clock, action="group.update", entity_kind="group", entity_id=group.id,
+                  organisation_id=group.organisation_id, before=before, after=after)
+    return True
+
+
+def delete_group(session: Session, actor: Actor, clock: Clock, group: ScreenGroup) -> None:
+    """Refused while campaigns target the group: deleting it would silently take screens off them."""
+    targeting = session.scalars(select(Campaign.id).join(CampaignTarget, CampaignTarget.campaign_id == Campaign.id)
+                                .where(CampaignTarget.kind == "group", CampaignTarget.ref == group.id)
+                                .where(Campaign.organisation_id.in_(actor.org_ids())).order_by(Campaign.id)).all()
+    others = session.scalar(select(func.count()).select_from(CampaignTarget).where(
+        CampaignTarget.kind == "group", CampaignTarget.ref == group.id)) - len(targeting)
+    if targeting or others:
+        named = ", ".join(targeting) + (f" and {others} of other units" if others else "")
+        raise Conflict(f"campaigns target the group {group.id!r} ({named.removeprefix(' and ')}); take it out of "
+                       "their targets first, or change its screens instead")
+    record_change(session, actor, clock, action="group.delete", entity_kind="group", entity_id=group.id,
+                  organisation_id=group.organisation_id, before=_group_values(group))
+    session.delete(group)

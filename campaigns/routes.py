@@ -17,7 +17,9 @@ def fleet_page(request: Request, session: SessionDep, clock: ClockDep, language:
                org: str | None = None):
     root = org if org and actor.sees_organisation(session, org) else own_root(actor.user)
     overview = fleet_overview(session, clock, root)
-    return render(request, "fleet.html", {"overview": overview}, language, actor)
+    # A group of a unit above the user's is not theirs to know, even when it holds their screens.
+    visible = set(session.scalars(actor.org_ids()))
+    return render(request, "fleet.html", {"overview": overview, "visible_organisations": visible}, language, actor)
 
 
 def own_root(user: User) -> str | None:

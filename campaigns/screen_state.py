@@ -1,0 +1,111 @@
+"""Each screen's live state, from what its player last reported (PlayerPresence) and the plans it was sent.
+
+A screen is online while its player's newest status says so and came less than ONLINE_WITHIN ago: players
+report every 30 seconds, so a silence of two minutes means the link or the player is down even when no Last
+Will arrived. A screen that never reported is "never", which is not the same trouble as "offline".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, func, not_, select
+from sqlalchemy.orm import Session
+
+from scheduler.models import PlayerPresence, PublishedPlan
+
+ONLINE_WITHIN = timedelta(minutes=2)
+ScreenStateName = Literal["online", "offline", "never"]
+STATES: tuple[ScreenStateName, ...] = ("online", "offline", "never")
+
+
+@dataclass(frozen=True)
+class ScreenState:
+    screen_id: str
+    state: ScreenStateName
+    last_seen: datetime | None = None
+    plan_sent: str | None = None  # the newest plan version the server published for this screen
+    plan_confirmed: str | None = None  # the plan version the player says it holds
+    now_playing: dict[str, Any] | None = None
+    cache_ready: int | None = None
+    cache_missing: int | None = None
+    cache_bytes: int | None = None
+    journal_backlog: int | None = None
+    clock_offset_ms: int | None = None
+    software_version: str | None = None
+    refused: str | None = None
+
+    @property
+    def plan_current(self) -> bool | None:
+        """Whether the player holds the newest plan; None when there is nothing to compare."""
+        if self.plan_sent is None or self.state == "never":
+            return None
+        return self.plan_confirmed == self.plan_sent
+
+    @property
+    def cache_complete(self) -> bool | None:
+        if self.cache_missing is None:
+            return None
+        return self.cache_missing == 0
+
+
+def _online(now: datetime) -> ColumnElement[bool]:
+    return and_(PlayerPresence.state == "online", PlayerPresence.last_seen >= now - ONLINE_WITHIN)
+
+
+def state_condition(state: ScreenStateName, now: datetime) -> ColumnElement[bool]:
+    """A filter for a query outer-joined to PlayerPresence on the screen's id (see `with_presence`)."""
+    if state == "never":
+        return PlayerPresence.player_id.is_(None)
+    if state == "online":
+        return _online(now)
+    return and_(PlayerPresence.player_id.is_not(None), not_(_online(now)))
+
+
+def state_name(presence: PlayerPresence | None, now: datetime) -> ScreenStateName:
+    if presence is None:
+        return "never"
+    if presence.state == "online" and presence.last_seen >= now - ONLINE_WITHIN:
+        return "online"
+    return "offline"
+
+
+def _newest_plan_versions(session: Session, screen_ids: Collection[str]) -> dict[str, str]:
+    newest = (select(PublishedPlan.player_id, func.max(PublishedPlan.id).label("id"))
+              .where(PublishedPlan.player_id.in_(screen_ids)).group_by(PublishedPlan.player_id).subquery())
+    rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.version)
+                           .join(newest, PublishedPlan.id == newest.c.id))
+    return {player_id: version for player_id, version in rows}
+
+
+def screen_states(session: Session, screen_ids: Collection[str], now: datetime) -> dict[str, ScreenState]:
+    """The state of each of `screen_ids` (a page's worth: the ids go into one IN list)."""
+    ids = sorted(set(screen_ids))
+    if not ids:
+        return {}
+    presences = {row.player_id: row for row in
+                 session.scalars(select(PlayerPresence).where(PlayerPresence.player_id.in_(ids)))}
+    sent = _newest_plan_versions(session, ids)
+    states = {}
+    for screen_id in ids:
+        presence = presences.get(screen_id)
+        name = state_name(presence, now)
+        if presence is None:
+            states[screen_id] = ScreenState(screen_id, name, plan_sent=sent.get(screen_id))
+            continue
+        # A Last Will carries only `offline`: the figures are those of the last status that had them.
+        states[screen_id] = ScreenState(
+            screen_id, name, last_seen=presence.last_seen, plan_sent=sent.get(screen_id),
+            plan_confirmed=presence.plan_version, now_playing=presence.now_playing if name == "online" else None,
+            cache_ready=presence.cache_ready, cache_missing=presence.cache_missing, cache_bytes=presence.cache_bytes,
+            journal_backlog=presence.journal_backlog, clock_offset_ms=presence.clock_offset_ms,
+            software_version=presence.software_version, refused=presence.refused,
+        )
+    return states
+
+
+def screen_state(session: Session, screen_id: str, now: datetime) -> ScreenState:
+    return screen_states(session, [screen_id], now)[screen_id]
