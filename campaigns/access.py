@@ -88,7 +88,9 @@ async def _csrf_token_sent(request: Request) -> str | None:
     return None
 
 
-async def find_actor(request: Request, session: Session, clock) -> Actor | None:
+async def find_actor(request: Request, session: Session, clock, *, csrf_in_stream: bool = False) -> Actor | None:
+    """The signed-in user, or None. `csrf_in_stream`: a browser form's CSRF token is left for the route to check
+    as it streams the body (uploads: parsing the whole form first would spool the file before any size limit)."""
     token = _bearer(request)
     if token is not None:
         user = user_for_api_token(session, token, clock)
@@ -104,6 +106,8 @@ async def find_actor(request: Request, session: Session, clock) -> Actor | None:
         return None
     actor = Actor(row.user, row.user.organisation.path, "session", row.csrf_token)
     if request.method not in SAFE_METHODS:
+        if csrf_in_stream and CSRF_HEADER not in request.headers:
+            return actor
         sent = await _csrf_token_sent(request)
         if sent is None or not hmac.compare_digest(sent, row.csrf_token):
             raise Problem(403, f"the form's CSRF token is missing or stale; reload the page and send it again (API "

@@ -28,15 +28,14 @@ from starlette.concurrency import run_in_threadpool
 from campaigns.access import (
     CSRF_FIELD,
     CSRF_HEADER,
-    SESSION_COOKIE,
     Actor,
     ActorDep,
     PageActorDep,
     current_actor,
     current_page_actor,
+    find_actor,
     not_found,
 )
-from campaigns.accounts import session_for_token
 from campaigns.audit import record_change
 from campaigns.kinds import CampaignStatus, MediaKind, Role, ScreenKind
 from campaigns.models import AuditEntry, Campaign, CampaignCreative, Organisation
@@ -287,17 +286,12 @@ class Uploader:
 
 
 async def _uploader(request: Request, session: Session, clock: Clock, page: bool) -> Uploader:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    bearer = scheme.lower() == "bearer" and token.strip()
-    if cookie and not bearer and not request.headers.get(CSRF_HEADER):
-        # A browser form's CSRF token comes inside the body, with the file. The usual check parses the whole
-        # form first, which would spool the file to a temporary file before the size limit could stop it; so
-        # the token is read with the file, by the upload itself.
-        row = session_for_token(session, cookie, clock)
-        if row is not None:
-            return Uploader(Actor(row.user, row.user.organisation.path, "session", row.csrf_token), row.csrf_token)
-    return Uploader(await (current_page_actor if page else current_actor)(request, session, clock))
+    actor = await find_actor(request, session, clock, csrf_in_stream=True)
+    if actor is None:
+        return Uploader(await (current_page_actor if page else current_actor)(request, session, clock))
+    # A browser form without the CSRF header carries its token in the body, with the file: checked as it streams.
+    deferred = actor.via == "session" and CSRF_HEADER not in request.headers
+    return Uploader(actor, actor.csrf_token if deferred else None)
 
 
 async def api_uploader(request: Request, session: SessionDep, clock: ClockDep) -> Uploader:

@@ -9,7 +9,7 @@ LANGUAGES = ("vi", "en")
 MESSAGES: dict[str, dict[str, str]] = {
     "app.title": {"vi": "Hệ thống phát sóng màn hình công cộng Hà Nội",
                   "en": "Hà Nội public screens broadcast scheduler"},
-    "nav.fleet": {"vi": "Màn hình", "en": "Screens"},
+    "nav.fleet": {"vi": "Đơn vị & điểm đặt", "en": "Units & sites"},
     "nav.campaigns": {"vi": "Chiến dịch", "en": "Campaigns"},
     "nav.media": {"vi": "Thư viện media", "en": "Media library"},
     "fleet.heading": {"vi": "Tổ chức, điểm đặt và màn hình", "en": "Organisations, sites and screens"},
