@@ -23,6 +23,7 @@ from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
 from scheduler.player_routes import router as player_router
 from scheduler.problems import install_problem_handlers
+from scheduler.reports import routes as report_routes
 from signage import __version__
 from signage.clock import Clock, SystemClock
 from signage.config import Settings
@@ -69,7 +70,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_problem_handlers(app)
-    for module in (account_routes, fleet_api, campaign_api, library_api):
+    for module in (account_routes, fleet_api, campaign_api, library_api, report_routes):
         app.include_router(module.pages)
         app.include_router(module.api)
     app.include_router(fleet_router)

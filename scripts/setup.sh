@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # mosquitto: the MQTT broker; libvlc: playback (video-output: X11/OpenGL for a real screen); ffmpeg: probing and test media; postgresql: the
-# second database the tests run against; poppler-utils: reading exported PDFs; chromium: UI tests.
+# second database the tests run against; poppler-utils: reading exported PDFs; chromium: UI tests; Pango: WeasyPrint's
+# text layout for PDF reports, in DejaVu Sans (Vietnamese glyphs, embedded in the PDFs).
 PACKAGES=(mosquitto mosquitto-clients libvlc5 libvlc-bin vlc-plugin-base vlc-plugin-video-output ffmpeg postgresql
           postgresql-contrib
-          poppler-utils chromium fonts-dejavu-core python3-venv)
+          poppler-utils chromium fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 python3-venv)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

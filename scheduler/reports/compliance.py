@@ -210,8 +210,8 @@ DAY_COLUMNS = [
     Column("date", "Ngày", "Date", "date", 11),
     Column("organisation", "Đơn vị", "Organisation", "text", 28),
     Column("site", "Điểm đặt", "Site", "text", 30),
-    Column("screen_id", "Mã màn hình", "Screen id", "text", 24),
-    Column("campaign_id", "Chiến dịch", "Campaign", "text", 16),
+    Column("screen_id", "Mã màn hình", "Screen id", "id", 24),
+    Column("campaign_id", "Chiến dịch", "Campaign", "id", 16),
     Column("required", "Yêu cầu", "Required", "int", 9),
     Column("planned", "Đã lập lịch", "Planned", "int", 10),
     Column("delivered", "Đã phát (giờ cao điểm)", "Delivered (peak)", "int", 12),
@@ -264,3 +264,44 @@ def campaign_name(session: Session, campaign_id: str | None) -> str | None:
 
 
 __all__ = ["ComplianceSummary", "Scope", "Totals", "compliance_report", "screen_days", "summarise"]
+
+
+def plays_by_hour(session: Session, scope: Scope, timezone: str) -> list[int]:
+    """Completed spots and make-goods of the scope per local hour of the day (0-23), counted in the database.
+
+    Hours are read in `timezone` at its offset on the period's first day (Hà Nội has no daylight saving time)."""
+    from datetime import time as day_time
+    from zoneinfo import ZoneInfo
+
+    from scheduler.models import PlayRecord
+
+    offset = datetime.combine(scope.first, day_time(12), ZoneInfo(timezone)).utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    if session.get_bind().dialect.name == "postgresql":
+        hour = func.extract("hour", PlayRecord.started_at + func.make_interval(0, 0, 0, 0, 0, minutes))
+    else:
+        hour = func.strftime("%H", PlayRecord.started_at, f"{minutes:+d} minutes")
+    query = (select(hour.label("hour"), func.count()).join(Screen, Screen.id == PlayRecord.player_id)
+             .join(Site, Site.id == Screen.site_id).join(Organisation, Organisation.id == Site.organisation_id)
+             .where(Organisation.path.startswith(scope.path, autoescape=True),
+                    PlayRecord.local_date.between(scope.first, scope.last), PlayRecord.status == "completed",
+                    PlayRecord.kind.in_(("spot", "makegood"))))
+    if scope.campaign_id is not None:
+        query = query.where(PlayRecord.campaign_id == scope.campaign_id)
+    counts = [0] * 24
+    for value, n in session.execute(query.group_by(hour)):
+        counts[int(value) % 24] += n
+    return counts
+
+
+def typical_peak_windows(session: Session, scope: Scope) -> tuple[str | None, list[tuple[int, int]]]:
+    """The peak windows of the scope's most common site kind on the period's first day, to shade a chart with."""
+    from campaigns.kinds import default_peak_windows
+
+    row = session.execute(select(Site.kind, func.count(Screen.id)).join(Screen, Screen.site_id == Site.id)
+                          .join(Organisation, Organisation.id == Site.organisation_id)
+                          .where(Organisation.path.startswith(scope.path, autoescape=True))
+                          .group_by(Site.kind).order_by(func.count(Screen.id).desc(), Site.kind)).first()
+    if row is None:
+        return None, []
+    return row[0].value, [(w.start, w.end) for w in default_peak_windows(row[0]).on(scope.first)]

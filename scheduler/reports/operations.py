@@ -28,17 +28,17 @@ def _in_scope(query, scope: Scope):
 POP_COLUMNS = [
     Column("started_at", "Bắt đầu", "Started", "datetime", 20),
     Column("ended_at", "Kết thúc", "Ended", "datetime", 20),
-    Column("player_id", "Mã màn hình", "Screen id", "text", 24),
+    Column("player_id", "Mã màn hình", "Screen id", "id", 24),
     Column("site", "Điểm đặt", "Site", "text", 30),
     Column("organisation", "Đơn vị", "Organisation", "text", 28),
-    Column("campaign_id", "Chiến dịch", "Campaign", "text", 16),
-    Column("media", "Media (sha256)", "Media (sha256)", "text", 20),
+    Column("campaign_id", "Chiến dịch", "Campaign", "id", 16),
+    Column("media", "Media (sha256)", "Media (sha256)", "id", 20),
     Column("kind", "Loại", "Kind", "text", 9),
     Column("scheduled_start", "Giờ theo lịch", "Scheduled", "datetime", 20),
     Column("duration_ms", "Thời lượng", "Duration", "duration_ms", 10),
     Column("status", "Kết quả", "Status", "text", 11),
     Column("reason", "Lý do", "Reason", "text", 30),
-    Column("play_id", "Mã lượt phát", "Play id", "text", 36),
+    Column("play_id", "Mã lượt phát", "Play id", "id", 36),
 ]
 
 
@@ -71,8 +71,19 @@ def pop_report(session: Session, scope: Scope, now: datetime, language: str = "v
     en = language == "en"
     return Report(kind="pop", title="Nhật ký phát sóng" if not en else "Proof-of-play log",
                   organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
-                  sheets=[Sheet("Nhật ký" if not en else "Log", POP_COLUMNS, pop_log(session, scope))],
+                  sheets=[Sheet("Nhật ký" if not en else "Log", POP_COLUMNS, pop_log(session, scope),
+                                row_count=pop_count(session, scope))],
                   language=language, notes=_campaign_note(scope, en))
+
+
+def pop_count(session: Session, scope: Scope) -> int:
+    query = _in_scope(select(func.count()).select_from(PlayRecord)
+                      .join(Screen, Screen.id == PlayRecord.player_id).join(Site, Site.id == Screen.site_id)
+                      .join(Organisation, Organisation.id == Site.organisation_id)
+                      .where(PlayRecord.local_date.between(scope.first, scope.last)), scope)
+    if scope.campaign_id is not None:
+        query = query.where(PlayRecord.campaign_id == scope.campaign_id)
+    return session.scalar(query) or 0
 
 
 def _campaign_note(scope: Scope, en: bool) -> list[str]:
@@ -85,7 +96,7 @@ def _campaign_note(scope: Scope, en: bool) -> list[str]:
 
 HEALTH_COLUMNS = [
     Column("date", "Ngày", "Date", "date", 11),
-    Column("screen_id", "Mã màn hình", "Screen id", "text", 24),
+    Column("screen_id", "Mã màn hình", "Screen id", "id", 24),
     Column("site", "Điểm đặt", "Site", "text", 30),
     Column("organisation", "Đơn vị", "Organisation", "text", 28),
     Column("uptime", "Thời gian hoạt động", "Uptime", "percent", 12),
@@ -95,7 +106,7 @@ HEALTH_COLUMNS = [
 ]
 
 NOW_COLUMNS = [
-    Column("screen_id", "Mã màn hình", "Screen id", "text", 24),
+    Column("screen_id", "Mã màn hình", "Screen id", "id", 24),
     Column("site", "Điểm đặt", "Site", "text", 30),
     Column("organisation", "Đơn vị", "Organisation", "text", 28),
     Column("state", "Trạng thái", "State", "text", 10),

@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-ColumnKind = Literal["text", "int", "percent", "date", "datetime", "duration_ms"]
+ColumnKind = Literal["text", "id", "int", "percent", "date", "datetime", "duration_ms"]
+# How each kind is written (scheduler/reports/exports.py):
+# - text as is; in CSV a text starting like a formula ("=", "+", "-", "@") gets a leading apostrophe;
+# - id (a slug, a play id, a sha256) as is, unchecked: ids cannot start like a formula, and the log's CSV is faster;
+# - int as a whole number;
+# - percent from a fraction (0.975): "97.5" in CSV, a number formatted 0.0 % in XLSX, "97,5 %" in the PDF;
+# - date ISO (2024-08-20) in CSV, a date in XLSX, 20/08/2024 in the PDF;
+# - datetime from an aware datetime to the report's timezone: ISO with its offset in CSV, a naive local datetime
+#   in XLSX, 20/08/2024 10:00:00 in the PDF;
+# - duration_ms as whole milliseconds in CSV and XLSX (their headers add "(ms)"), as seconds in the PDF (30,0 s).
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class Sheet:
     columns: list[Column]
     rows: Iterable[dict[str, Any]]  # values keyed by Column.key; percent as a fraction 0..1, None when undefined
     totals: dict[str, Any] | None = None
+    row_count: int | None = None  # how many rows `rows` yields, when known: the capped PDF then need not count them
 
 
 @dataclass(frozen=True)
@@ -52,3 +62,4 @@ class Report:
     charts: list[Chart] = field(default_factory=list)
     language: str = "vi"
     notes: list[str] = field(default_factory=list)  # lines printed under the title (campaign, filters, ...)
+    timezone: str | None = None  # IANA name datetimes are shown in (e.g. "Asia/Ho_Chi_Minh"); None = UTC

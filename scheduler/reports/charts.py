@@ -1,0 +1,275 @@
+"""The reports' charts as self-contained SVG: no scripts, no external fonts or links, an accessible <title> and
+<desc>; drawn in a viewBox so that they scale down to a phone and print sharp in the PDF.
+
+Each function is pure: figures in, a `Chart` out. Colours follow the compliance thresholds used everywhere in the
+reports: at or above the target green, from 80 % of it amber, below red; grey where there is no figure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from datetime import date
+from html import escape
+
+from scheduler.i18n import add_messages, translate
+from scheduler.reports.exports import number_text, percent_text
+from scheduler.reports.table import Chart
+
+add_messages({
+    "chart.plays": {"vi": "Lượt phát", "en": "Plays"},
+    "chart.plays_per_hour": {"vi": "Lượt phát mỗi giờ", "en": "Plays per hour"},
+    "chart.peak_windows": {"vi": "Khung giờ cao điểm", "en": "Peak windows"},
+    "chart.hour_of_day": {"vi": "Giờ trong ngày", "en": "Hour of day"},
+    "chart.plays_unit": {"vi": "lượt phát", "en": "plays"},
+    "chart.total_plays": {"vi": "Tổng {total} lượt phát; nhiều nhất {hour} ({count}).",
+                          "en": "{total} plays in all; the busiest hour {hour} ({count})."},
+    "chart.no_peak": {"vi": "Không có khung giờ cao điểm.", "en": "No peak windows."},
+    "chart.target": {"vi": "Mục tiêu", "en": "Target"},
+    "chart.compliance": {"vi": "Tỷ lệ hoàn thành", "en": "Compliance"},
+    "chart.no_data": {"vi": "không có số liệu", "en": "no figures"},
+    "chart.nothing": {"vi": "Không có dữ liệu.", "en": "No data."},
+    "chart.met": {"vi": "Đạt", "en": "Met"},
+    "chart.near": {"vi": "Từ 80 %", "en": "From 80%"},
+    "chart.short": {"vi": "Dưới 80 %", "en": "Under 80%"},
+    "chart.days_summary": {"vi": "{met}/{days} ngày đạt mục tiêu {target}; thấp nhất {lowest}.",
+                           "en": "{met} of {days} days met the {target} target; the lowest {lowest}."},
+    "chart.units_summary": {"vi": "{met}/{units} đơn vị đạt mục tiêu {target}.",
+                            "en": "{met} of {units} units met the {target} target."},
+})
+
+GREEN, AMBER, RED, GREY = "#2e7d32", "#f9a825", "#c62828", "#bdbdbd"
+BAR, PEAK = "#1565c0", "#ffe0b2"
+_INK, _MUTED, _GRID = "#222222", "#666666", "#e0e0e0"
+_FONT = "'Noto Sans', 'DejaVu Sans', Roboto, 'Segoe UI', Arial, sans-serif"
+_WIDTH = 480  # viewBox units; the text sizes below stay readable when a phone scales it to its width
+NEAR = 0.8  # share of the target from which a figure is amber rather than red
+
+
+def threshold_colour(value: float | None, target: float = 1.0) -> str:
+    if value is None:
+        return GREY
+    if value >= target - 1e-9:
+        return GREEN
+    if value >= NEAR * target - 1e-9:
+        return AMBER
+    return RED
+
+
+def _svg(kind: str, width: float, height: float, title: str, desc: str, body: list[str]) -> str:
+    ident = "chart-" + hashlib.sha1("".join([kind, title, desc, *body]).encode()).hexdigest()[:10]
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" width="{width:g}" '
+            f'height="{height:g}" role="img" aria-labelledby="{ident}-title {ident}-desc" class="chart chart-{kind}" '
+            f'font-family="{_FONT}" font-size="12" fill="{_INK}" style="max-width:100%;height:auto">'
+            f'<title id="{ident}-title">{escape(title)}</title><desc id="{ident}-desc">{escape(desc)}</desc>'
+            + "".join(body) + "</svg>")
+
+
+def _nice_step(span: float, ticks: int = 4) -> float:
+    """A 1-2-5 step giving about `ticks` gridlines over `span`."""
+    raw = span / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw - 1e-12)
+
+
+def _text(x: float, y: float, text: str, *, anchor: str = "start", size: int | None = None, css: str = "",
+          fill: str | None = None, weight: str | None = None) -> str:
+    attributes = f'x="{x:.1f}" y="{y:.1f}"'
+    if anchor != "start":
+        attributes += f' text-anchor="{anchor}"'
+    if size:
+        attributes += f' font-size="{size}"'
+    if fill:
+        attributes += f' fill="{fill}"'
+    if weight:
+        attributes += f' font-weight="{weight}"'
+    if css:
+        attributes += f' class="{css}"'
+    return f"<text {attributes}>{escape(text)}</text>"
+
+
+def _legend(x: float, y: float, entries: Sequence[tuple[str, str]]) -> list[str]:
+    body = []
+    for colour, label in entries:
+        body.append(f'<rect class="legend" x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{colour}" '
+                    f'stroke="#999" stroke-width="0.5"/>')
+        body.append(_text(x + 14, y, label, size=11))
+        x += 14 + 6.6 * len(label) + 14
+    return body
+
+
+def _empty(kind: str, caption: str, language: str) -> Chart:
+    nothing = translate("chart.nothing", language)
+    body = [_text(_WIDTH / 2, 44, nothing, anchor="middle", size=13, fill=_MUTED)]
+    return Chart(caption=caption, svg=_svg(kind, _WIDTH, 80, caption, nothing, body))
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _peak_spans(windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Windows as spans inside one day; a window over midnight (end before start) is split in two."""
+    spans = []
+    for start, end in windows:
+        if not (0 <= start <= 1440 and 0 <= end <= 1440):
+            raise ValueError(f"a peak window is given in minutes from midnight (0–1440); got {start}–{end}")
+        if end > start:
+            spans.append((start, end))
+        elif end < start:
+            spans += [(start, 1440), (0, end)]
+    return spans
+
+
+def delivery_by_hour(counts_by_hour: Sequence[int], peak_windows: Sequence[tuple[int, int]], caption: str,
+                     *, language: str = "vi") -> Chart:
+    """Bars of plays per hour of the day, with the peak windows (minutes from midnight) shaded behind them."""
+    if len(counts_by_hour) != 24:
+        raise ValueError(f"counts_by_hour needs 24 figures, one per hour 0–23; got {len(counts_by_hour)}")
+    t = lambda key: translate(key, language)  # noqa: E731
+    left, right, top, bottom = 44, 10, 30, 40
+    height = 250
+    plot_w, plot_h = _WIDTH - left - right, height - top - bottom
+    slot = plot_w / 24
+    step = _nice_step(max(max(counts_by_hour), 1))
+    y_max = step * math.ceil(max(max(counts_by_hour), 1) / step)
+    base = top + plot_h
+
+    body = _legend(left, 16, [(BAR, t("chart.plays_per_hour")), (PEAK, t("chart.peak_windows"))])
+    spans = _peak_spans(peak_windows)
+    for start, end in spans:
+        body.append(f'<rect class="peak" data-start="{start}" data-end="{end}" x="{left + start / 60 * slot:.2f}" '
+                    f'y="{top}" width="{(end - start) / 60 * slot:.2f}" height="{plot_h}" fill="{PEAK}">'
+                    f'<title>{escape(t("chart.peak_windows"))}: {_clock(start)}–{_clock(end)}</title></rect>')
+    tick = 0.0
+    while tick <= y_max + 1e-9:
+        y = base - tick / y_max * plot_h
+        body.append(f'<line x1="{left}" x2="{_WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{_GRID}"/>')
+        body.append(_text(left - 5, y + 4, number_text(tick, language), anchor="end", size=11, fill=_MUTED))
+        tick += step
+    unit = t("chart.plays_unit")
+    for hour, count in enumerate(counts_by_hour):
+        bar_h = count / y_max * plot_h
+        x = left + hour * slot + slot * 0.15
+        body.append(f'<rect class="bar" data-hour="{hour}" data-value="{count}" x="{x:.2f}" y="{base - bar_h:.2f}" '
+                    f'width="{slot * 0.7:.2f}" height="{bar_h:.2f}" fill="{BAR}"><title>{hour:02d}:00–'
+                    f'{(hour + 1) % 24:02d}:00: {number_text(count, language)} {escape(unit)}</title></rect>')
+    body.append(f'<line x1="{left}" x2="{_WIDTH - right}" y1="{base}" y2="{base}" stroke="{_MUTED}"/>')
+    for hour in range(0, 25, 3):
+        body.append(_text(left + hour * slot, base + 14, f"{hour:02d}", anchor="middle", size=11, fill=_MUTED))
+    body.append(_text(left + plot_w / 2, height - 6, t("chart.hour_of_day"), anchor="middle", size=11, fill=_MUTED))
+
+    busiest = max(range(24), key=lambda h: counts_by_hour[h])
+    desc = t("chart.total_plays").format(total=number_text(sum(counts_by_hour), language),
+                                         hour=f"{busiest:02d}:00–{(busiest + 1) % 24:02d}:00",
+                                         count=number_text(counts_by_hour[busiest], language))
+    desc += " " + (f"{t('chart.peak_windows')}: " + ", ".join(f"{_clock(s)}–{_clock(e)}" for s, e in peak_windows)
+                   + "." if peak_windows else t("chart.no_peak"))
+    return Chart(caption=caption, svg=_svg("delivery-by-hour", _WIDTH, height, caption, desc, body))
+
+
+def _threshold_legend(language: str) -> list[tuple[str, str]]:
+    t = lambda key: translate(key, language)  # noqa: E731
+    return [(GREEN, t("chart.met")), (AMBER, t("chart.near")), (RED, t("chart.short"))]
+
+
+def compliance_by_day(points: Sequence[tuple[date, float | None]], target: float = 1.0, caption: str = "",
+                      *, language: str = "vi") -> Chart:
+    """Bars of compliance per day (fractions, 1.0 = 100 %), coloured by threshold, with the target's line."""
+    if not points:
+        return _empty("compliance-by-day", caption, language)
+    t = lambda key: translate(key, language)  # noqa: E731
+    left, right, top, bottom = 44, 10, 30, 26
+    height = 240
+    plot_w, plot_h = _WIDTH - left - right, height - top - bottom
+    slot = plot_w / len(points)
+    values = [v for _, v in points if v is not None]
+    top_value = max([target, *values])
+    y_max = 0.25 * math.ceil(top_value * 1.05 / 0.25)
+    base = top + plot_h
+
+    body = _legend(left, 16, _threshold_legend(language))
+    tick = 0.0
+    while tick <= y_max + 1e-9:
+        y = base - tick / y_max * plot_h
+        body.append(f'<line x1="{left}" x2="{_WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{_GRID}"/>')
+        whole = round(tick * 100)
+        body.append(_text(left - 5, y + 4, f"{whole} %" if language == "vi" else f"{whole}%", anchor="end", size=11,
+                          fill=_MUTED))
+        tick += 0.5 if y_max > 1.5 else 0.25
+    no_data = t("chart.no_data")
+    for index, (day, value) in enumerate(points):
+        x = left + index * slot + slot * 0.15
+        label = day.strftime("%d/%m/%Y") if language == "vi" else day.isoformat()
+        if value is None:
+            body.append(f'<rect class="no-data" data-day="{day.isoformat()}" x="{x:.2f}" y="{base - 2}" '
+                        f'width="{slot * 0.7:.2f}" height="2" fill="{GREY}"><title>{label}: {escape(no_data)}'
+                        f'</title></rect>')
+            continue
+        bar_h = value / y_max * plot_h
+        body.append(f'<rect class="bar" data-day="{day.isoformat()}" data-value="{value!r}" x="{x:.2f}" '
+                    f'y="{base - bar_h:.2f}" width="{slot * 0.7:.2f}" height="{bar_h:.2f}" '
+                    f'fill="{threshold_colour(value, target)}"><title>{label}: {percent_text(value, language)}'
+                    f'</title></rect>')
+    target_y = base - target / y_max * plot_h
+    body.append(f'<line class="target" x1="{left}" x2="{_WIDTH - right}" y1="{target_y:.1f}" y2="{target_y:.1f}" '
+                f'stroke="{_INK}" stroke-width="1.2" stroke-dasharray="5 3"/>')
+    body.append(_text(_WIDTH - right - 2, target_y - 4, f"{t('chart.target')} {percent_text(target, language)}",
+                      anchor="end", size=11, weight="bold"))
+    body.append(f'<line x1="{left}" x2="{_WIDTH - right}" y1="{base}" y2="{base}" stroke="{_MUTED}"/>')
+    every = max(1, math.ceil(len(points) / 8))
+    for index in range(0, len(points), every):
+        day = points[index][0]
+        body.append(_text(left + (index + 0.5) * slot, base + 14, day.strftime("%d/%m"), anchor="middle", size=11,
+                          fill=_MUTED))
+
+    lowest = min(values) if values else None
+    desc = t("chart.days_summary").format(
+        met=sum(v >= target - 1e-9 for v in values), days=len(points), target=percent_text(target, language),
+        lowest=percent_text(lowest, language) if lowest is not None else no_data)
+    return Chart(caption=caption, svg=_svg("compliance-by-day", _WIDTH, height, caption, desc, body))
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def compliance_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = "", *, target: float = 1.0,
+                       language: str = "vi") -> Chart:
+    """Horizontal bars of compliance per district or unit, in the order given, coloured by threshold, each with
+    its percentage printed."""
+    if not rows:
+        return _empty("compliance-by-unit", caption, language)
+    t = lambda key: translate(key, language)  # noqa: E731
+    label_w, right, top, row_h = 160, 64, 28, 24
+    height = top + row_h * len(rows) + 22
+    bar_left = label_w + 6
+    bar_w = _WIDTH - bar_left - right
+    values = [v for _, v in rows if v is not None]
+    x_max = max([target, *values])
+
+    body = _legend(bar_left, 16, _threshold_legend(language))
+    no_data = t("chart.no_data")
+    for index, (name, value) in enumerate(rows):
+        y = top + index * row_h
+        body.append(f'<text x="{label_w:.1f}" y="{y + row_h / 2 + 4:.1f}" text-anchor="end" font-size="11" '
+                    f'class="unit"><title>{escape(name)}</title>{escape(_shorten(name, 22))}</text>')
+        if value is None:
+            body.append(_text(bar_left + 4, y + row_h / 2 + 4, "— " + no_data, size=11, fill=_MUTED, css="value"))
+            continue
+        width = value / x_max * bar_w
+        shown = percent_text(value, language)
+        body.append(f'<rect class="bar" data-unit="{escape(name)}" data-value="{value!r}" x="{bar_left}" '
+                    f'y="{y + 4}" width="{width:.2f}" height="{row_h - 8}" fill="{threshold_colour(value, target)}">'
+                    f'<title>{escape(name)}: {shown}</title></rect>')
+        body.append(_text(bar_left + width + 4, y + row_h / 2 + 4, shown, size=11, css="value"))
+    target_x = bar_left + target / x_max * bar_w
+    bottom = top + row_h * len(rows)
+    body.append(f'<line class="target" x1="{target_x:.1f}" x2="{target_x:.1f}" y1="{top}" y2="{bottom}" '
+                f'stroke="{_INK}" stroke-width="1.2" stroke-dasharray="5 3"/>')
+    body.append(_text(target_x, bottom + 14, f"{t('chart.target')} {percent_text(target, language)}",
+                      anchor="middle", size=11, weight="bold"))
+    desc = t("chart.units_summary").format(met=sum(v >= target - 1e-9 for v in values), units=len(rows),
+                                           target=percent_text(target, language))
+    return Chart(caption=caption, svg=_svg("compliance-by-unit", _WIDTH, height, caption, desc, body))

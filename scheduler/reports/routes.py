@@ -1,0 +1,253 @@
+"""Reports on the web and in the API: the figures on screen with charts, and every report as CSV, XLSX, PDF or
+(the proof-of-play log) the playout format, for the signed-in user's organisation subtree only."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+
+from campaigns.access import Actor, ActorDep, PageActorDep, not_found
+from campaigns.models import Campaign, Organisation, Screen, Site
+from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.i18n import add_messages
+from scheduler.models import DeliveryRollup
+from scheduler.problems import Problem
+from scheduler.reports import charts
+from scheduler.reports.build import KINDS, build_report, make_scope
+from scheduler.reports.compliance import (
+    Scope,
+    cause_words,
+    plays_by_hour,
+    screen_days,
+    summarise,
+    typical_peak_windows,
+)
+from scheduler.reports.table import Report
+from signage.clock import local_today
+from signage.errors import Invalid
+
+add_messages({
+    "nav.reports": {"vi": "Báo cáo", "en": "Reports"},
+    "reports.heading": {"vi": "Báo cáo phát sóng", "en": "Broadcast reports"},
+    "reports.kind": {"vi": "Loại báo cáo", "en": "Report"},
+    "reports.compliance": {"vi": "Tuân thủ chiến dịch", "en": "Campaign compliance"},
+    "reports.pop": {"vi": "Nhật ký phát sóng", "en": "Proof-of-play log"},
+    "reports.health": {"vi": "Tình trạng màn hình", "en": "Screen health"},
+    "reports.rounds": {"vi": "Tiến độ theo đợt", "en": "Progress by rounds"},
+    "reports.campaign": {"vi": "Chiến dịch", "en": "Campaign"},
+    "reports.all_campaigns": {"vi": "Tất cả chiến dịch", "en": "All campaigns"},
+    "reports.scope": {"vi": "Đơn vị", "en": "Organisation"},
+    "reports.from": {"vi": "Từ ngày", "en": "From"},
+    "reports.to": {"vi": "Đến ngày", "en": "To"},
+    "reports.show": {"vi": "Xem báo cáo", "en": "Show"},
+    "reports.export": {"vi": "Tải về", "en": "Download"},
+    "reports.first_rows": {"vi": "Hiển thị {shown} dòng đầu; tải tệp để có đủ.",
+                           "en": "Showing the first {shown} rows; download the file for all of them."},
+    "reports.empty": {"vi": "Không có số liệu cho phạm vi và thời gian đã chọn.",
+                      "en": "No figures for the chosen scope and period."},
+})
+
+PAGE_ROWS = 200
+Format = Literal["csv", "xlsx", "pdf", "playout"]
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "playout": "text/csv; charset=utf-8",
+               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "pdf": "application/pdf"}
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["reports"])
+
+
+def visible_campaign(session: Session, actor: Actor, campaign_id: str) -> bool:
+    """Campaigns of the user's subtree, and campaigns of others that reach the user's screens."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return False
+    if actor.sees_organisation(session, campaign.organisation_id):
+        return True
+    return bool(session.scalar(select(exists().where(
+        DeliveryRollup.campaign_id == campaign_id, DeliveryRollup.screen_id == Screen.id,
+        Screen.site_id == Site.id, Site.organisation_id.in_(actor.org_ids())))))
+
+
+def scope_for(session: Session, actor: Actor, clock, settings, organisation_id: str | None, campaign_id: str | None,
+              first: date | None, last: date | None) -> Scope:
+    organisation_id = organisation_id or actor.user.organisation_id
+    if not actor.sees_organisation(session, organisation_id):
+        raise not_found("organisation", organisation_id)
+    if campaign_id is not None and not visible_campaign(session, actor, campaign_id):
+        raise not_found("campaign", campaign_id)
+    try:
+        return make_scope(session, organisation_id, first, last, campaign_id, local_today(clock, settings.timezone))
+    except Invalid as exc:
+        raise Problem(422, str(exc)) from None
+
+
+def add_charts(session: Session, report: Report, scope: Scope, timezone: str) -> None:
+    if report.kind != "compliance":
+        return
+    summary = summarise(session, scope)
+    en = report.language == "en"
+    kind, windows = typical_peak_windows(session, scope)
+    shaded = f" ({'cao điểm' if not en else 'peak windows'}: {kind})" if kind else ""
+    report.charts = [
+        charts.delivery_by_hour(plays_by_hour(session, scope, timezone), windows, language=report.language,
+                                caption=("Lượt phát theo giờ trong ngày" if not en else "Plays by hour of day")
+                                + shaded),
+        charts.compliance_by_day([(day, t.delivery) for day, t in summary.by_day], language=report.language,
+                                 caption="Tỷ lệ phát theo ngày" if not en else "Delivery by day"),
+        charts.compliance_by_unit([(name, t.delivery) for _, name, t in summary.by_unit], language=report.language,
+                                  caption="Tỷ lệ phát theo đơn vị" if not en else "Delivery by unit"),
+    ]
+
+
+def export_response(request: Request, report_args: dict[str, Any], fmt: str) -> Any:
+    """The file, built from a session of its own: a long export must not hold the request's session."""
+    database = request.app.state.database
+    kind, scope = report_args["kind"], report_args["scope"]
+    name = f"{kind}-{scope.organisation_id}-{scope.first}-{scope.last}"
+    if fmt == "csv":
+        def chunks() -> Iterator[bytes]:
+            from scheduler.reports.exports import iter_csv
+
+            with database.sessions() as session:
+                report = build_report(session, **report_args)
+                yield from iter_csv(report, len(report.sheets) - 1 if kind == "compliance" else 0)
+
+        return StreamingResponse(chunks(), media_type=MEDIA_TYPES[fmt], headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"'})
+    from scheduler.reports.exports import write_pdf, write_xlsx
+    from scheduler.reports.playout import write_playout_csv
+
+    handle, path = tempfile.mkstemp(prefix="signage-report-", suffix=f".{fmt}")
+    try:
+        with os.fdopen(handle, "wb") as out, database.sessions() as session:
+            report = build_report(session, **report_args)
+            if fmt == "pdf":
+                add_charts(session, report, scope, report.timezone or "Asia/Ho_Chi_Minh")
+                write_pdf(report, out)
+            elif fmt == "playout":
+                write_playout_csv(report.sheets[0].rows, out, timezone=report.timezone or "Asia/Ho_Chi_Minh")
+            else:
+                write_xlsx(report, out)
+    except BaseException:
+        os.unlink(path)
+        raise
+    suffix = "csv" if fmt == "playout" else fmt
+    return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=f"{name}.{suffix}",
+                        background=BackgroundTask(os.unlink, path))
+
+
+# -- API ------------------------------------------------------------------------------------------------------
+
+class SheetOut(BaseModel):
+    name: str
+    columns: list[dict[str, str]]
+    rows: list[dict[str, Any]]
+    truncated: bool
+    totals: dict[str, Any] | None
+
+
+class ReportOut(BaseModel):
+    kind: str
+    title: str
+    organisation: str
+    first: date
+    last: date
+    notes: list[str]
+    sheets: list[SheetOut]
+
+
+ReportKind = Literal["compliance", "pop", "health", "rounds"]
+FromQuery = Annotated[date | None, Query(alias="from", description="first local date (default: see the CLI)")]
+ToQuery = Annotated[date | None, Query(alias="to", description="last local date")]
+
+
+def sheets_out(report: Report, limit: int) -> list[SheetOut]:
+    out = []
+    for sheet in report.sheets:
+        rows, truncated = [], False
+        for row in sheet.rows:
+            if len(rows) == limit:
+                truncated = True
+                break
+            rows.append(row)
+        out.append(SheetOut(name=sheet.name, columns=[{"key": c.key, "title": c.title(report.language),
+                                                         "kind": c.kind} for c in sheet.columns],
+                            rows=rows, truncated=truncated, totals=sheet.totals))
+    return out
+
+
+@api.get("/reports/{kind}", response_model=ReportOut)
+def report_json(kind: ReportKind, actor: ActorDep, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                organisation_id: str | None = None, campaign_id: str | None = None, first: FromQuery = None,
+                last: ToQuery = None, limit: Annotated[int, Query(ge=1, le=5000)] = PAGE_ROWS,
+                lang: Literal["vi", "en"] = "vi") -> ReportOut:
+    """A report's sheets as JSON, each cut at `limit` rows (the export has them all)."""
+    scope = scope_for(session, actor, clock, settings, organisation_id, campaign_id, first, last)
+    report = build_report(session, kind, scope, clock.now(), lang, settings.timezone)
+    return ReportOut(kind=kind, title=report.title, organisation=report.organisation, first=scope.first,
+                     last=scope.last, notes=report.notes, sheets=sheets_out(report, limit))
+
+
+@api.get("/reports/{kind}/export", response_class=StreamingResponse,
+         responses={200: {"content": {t: {} for t in set(MEDIA_TYPES.values())}}})
+def report_export(kind: ReportKind, request: Request, actor: ActorDep, session: SessionDep, clock: ClockDep,
+                  settings: SettingsDep, format: Format = "csv", organisation_id: str | None = None,
+                  campaign_id: str | None = None, first: FromQuery = None, last: ToQuery = None,
+                  lang: Literal["vi", "en"] = "vi"):
+    """The whole report as a file: CSV (UTF-8 with BOM), XLSX, PDF, or the log in the playout format."""
+    if format == "playout" and kind != "pop":
+        raise Problem(422, "the playout format is for the proof-of-play log: ask for /reports/pop/export")
+    scope = scope_for(session, actor, clock, settings, organisation_id, campaign_id, first, last)
+    return export_response(request, {"kind": kind, "scope": scope, "now": clock.now(), "language": lang,
+                                     "timezone": settings.timezone}, format)
+
+
+# -- pages ----------------------------------------------------------------------------------------------------
+
+def scope_choices(session: Session, actor: Actor) -> tuple[list[Organisation], list[Campaign]]:
+    organisations = session.scalars(select(Organisation).where(Organisation.id.in_(actor.org_ids()))
+                                    .order_by(Organisation.path)).all()
+    campaigns = [c for c in session.scalars(select(Campaign).order_by(Campaign.start_date.desc(), Campaign.id))
+                 if visible_campaign(session, actor, c.id)]
+    return list(organisations), campaigns
+
+
+@pages.get("/reports")
+def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                 language: LanguageDep, kind: ReportKind = "compliance", organisation_id: str | None = None,
+                 campaign_id: str | None = None, first: FromQuery = None, last: ToQuery = None):
+    organisations, campaigns = scope_choices(session, actor)
+    if campaign_id is None and kind == "compliance" and campaigns:
+        campaign_id = campaigns[0].id
+    error = None
+    try:
+        scope = scope_for(session, actor, clock, settings, organisation_id or None, campaign_id or None, first, last)
+    except Problem as exc:
+        scope, error = None, str(exc.detail)
+    report, sheets, summary = None, [], None
+    if scope is not None:
+        report = build_report(session, kind, scope, clock.now(), language, settings.timezone)
+        add_charts(session, report, scope, settings.timezone)
+        sheets = sheets_out(report, PAGE_ROWS)
+        if kind == "compliance":
+            summary = summarise(session, scope)
+    query = {"kind": kind, "organisation_id": scope.organisation_id if scope else "", "campaign_id": campaign_id
+             or "", "from": scope.first.isoformat() if scope else "", "to": scope.last.isoformat() if scope else ""}
+    return render(request, "reports.html", {
+        "kinds": KINDS, "kind": kind, "organisations": organisations, "campaigns": campaigns, "scope": scope,
+        "report": report, "sheets": sheets, "summary": summary, "error": error, "query": query,
+        "cause_words": lambda cause: cause_words(cause, language), "page_rows": PAGE_ROWS}, language, actor)
+
+
+__all__ = ["api", "pages", "screen_days"]
