@@ -1,8 +1,891 @@
-"""(being written) JSON API and web pages: see issue 6."""
+"""Campaigns over HTTP: the JSON API (/api/v1/campaigns..., /api/v1/targets/count) and the staff pages (the
+list, the wizard, the detail page with approval, overrides and the audit trail).
+
+Thin: each route reads its input, calls campaigns/workflow.py or campaigns/overrides.py, commits, and answers.
+The workflow's errors become problem+json (API) or the same page again with the message (web).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Annotated, Any
 
-api = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from campaigns import overrides as override_rules
+from campaigns import workflow
+from campaigns.access import Actor, ActorDep, PageActorDep, not_found
+from campaigns.campaign_file import TARGET_KINDS
+from campaigns.kinds import CampaignStatus, MediaKind, WindowPolicy
+from campaigns.models import AuditEntry, Campaign, FrequencyOverride
+from campaigns.scope import is_within
+from campaigns.workflow import Conflict, NotAllowed, NotFound, WorkflowError
+from scheduler.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
+from scheduler.i18n import add_messages
+from scheduler.pagination import Page, PageDep, PageParams, paginate
+from scheduler.problems import Problem
+from signage.errors import Invalid
+
+add_messages({
+    "campaign.list.heading": {"vi": "Chiến dịch truyền thông", "en": "Campaigns"},
+    "campaign.new": {"vi": "Tạo chiến dịch mới", "en": "New campaign"},
+    "campaign.filter.all": {"vi": "Tất cả", "en": "All"},
+    "campaign.search": {"vi": "Tìm", "en": "Search"},
+    "campaign.search.placeholder": {"vi": "Tên hoặc mã chiến dịch", "en": "Name or id"},
+    "campaign.empty": {"vi": "Chưa có chiến dịch nào.", "en": "No campaigns yet."},
+    "campaign.more": {"vi": "Trang sau", "en": "Next page"},
+    "campaign.less": {"vi": "Trang trước", "en": "Previous page"},
+    "campaign.status.draft": {"vi": "Nháp", "en": "Draft"},
+    "campaign.status.submitted": {"vi": "Chờ duyệt", "en": "Awaiting approval"},
+    "campaign.status.scheduled": {"vi": "Đã lên lịch", "en": "Scheduled"},
+    "campaign.status.active": {"vi": "Đang phát", "en": "Active"},
+    "campaign.status.ended": {"vi": "Đã kết thúc", "en": "Ended"},
+    "campaign.status.archived": {"vi": "Đã lưu trữ", "en": "Archived"},
+    "campaign.col.name": {"vi": "Tên chiến dịch", "en": "Name"},
+    "campaign.col.owner": {"vi": "Đơn vị chủ trì", "en": "Owner"},
+    "campaign.col.status": {"vi": "Trạng thái", "en": "Status"},
+    "campaign.col.dates": {"vi": "Thời gian phát", "en": "Dates"},
+    "campaign.col.rate": {"vi": "Lượt/ngày", "en": "Plays a day"},
+    "campaign.step.draft": {"vi": "Thông tin", "en": "Details"},
+    "campaign.step.media": {"vi": "Nội dung", "en": "Media"},
+    "campaign.step.targets": {"vi": "Màn hình", "en": "Screens"},
+    "campaign.step.dates": {"vi": "Thời gian", "en": "Dates"},
+    "campaign.step.frequency": {"vi": "Tần suất", "en": "Frequency"},
+    "campaign.step.preview": {"vi": "Kiểm tra và gửi duyệt", "en": "Preview and submit"},
+    "campaign.field.name": {"vi": "Tên chiến dịch", "en": "Name"},
+    "campaign.field.id": {"vi": "Mã chiến dịch (bỏ trống để tự tạo từ tên)",
+                          "en": "Campaign id (leave empty to make one from the name)"},
+    "campaign.field.owner": {"vi": "Đơn vị chủ trì", "en": "Owning organisation"},
+    "campaign.field.description": {"vi": "Mô tả", "en": "Description"},
+    "campaign.field.start": {"vi": "Ngày bắt đầu", "en": "Start date"},
+    "campaign.field.end": {"vi": "Ngày kết thúc (tính cả ngày này)", "en": "End date (inclusive)"},
+    "campaign.field.plays": {"vi": "Số lượt phát mỗi ngày trên mỗi màn hình", "en": "Plays a day on each screen"},
+    "campaign.field.window": {"vi": "Khung giờ phát", "en": "When to play"},
+    "campaign.field.windows": {"vi": "Khung giờ riêng, mỗi dòng một nhóm ngày, ví dụ: mon-fri: 08:00-11:00, "
+                                     "14:00-16:30",
+                               "en": "Own windows, one line per days, e.g. mon-fri: 08:00-11:00, 14:00-16:30"},
+    "campaign.field.priority": {"vi": "Độ ưu tiên (0–100, cao xếp lịch trước)",
+                                "en": "Priority (0–100, higher is planned first)"},
+    "campaign.window.peak": {"vi": "Giờ cao điểm của từng điểm đặt (mặc định)", "en": "Each site's peak hours "
+                                                                                      "(default)"},
+    "campaign.window.operating": {"vi": "Suốt giờ hoạt động", "en": "All operating hours"},
+    "campaign.window.explicit": {"vi": "Khung giờ riêng", "en": "Own windows"},
+    "campaign.save_next": {"vi": "Lưu và tiếp tục", "en": "Save and continue"},
+    "campaign.media.library": {"vi": "Mở thư viện media để tải nội dung lên", "en": "Open the media library to upload"},
+    "campaign.media.none": {"vi": "Thư viện chưa có nội dung nào của đơn vị.", "en": "The library has no media "
+                                                                                     "of your unit yet."},
+    "campaign.media.seconds": {"vi": "Thời gian hiển thị (giây)", "en": "Display time (seconds)"},
+    "campaign.media.kind.video": {"vi": "Video", "en": "Video"},
+    "campaign.media.kind.image": {"vi": "Ảnh", "en": "Image"},
+    "campaign.media.kind.audio": {"vi": "Âm thanh (chỉ phát trên loa)", "en": "Audio (speakers only)"},
+    "campaign.targets.organisations": {"vi": "Đơn vị (gồm cả các đơn vị trực thuộc)",
+                                       "en": "Organisations (with the units below them)"},
+    "campaign.targets.site_kinds": {"vi": "Loại điểm đặt", "en": "Site kinds"},
+    "campaign.targets.sites": {"vi": "Điểm đặt", "en": "Sites"},
+    "campaign.targets.groups": {"vi": "Nhóm màn hình", "en": "Screen groups"},
+    "campaign.targets.screens": {"vi": "Từng màn hình", "en": "Single screens"},
+    "campaign.targets.help": {"vi": "Chọn loại điểm đặt để giới hạn các đơn vị đã chọn (hoặc cả đơn vị chủ trì) "
+                                    "vào loại đó; điểm đặt, nhóm và màn hình được cộng thêm.",
+                              "en": "Site kinds narrow the chosen organisations (or the whole owner) to those "
+                                    "kinds; sites, groups and screens are added."},
+    "campaign.count.label": {"vi": "Số màn hình nhận chiến dịch:", "en": "Screens hit:"},
+    "campaign.count.detail": {"vi": "tại {sites} điểm đặt, trong đó {speakers} loa",
+                              "en": "at {sites} sites, {speakers} of them speakers"},
+    "campaign.preview.heading": {"vi": "Kiểm tra khả năng phát", "en": "Capacity preview"},
+    "campaign.preview.screens": {"vi": "Màn hình", "en": "Screens"},
+    "campaign.preview.sites": {"vi": "Điểm đặt", "en": "Sites"},
+    "campaign.preview.plays": {"vi": "Lượt phát/ngày mỗi màn hình", "en": "Plays a day per screen"},
+    "campaign.preview.spots": {"vi": "Tổng lượt phát mỗi ngày", "en": "Spots a day in all"},
+    "campaign.preview.days": {"vi": "Đã kiểm tra từ {first} đến {last}", "en": "Checked from {first} to {last}"},
+    "campaign.preview.beyond": {"vi": "(các ngày sau đó chưa kiểm tra)", "en": "(later days not checked)"},
+    "campaign.preview.no_days": {"vi": "Không còn ngày nào để kiểm tra.", "en": "No day is left to check."},
+    "campaign.preview.ok": {"vi": "Đủ chỗ: mọi lượt phát đều được xếp lịch.", "en": "It fits: every spot is "
+                                                                                   "planned."},
+    "campaign.preview.short": {"vi": "Không đủ chỗ tại các điểm đặt và ngày sau:",
+                               "en": "Not enough room at these sites on these days:"},
+    "campaign.preview.short_fix": {"vi": "Giảm số lượt/ngày, mở rộng khung giờ hoặc bớt màn hình; nếu vẫn gửi "
+                                         "duyệt, phần thiếu được ghi lại trong báo cáo.",
+                                   "en": "Lower the plays a day, widen the windows or target fewer screens; "
+                                         "submitted as it is, the missing spots are recorded for the reports."},
+    "campaign.col.site": {"vi": "Điểm đặt", "en": "Site"},
+    "campaign.col.date": {"vi": "Ngày", "en": "Day"},
+    "campaign.col.screens": {"vi": "Số màn hình", "en": "Screens"},
+    "campaign.col.missing": {"vi": "Lượt thiếu", "en": "Spots missing"},
+    "campaign.submit": {"vi": "Gửi duyệt", "en": "Submit for approval"},
+    "campaign.approve": {"vi": "Phê duyệt", "en": "Approve"},
+    "campaign.reject": {"vi": "Từ chối", "en": "Reject"},
+    "campaign.note": {"vi": "Ghi chú duyệt (bắt buộc khi từ chối)", "en": "Review note (needed to reject)"},
+    "campaign.archive": {"vi": "Lưu trữ", "en": "Archive"},
+    "campaign.edit": {"vi": "Chỉnh sửa", "en": "Edit"},
+    "campaign.review.heading": {"vi": "Phê duyệt", "en": "Review"},
+    "campaign.detail.owner": {"vi": "Đơn vị chủ trì", "en": "Owner"},
+    "campaign.detail.dates": {"vi": "Thời gian phát", "en": "Dates"},
+    "campaign.detail.rate": {"vi": "Tần suất", "en": "Frequency"},
+    "campaign.detail.window": {"vi": "Khung giờ", "en": "Window"},
+    "campaign.detail.media": {"vi": "Nội dung", "en": "Media"},
+    "campaign.detail.targets": {"vi": "Màn hình nhận", "en": "Targets"},
+    "campaign.detail.created_by": {"vi": "Người tạo", "en": "Created by"},
+    "campaign.detail.submitted_by": {"vi": "Người gửi duyệt", "en": "Submitted by"},
+    "campaign.detail.approved_by": {"vi": "Người phê duyệt", "en": "Approved by"},
+    "campaign.detail.review_note": {"vi": "Ghi chú duyệt", "en": "Review note"},
+    "campaign.detail.per_day": {"vi": "lượt/ngày", "en": "plays a day"},
+    "campaign.from_above": {"vi": "Chiến dịch của đơn vị cấp trên, đang phát trên màn hình của đơn vị bạn.",
+                            "en": "A higher unit's campaign, playing on your unit's screens."},
+    "campaign.overrides.heading": {"vi": "Tăng tần suất (thủ trưởng đơn vị)",
+                                   "en": "Frequency overrides (heads of unit)"},
+    "campaign.overrides.place": {"vi": "Áp dụng cho", "en": "Applies to"},
+    "campaign.overrides.plays": {"vi": "Lượt phát/ngày", "en": "Plays a day"},
+    "campaign.overrides.reason": {"vi": "Lý do", "en": "Reason"},
+    "campaign.overrides.by": {"vi": "Người đặt", "en": "Set by"},
+    "campaign.overrides.at": {"vi": "Thời điểm", "en": "When"},
+    "campaign.overrides.save": {"vi": "Lưu mức tăng", "en": "Save the override"},
+    "campaign.overrides.remove": {"vi": "Bỏ", "en": "Remove"},
+    "campaign.overrides.none": {"vi": "Chưa có mức tăng nào.", "en": "No overrides."},
+    "campaign.overrides.unit": {"vi": "Đơn vị", "en": "Unit"},
+    "campaign.overrides.site": {"vi": "Điểm đặt", "en": "Site"},
+    "campaign.audit.heading": {"vi": "Nhật ký thay đổi", "en": "Audit trail"},
+    "campaign.audit.at": {"vi": "Thời điểm (UTC)", "en": "When (UTC)"},
+    "campaign.audit.who": {"vi": "Người thực hiện", "en": "Who"},
+    "campaign.audit.action": {"vi": "Thao tác", "en": "Action"},
+    "campaign.audit.before": {"vi": "Trước", "en": "Before"},
+    "campaign.audit.after": {"vi": "Sau", "en": "After"},
+    "campaign.error": {"vi": "Chưa thực hiện được:", "en": "Not done:"},
+    "campaign.done.saved": {"vi": "Đã lưu.", "en": "Saved."},
+    "campaign.done.submitted": {"vi": "Đã gửi duyệt.", "en": "Submitted for approval."},
+    "campaign.done.approved": {"vi": "Đã phê duyệt: chiến dịch được xếp lịch phát.",
+                               "en": "Approved: the campaign is planned."},
+    "campaign.done.rejected": {"vi": "Đã từ chối và trả lại bản nháp.", "en": "Rejected, back to draft."},
+    "campaign.done.archived": {"vi": "Đã lưu trữ.", "en": "Archived."},
+    "campaign.done.override": {"vi": "Đã lưu mức tăng tần suất.", "en": "Override saved."},
+    "campaign.warn.audio_without_speakers": {"vi": "Nội dung âm thanh chỉ phát trên loa, nhưng chiến dịch không "
+                                                   "chọn loa nào.",
+                                             "en": "Audio plays on speakers only, and the campaign targets none."},
+    "campaign.warn.speakers_without_audio": {"vi": "{count} loa được chọn nhưng chiến dịch không có nội dung âm "
+                                                   "thanh: các loa này sẽ không phát.",
+                                             "en": "{count} speakers are targeted but the campaign has no audio: "
+                                                   "they will play nothing of it."},
+    "campaign.warn.displays_without_picture": {"vi": "{count} màn hình được chọn nhưng chiến dịch không có video "
+                                                     "hay ảnh: các màn hình này sẽ không phát.",
+                                               "en": "{count} screens are targeted but the campaign has no video or "
+                                                     "image: they will play nothing of it."},
+})
+
+api = APIRouter(prefix="/api/v1", tags=["campaigns"])
 pages = APIRouter(include_in_schema=False)
+
+STEPS = ("draft", "media", "targets", "dates", "frequency", "preview")
+_WORKFLOW_STATUS = {NotAllowed: 403, Conflict: 409}
+
+
+def _status_of(exc: Exception) -> int:
+    return _WORKFLOW_STATUS.get(type(exc), 422)
+
+
+@contextmanager
+def answered() -> Iterator[None]:
+    """The workflow's errors as problem+json: 404 for what is not within the user's organisation, 403, 409, 422."""
+    try:
+        yield
+    except NotFound as exc:
+        raise not_found(exc.kind, exc.ref) from None
+    except (WorkflowError, Invalid) as exc:
+        raise Problem(_status_of(exc), str(exc)) from None
+
+
+# -- API models ---------------------------------------------------------------------------------------------
+
+
+class TargetsBody(BaseModel):
+    """Screens hit: those of the organisation subtrees (of the owner, when only site kinds are given) of the listed
+    site kinds (any when none), plus the listed sites, groups and screens; all within the owner's subtree."""
+
+    model_config = ConfigDict(extra="forbid")
+    organisations: list[str] = Field(default_factory=list, max_length=500)
+    site_kinds: list[str] = Field(default_factory=list, max_length=50)
+    sites: list[str] = Field(default_factory=list, max_length=5000)
+    screens: list[str] = Field(default_factory=list, max_length=50000)
+    groups: list[str] = Field(default_factory=list, max_length=500)
+
+
+class CreativeOut(BaseModel):
+    position: int
+    sha256: str
+    kind: MediaKind
+    mime: str
+    duration_ms: int
+    original_name: str
+
+
+class OverrideOut(BaseModel):
+    id: int
+    organisation_id: str | None
+    site_id: str | None
+    plays_per_day: int
+    set_by: str
+    set_at: datetime
+    reason: str
+
+    @classmethod
+    def of(cls, row: FrequencyOverride) -> OverrideOut:
+        return cls(id=row.id, organisation_id=row.organisation_id, site_id=row.site_id,
+                   plays_per_day=row.plays_per_day, set_by=row.set_by, set_at=row.set_at, reason=row.reason)
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    organisation_id: str
+    status: CampaignStatus
+    start_date: date
+    end_date: date
+    plays_per_day: int
+    window: WindowPolicy
+    windows: dict[str, list[str]] | None
+    priority: int
+    creatives: list[CreativeOut]
+    targets: TargetsBody
+    overrides: list[OverrideOut] = Field(description="the overrides on the caller's unit's screens")
+    owned: bool = Field(description="false for a higher unit's campaign seen because it plays on the caller's "
+                                    "screens: it may be read, and its frequency raised by heads, not changed")
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_by: str | None
+    submitted_at: datetime | None
+    approved_by: str | None
+    approved_at: datetime | None
+    review_note: str | None
+
+
+class WarningOut(BaseModel):
+    code: str
+    message: str
+
+
+class CampaignDetail(CampaignOut):
+    actions: list[str] = Field(description="what the caller may do now: edit, media, submit, approve, reject, "
+                                           "archive, override")
+    screens: int = Field(description="enabled screens the targets hit now")
+    speakers: int
+    warnings: list[WarningOut]
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=255)
+    id: str | None = Field(None, max_length=63, description="made from the name when left out")
+    organisation_id: str | None = Field(None, max_length=63, description="the owner; default the caller's unit")
+    description: str | None = Field(None, max_length=10000)
+    start_date: date | None = Field(None, description="default today")
+    end_date: date | None = Field(None, description="default 30 days from the start, inclusive")
+    plays_per_day: int = Field(10, description="the campaign file's rule: 1 to 1000")
+    window: WindowPolicy = WindowPolicy.peak
+    windows: dict[str, list[str]] | None = Field(None, description='for window "explicit": e.g. '
+                                                                   '{"mon-fri": ["08:00-11:00"]}')
+    priority: int = Field(0, description="0 to 100; higher is planned first")
+
+
+class CampaignPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=255)
+    description: str | None = Field(None, max_length=10000)
+    start_date: date | None = None
+    end_date: date | None = None
+    plays_per_day: int | None = None
+    window: WindowPolicy | None = None
+    windows: dict[str, list[str]] | None = None
+    priority: int | None = None
+
+
+class CreativeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sha256: str = Field(max_length=64, description="a media library item")
+    duration_s: float | None = Field(None, description="display time of a still image; default 10 s")
+
+
+class CreativesBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    creatives: list[CreativeBody] = Field(max_length=workflow.MAX_CREATIVES, description="in play order")
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=workflow.MAX_NOTE)
+
+
+class OverrideBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    organisation_id: str | None = Field(None, max_length=63, description="the unit (with those below it); or site_id")
+    site_id: str | None = Field(None, max_length=63)
+    plays_per_day: int = Field(description="at least the campaign's own rate")
+    reason: str = Field(max_length=override_rules.REASON_LIMIT)
+
+
+class PreviewShortfall(BaseModel):
+    site_id: str
+    site_name: str
+    date: date
+    screens: int
+    missing: int
+    reason: str
+
+
+class PreviewOut(BaseModel):
+    campaign_id: str
+    screens: int
+    sites: int
+    speakers: int
+    plays_per_day: int
+    highest_plays_per_day: int
+    spots_per_day: int
+    first_day: date | None
+    last_day: date | None
+    runs_beyond: bool
+    shortfalls: list[PreviewShortfall]
+    warnings: list[WarningOut]
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    username: str
+    organisation_id: str | None
+    action: str
+    entity_kind: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, row: AuditEntry) -> AuditOut:
+        return cls(id=row.id, at=row.at, username=row.username, organisation_id=row.organisation_id,
+                   action=row.action, entity_kind=row.entity_kind, entity_id=row.entity_id, before=row.before,
+                   after=row.after)
+
+
+class TargetCountOut(BaseModel):
+    organisation_id: str
+    screens: int
+    sites: int
+    speakers: int
+
+
+def _owned(campaign: Campaign, actor: Actor) -> bool:
+    return is_within(campaign.organisation.path, actor.org_path)
+
+
+def campaign_out(session: Session, actor: Actor, campaign: Campaign, model: type[CampaignOut] = CampaignOut,
+                 **extra: Any) -> CampaignOut:
+    owned = _owned(campaign, actor)
+    overrides = campaign.overrides if owned else override_rules.visible_overrides(session, actor, campaign)
+    return model(
+        id=campaign.id, name=campaign.name, description=campaign.description,
+        organisation_id=campaign.organisation_id, status=campaign.status, start_date=campaign.start_date,
+        end_date=campaign.end_date, plays_per_day=campaign.plays_per_day, window=campaign.window_policy,
+        windows=campaign.explicit_windows, priority=campaign.priority,
+        creatives=[CreativeOut(position=c.position, sha256=c.media_sha256, kind=c.media.kind, mime=c.media.mime,
+                               duration_ms=c.duration_ms, original_name=c.media.original_name)
+                   for c in campaign.creatives],
+        targets=TargetsBody(**workflow.target_lists(campaign)), overrides=[OverrideOut.of(o) for o in overrides],
+        owned=owned, created_by=campaign.created_by, created_at=campaign.created_at,
+        updated_at=campaign.updated_at, submitted_by=campaign.submitted_by, submitted_at=campaign.submitted_at,
+        approved_by=campaign.approved_by, approved_at=campaign.approved_at, review_note=campaign.review_note,
+        **extra)
+
+
+def campaign_detail(session: Session, actor: Actor, campaign: Campaign) -> CampaignDetail:
+    screens = workflow.campaign_screens(session, campaign)
+    return campaign_out(
+        session, actor, campaign, CampaignDetail,
+        actions=workflow.allowed_actions(actor, campaign, _owned(campaign, actor)), screens=len(screens),
+        speakers=sum(1 for s in screens if s.kind.value == "speaker"),
+        warnings=[WarningOut(code=w.code, message=w.message) for w in workflow.campaign_warnings(campaign, screens)])
+
+
+# -- API routes ---------------------------------------------------------------------------------------------
+
+CampaignId = Annotated[str, PathParam(max_length=200, description="a campaign id")]
+
+
+@api.get("/campaigns", response_model=Page[CampaignOut])
+def list_campaigns(actor: ActorDep, session: SessionDep, page: PageDep,
+                   status: Annotated[list[CampaignStatus] | None, Query(description="any of these")] = None,
+                   organisation_id: Annotated[str | None, Query(max_length=63,
+                                                                description="that unit's subtree")] = None,
+                   q: Annotated[str | None, Query(max_length=200, description="in id, name or description")] = None,
+                   active_on: Annotated[date | None, Query(description="approved and running on this day")] = None,
+                   ) -> Page[CampaignOut]:
+    """The campaigns of the caller's subtree, and those of the units above that play on its screens."""
+    with answered():
+        query = workflow.campaigns_query(session, actor, statuses=status or (), organisation_id=organisation_id,
+                                         q=q, active_on=active_on)
+    return paginate(session, query, page, lambda c: campaign_out(session, actor, c))
+
+
+@api.post("/campaigns", response_model=CampaignDetail, status_code=201)
+def create_campaign(body: CampaignCreate, actor: ActorDep, session: SessionDep, clock: ClockDep,
+                    settings: SettingsDep) -> CampaignDetail:
+    """A new draft (staff, heads of unit)."""
+    with answered():
+        campaign = workflow.create_draft(
+            session, actor, clock, settings.timezone, name=body.name, campaign_id=body.id,
+            organisation_id=body.organisation_id, description=body.description, start_date=body.start_date,
+            end_date=body.end_date, plays_per_day=body.plays_per_day, window=body.window, windows=body.windows,
+            priority=body.priority)
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+@api.get("/campaigns/{campaign_id}", response_model=CampaignDetail)
+def get_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep) -> CampaignDetail:
+    with answered():
+        campaign, _ = workflow.find_campaign(session, actor, campaign_id)
+    return campaign_detail(session, actor, campaign)
+
+
+@api.patch("/campaigns/{campaign_id}", response_model=CampaignDetail)
+def change_campaign(campaign_id: CampaignId, body: CampaignPatch, actor: ActorDep, session: SessionDep,
+                    clock: ClockDep, settings: SettingsDep) -> CampaignDetail:
+    """Name, description, dates, frequency, window, priority. An approved campaign stays planned and is re-planned."""
+    with answered():
+        campaign = workflow.update_campaign(session, actor, clock, settings.timezone, campaign_id,
+                                            body.model_dump(exclude_unset=True))
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+@api.put("/campaigns/{campaign_id}/targets", response_model=CampaignDetail)
+def put_targets(campaign_id: CampaignId, body: TargetsBody, actor: ActorDep, session: SessionDep, clock: ClockDep,
+                settings: SettingsDep) -> CampaignDetail:
+    with answered():
+        campaign = workflow.set_targets(session, actor, clock, settings.timezone, campaign_id, body.model_dump())
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+@api.put("/campaigns/{campaign_id}/creatives", response_model=CampaignDetail)
+def put_creatives(campaign_id: CampaignId, body: CreativesBody, actor: ActorDep, session: SessionDep,
+                  clock: ClockDep, settings: SettingsDep) -> CampaignDetail:
+    with answered():
+        campaign = workflow.set_creatives(session, actor, clock, settings.timezone, campaign_id,
+                                          [(c.sha256, c.duration_s) for c in body.creatives])
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+def _preview_out(preview: workflow.Preview) -> PreviewOut:
+    return PreviewOut(
+        campaign_id=preview.campaign_id, screens=preview.screens, sites=preview.sites, speakers=preview.speakers,
+        plays_per_day=preview.plays_per_day, highest_plays_per_day=preview.highest_plays_per_day,
+        spots_per_day=preview.spots_per_day, first_day=preview.first_day, last_day=preview.last_day,
+        runs_beyond=preview.runs_beyond,
+        shortfalls=[PreviewShortfall(**s.__dict__) for s in preview.shortfalls],
+        warnings=[WarningOut(code=w.code, message=w.message) for w in preview.warnings])
+
+
+@api.post("/campaigns/{campaign_id}/preview", response_model=PreviewOut)
+def preview_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, clock: ClockDep,
+                     settings: SettingsDep) -> PreviewOut:
+    """The capacity preview: screens hit, plays per day, and any shortfall by site and day (changes nothing)."""
+    with answered():
+        preview = workflow.preview(session, actor, clock, settings.timezone, campaign_id)
+    session.rollback()
+    return _preview_out(preview)
+
+
+@api.post("/campaigns/{campaign_id}/submit", response_model=CampaignDetail)
+def submit_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, clock: ClockDep,
+                    settings: SettingsDep) -> CampaignDetail:
+    with answered():
+        campaign = workflow.submit(session, actor, clock, settings.timezone, campaign_id)
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+@api.post("/campaigns/{campaign_id}/approve", response_model=CampaignDetail)
+def approve_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, clock: ClockDep,
+                     settings: SettingsDep, body: ReviewBody | None = None) -> CampaignDetail:
+    """A head of unit or manager of the owning unit (not the submitter) approves: scheduled, or active today."""
+    with answered():
+        campaign = workflow.approve(session, actor, clock, settings.timezone, campaign_id,
+                                    body.note if body else None)
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+@api.post("/campaigns/{campaign_id}/reject", response_model=CampaignDetail)
+def reject_campaign(campaign_id: CampaignId, body: ReviewBody, actor: ActorDep, session: SessionDep,
+                    clock: ClockDep) -> CampaignDetail:
+    """Back to draft, with a note saying what to change (the note is required)."""
+    with answered():
+        campaign = workflow.reject(session, actor, clock, campaign_id, body.note)
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+@api.post("/campaigns/{campaign_id}/archive", response_model=CampaignDetail)
+def archive_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, clock: ClockDep,
+                     ) -> CampaignDetail:
+    """Drafts and ended campaigns only; the history stays."""
+    with answered():
+        campaign = workflow.archive(session, actor, clock, campaign_id)
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+@api.get("/campaigns/{campaign_id}/overrides", response_model=Page[OverrideOut])
+def list_overrides(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, page: PageDep,
+                   ) -> Page[OverrideOut]:
+    with answered():
+        query = override_rules.overrides_query(session, actor, campaign_id)
+    return paginate(session, query, page, OverrideOut.of)
+
+
+@api.post("/campaigns/{campaign_id}/overrides", response_model=OverrideOut, status_code=201)
+def set_override(campaign_id: CampaignId, body: OverrideBody, actor: ActorDep, session: SessionDep,
+                 clock: ClockDep, settings: SettingsDep) -> OverrideOut:
+    """A head of unit raises the rate on their unit's (or one of its sites') screens; the same place again
+    changes that override."""
+    with answered():
+        row = override_rules.set_override(session, actor, clock, settings.timezone, campaign_id,
+                                          organisation_id=body.organisation_id, site_id=body.site_id,
+                                          plays_per_day=body.plays_per_day, reason=body.reason)
+    session.commit()
+    return OverrideOut.of(row)
+
+
+@api.delete("/campaigns/{campaign_id}/overrides/{override_id}", status_code=204)
+def remove_override(campaign_id: CampaignId, override_id: RowId, actor: ActorDep,
+                    session: SessionDep, clock: ClockDep, settings: SettingsDep) -> Response:
+    with answered():
+        override_rules.remove_override(session, actor, clock, settings.timezone, campaign_id, override_id)
+    session.commit()
+    return Response(status_code=204)
+
+
+@api.get("/campaigns/{campaign_id}/audit", response_model=Page[AuditOut])
+def campaign_audit(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, page: PageDep) -> Page[AuditOut]:
+    """Who changed what and when, with the values before and after; newest first."""
+    with answered():
+        query = workflow.audit_query(session, actor, campaign_id)
+    return paginate(session, query, page, AuditOut.of)
+
+
+@api.get("/targets/count", response_model=TargetCountOut)
+def count_targets(actor: ActorDep, session: SessionDep,
+                  organisation_id: Annotated[str | None, Query(max_length=63,
+                                                               description="the campaign's owner")] = None,
+                  organisations: Annotated[list[str] | None, Query(max_length=500)] = None,
+                  site_kinds: Annotated[list[str] | None, Query(max_length=50)] = None,
+                  sites: Annotated[list[str] | None, Query(max_length=5000)] = None,
+                  screens: Annotated[list[str] | None, Query(max_length=50000)] = None,
+                  groups: Annotated[list[str] | None, Query(max_length=500)] = None) -> TargetCountOut:
+    """How many enabled screens a targeting hits now (the wizard's live count); refs outside the owner: 422."""
+    targets = {"organisations": organisations or [], "site_kinds": site_kinds or [], "sites": sites or [],
+               "screens": screens or [], "groups": groups or []}
+    with answered():
+        count = workflow.count_targets(session, actor, organisation_id, targets)
+    return TargetCountOut(**count.__dict__)
+
+
+# -- pages --------------------------------------------------------------------------------------------------
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()  # parsed once: the CSRF check has read it already
+
+
+FormDep = Annotated[FormData, Depends(_form)]
+
+
+def _page_campaign(session: Session, actor: Actor, campaign_id: str) -> tuple[Campaign, bool]:
+    try:
+        return workflow.find_campaign(session, actor, campaign_id)
+    except NotFound as exc:
+        raise HTTPException(404, f"{exc.problem}; {exc.fix}") from None
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _with_status(response, status: int):
+    response.status_code = status
+    return response
+
+
+@pages.get("/campaigns")
+def campaigns_page(request: Request, session: SessionDep, actor: PageActorDep, language: LanguageDep,
+                   status: str | None = None, q: str | None = None, offset: int = 0):
+    statuses = [CampaignStatus(status)] if status in CampaignStatus.__members__ else []
+    q = (q or "").replace("\x00", "")[:200] or None
+    query = workflow.campaigns_query(session, actor, statuses=statuses, q=q)
+    found = paginate(session, query, PageParams(limit=50, offset=max(0, min(offset, 10**9))), lambda c: c)
+    return render(request, "campaigns.html", {
+        "page": found, "status": statuses[0].value if statuses else None, "q": q,
+        "statuses": [s.value for s in CampaignStatus], "can_create": workflow.may_create(actor),
+    }, language, actor)
+
+
+def _json_text(value: dict[str, Any] | None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=1) if value else ""
+
+
+def _windows_text(windows: dict[str, list[str]] | None) -> str:
+    return "\n".join(f"{days}: {', '.join(spans)}" for days, spans in (windows or {}).items())
+
+
+def _windows_from_text(text: str) -> dict[str, list[str]]:
+    windows: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        days, _, spans = line.partition(":")
+        if line.strip():
+            windows[days.strip()] = [s.strip() for s in spans.split(",") if s.strip()]
+    return windows
+
+
+def _number(value: str | None) -> int | float | str | None:
+    text = (value or "").strip()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text or None
+
+
+def _step_values(campaign: Campaign | None, form: FormData | None) -> dict[str, Any]:
+    """The values a step's form shows: what was just sent (after an error), else the campaign's own."""
+    if form is not None:
+        values: dict[str, Any] = {key: form.get(key) for key in form}
+        values["media"] = form.getlist("media")
+        for kind in TARGET_KINDS:
+            values[kind] = form.getlist(kind)
+        return values
+    if campaign is None:
+        return {"window": WindowPolicy.peak.value}
+    values = {"name": campaign.name, "description": campaign.description or "",
+              "start_date": campaign.start_date.isoformat(), "end_date": campaign.end_date.isoformat(),
+              "plays_per_day": campaign.plays_per_day, "window": campaign.window_policy.value,
+              "windows": _windows_text(campaign.explicit_windows), "priority": campaign.priority,
+              "media": [c.media_sha256 for c in campaign.creatives], **workflow.target_lists(campaign)}
+    for creative in campaign.creatives:
+        if creative.media.kind is MediaKind.image:
+            values[f"duration_{creative.media_sha256}"] = f"{creative.duration_ms / 1000:g}"
+    return values
+
+
+def _wizard(request: Request, session: Session, actor: Actor, clock, timezone: str, language: str,
+            campaign: Campaign | None, step: str, *, form: FormData | None = None, error: str | None = None,
+            status: int = 200):
+    context: dict[str, Any] = {"campaign": campaign, "step": step, "steps": STEPS, "error": error,
+                               "values": _step_values(campaign, form)}
+    if campaign is None:
+        context["owners"] = workflow.owner_choices(session, actor)
+    else:
+        context["actions"] = workflow.allowed_actions(actor, campaign, _owned(campaign, actor))
+    if step == "media" and campaign is not None:
+        chosen = list(context["values"].get("media") or [])
+        # the chosen items first, in play order: the form sends them back in the order shown
+        context["library"] = sorted(workflow.media_choices(session, actor),
+                                    key=lambda a: chosen.index(a.sha256) if a.sha256 in chosen else len(chosen))
+    elif step == "targets" and campaign is not None:
+        context["choices"] = workflow.target_choices(session, campaign.organisation_id)
+        context["count"] = workflow.count_targets(session, actor, campaign.organisation_id, {
+            kind: context["values"].get(kind) or [] for kind in TARGET_KINDS}) if form is None else None
+    elif step == "preview" and campaign is not None:
+        try:
+            context["preview"] = workflow.preview(session, actor, clock, timezone, campaign.id)
+        except Invalid as exc:
+            context["preview_error"] = str(exc)
+    return _with_status(render(request, "campaign_wizard.html", context, language, actor), status)
+
+
+@pages.get("/campaigns/new")
+def new_campaign_page(request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                      actor: PageActorDep, language: LanguageDep):
+    if not workflow.may_create(actor):
+        raise HTTPException(403, "your role may not create campaigns; it takes a staff or head of unit account")
+    return _wizard(request, session, actor, clock, settings.timezone, language, None, "draft")
+
+
+@pages.post("/campaigns/new")
+def create_campaign_form(request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                         actor: PageActorDep, language: LanguageDep, form: FormDep):
+    try:
+        campaign = workflow.create_draft(
+            session, actor, clock, settings.timezone, name=form.get("name") or "",
+            campaign_id=(form.get("campaign_id") or "").strip() or None,
+            organisation_id=form.get("organisation_id") or None, description=form.get("description") or None)
+    except (WorkflowError, Invalid) as exc:
+        session.rollback()
+        return _wizard(request, session, actor, clock, settings.timezone, language, None, "draft", form=form,
+                       error=str(exc), status=_status_of(exc))
+    session.commit()
+    return _redirect(f"/campaigns/{campaign.id}/edit?step=media")
+
+
+@pages.get("/campaigns/{campaign_id}/edit")
+def edit_campaign_page(request: Request, campaign_id: str, session: SessionDep, clock: ClockDep,
+                       settings: SettingsDep, actor: PageActorDep, language: LanguageDep, step: str = "draft"):
+    campaign, owned = _page_campaign(session, actor, campaign_id)
+    if "edit" not in workflow.allowed_actions(actor, campaign, owned):
+        return _redirect(f"/campaigns/{campaign.id}")
+    return _wizard(request, session, actor, clock, settings.timezone, language, campaign,
+                   step if step in STEPS else "draft")
+
+
+def _save_step(session: Session, actor: Actor, clock, timezone: str, campaign_id: str, step: str,
+               form: FormData) -> None:
+    if step == "draft":
+        workflow.update_campaign(session, actor, clock, timezone, campaign_id, {
+            "name": form.get("name") or "", "description": (form.get("description") or "").strip() or None})
+    elif step == "media":
+        workflow.set_creatives(session, actor, clock, timezone, campaign_id, [
+            (sha, _number(form.get(f"duration_{sha}"))) for sha in form.getlist("media")])
+    elif step == "targets":
+        workflow.set_targets(session, actor, clock, timezone, campaign_id,
+                             {kind: form.getlist(kind) for kind in TARGET_KINDS})
+    elif step == "dates":
+        workflow.update_campaign(session, actor, clock, timezone, campaign_id, {
+            "start_date": form.get("start_date") or None, "end_date": form.get("end_date") or None})
+    elif step == "frequency":
+        window = form.get("window") or WindowPolicy.peak.value
+        workflow.update_campaign(session, actor, clock, timezone, campaign_id, {
+            "plays_per_day": _number(form.get("plays_per_day")), "window": window,
+            "windows": _windows_from_text(form.get("windows") or "") if window == WindowPolicy.explicit else None,
+            "priority": _number(form.get("priority")) or 0})
+    else:
+        raise HTTPException(404, f"there is no step {step!r}; the steps are {', '.join(STEPS[:-1])}")
+
+
+@pages.post("/campaigns/{campaign_id}/edit/{step}")
+def save_step(request: Request, campaign_id: str, step: str, session: SessionDep, clock: ClockDep,
+              settings: SettingsDep, actor: PageActorDep, language: LanguageDep, form: FormDep):
+    campaign, _ = _page_campaign(session, actor, campaign_id)
+    try:
+        _save_step(session, actor, clock, settings.timezone, campaign.id, step, form)
+    except (WorkflowError, Invalid) as exc:
+        session.rollback()
+        return _wizard(request, session, actor, clock, settings.timezone, language, campaign, step, form=form,
+                       error=str(exc), status=_status_of(exc))
+    session.commit()
+    following = STEPS[min(STEPS.index(step) + 1, len(STEPS) - 1)]
+    return _redirect(f"/campaigns/{campaign.id}/edit?step={following}")
+
+
+def _detail(request: Request, session: Session, actor: Actor, clock, timezone: str, language: str,
+            campaign: Campaign, owned: bool, *, error: str | None = None, status: int = 200, done: str | None = None):
+    actions = workflow.allowed_actions(actor, campaign, owned)
+    screens = workflow.campaign_screens(session, campaign)
+    context: dict[str, Any] = {
+        "campaign": campaign, "owned": owned, "actions": actions, "error": error, "done": done,
+        "screens": screens, "sites": len({s.site_id for s in screens}),
+        "speakers": sum(1 for s in screens if s.kind.value == "speaker"),
+        "warnings": workflow.campaign_warnings(campaign, screens),
+        "overrides": campaign.overrides if owned else override_rules.visible_overrides(session, actor, campaign),
+        "audit": [(entry, _json_text(entry.before), _json_text(entry.after))
+                  for entry in session.scalars(workflow.audit_query(session, actor, campaign.id).limit(200))],
+        "windows_text": _windows_text(campaign.explicit_windows),
+    }
+    if "override" in actions:
+        context["places"] = override_rules.override_places(session, actor, campaign)
+    if campaign.status is CampaignStatus.submitted and campaign.creatives and campaign.targets:
+        context["preview"] = workflow.preview(session, actor, clock, timezone, campaign.id)
+    return _with_status(render(request, "campaign_detail.html", context, language, actor), status)
+
+
+DONE = {"saved", "submitted", "approved", "rejected", "archived", "override"}
+
+
+@pages.get("/campaigns/{campaign_id}")
+def campaign_page(request: Request, campaign_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                  actor: PageActorDep, language: LanguageDep, done: str | None = None):
+    campaign, owned = _page_campaign(session, actor, campaign_id)
+    return _detail(request, session, actor, clock, settings.timezone, language, campaign, owned,
+                   done=done if done in DONE else None)
+
+
+def _act(request: Request, session: Session, actor: Actor, clock, timezone: str, language: str, campaign_id: str,
+         action, done: str, *, back_to_preview: bool = False):
+    """Run a workflow action from a form: to the detail page when done, the same page with the error if not."""
+    campaign, owned = _page_campaign(session, actor, campaign_id)
+    try:
+        action(campaign)
+    except (WorkflowError, Invalid) as exc:
+        session.rollback()
+        if back_to_preview:
+            return _wizard(request, session, actor, clock, timezone, language, campaign, "preview",
+                           error=str(exc), status=_status_of(exc))
+        return _detail(request, session, actor, clock, timezone, language, campaign, owned, error=str(exc),
+                       status=_status_of(exc))
+    session.commit()
+    return _redirect(f"/campaigns/{campaign.id}?done={done}")
+
+
+@pages.post("/campaigns/{campaign_id}/submit")
+def submit_form(request: Request, campaign_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                actor: PageActorDep, language: LanguageDep):
+    return _act(request, session, actor, clock, settings.timezone, language, campaign_id,
+                lambda c: workflow.submit(session, actor, clock, settings.timezone, c.id), "submitted",
+                back_to_preview=True)
+
+
+@pages.post("/campaigns/{campaign_id}/approve")
+def approve_form(request: Request, campaign_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                 actor: PageActorDep, language: LanguageDep, form: FormDep):
+    return _act(request, session, actor, clock, settings.timezone, language, campaign_id,
+                lambda c: workflow.approve(session, actor, clock, settings.timezone, c.id, form.get("note")),
+                "approved")
+
+
+@pages.post("/campaigns/{campaign_id}/reject")
+def reject_form(request: Request, campaign_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                actor: PageActorDep, language: LanguageDep, form: FormDep):
+    return _act(request, session, actor, clock, settings.timezone, language, campaign_id,
+                lambda c: workflow.reject(session, actor, clock, c.id, form.get("note")), "rejected")
+
+
+@pages.post("/campaigns/{campaign_id}/archive")
+def archive_form(request: Request, campaign_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                 actor: PageActorDep, language: LanguageDep):
+    return _act(request, session, actor, clock, settings.timezone, language, campaign_id,
+                lambda c: workflow.archive(session, actor, clock, c.id), "archived")
+
+
+@pages.post("/campaigns/{campaign_id}/overrides")
+def override_form(request: Request, campaign_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                  actor: PageActorDep, language: LanguageDep, form: FormDep):
+    kind, _, ref = (form.get("place") or "").partition(":")
+
+    def save(campaign: Campaign) -> None:
+        override_rules.set_override(
+            session, actor, clock, settings.timezone, campaign.id,
+            organisation_id=ref if kind == "organisation" else None, site_id=ref if kind == "site" else None,
+            plays_per_day=_number(form.get("plays_per_day")), reason=form.get("reason") or "")
+
+    return _act(request, session, actor, clock, settings.timezone, language, campaign_id, save, "override")
+
+
+@pages.post("/campaigns/{campaign_id}/overrides/{override_id}/remove")
+def remove_override_form(request: Request, campaign_id: str, override_id: RowId, session: SessionDep,
+                         clock: ClockDep, settings: SettingsDep, actor: PageActorDep, language: LanguageDep):
+    def remove(campaign: Campaign) -> None:
+        try:
+            override_rules.remove_override(session, actor, clock, settings.timezone, campaign.id, override_id)
+        except NotFound as exc:
+            raise HTTPException(404, f"{exc.problem}; {exc.fix}") from None
+
+    return _act(request, session, actor, clock, settings.timezone, language, campaign_id, remove, "override")
+
+
+__all__ = ["api", "pages"]

@@ -54,7 +54,7 @@ def fleet_overview(session: Session, clock: Clock, root_id: str | None = None) -
     orgs = session.scalars(
         select(Organisation).where(Organisation.path.startswith(prefix, autoescape=True)).order_by(Organisation.path)
     ).all()
-    base_depth = prefix.count("/")
+    base_depth = prefix.count("/") - (1 if root else 0)  # the shown root at depth 1, not 0
     org_ids = [o.id for o in orgs]
     sites = session.scalars(
         select(Site).join(Organisation).where(Site.organisation_id.in_(org_ids))

@@ -79,7 +79,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
-        return RedirectResponse("/fleet")
+        return RedirectResponse("/campaigns")
 
     @app.get("/healthz", tags=["ops"])
     def health() -> dict[str, str]:

@@ -6,6 +6,7 @@ explicitly, the campaign is saved with its shortfall recorded, and reports show 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -25,23 +26,43 @@ SHORTFALL_FIX = ("lower plays_per_day, widen the campaign's windows, target fewe
                  "with the shortfall recorded (--allow-shortfall)")
 
 
+@dataclass(frozen=True)
+class CapacityCheck:
+    """Shortfalls over the local days `first_day`..`last_day` (None when no day was left to check);
+    `runs_beyond` says the campaigns go on past `last_day`, which was not checked."""
+
+    shortfalls: list[SiteShortfall]
+    first_day: date | None = None
+    last_day: date | None = None
+    runs_beyond: bool = False
+
+
 def check_capacity(session: Session, campaign_ids: set[str], today: date, now: datetime) -> list[SiteShortfall]:
     """Shortfalls of these campaigns from `today` (or their start) to their end, with every other planned
     campaign in place. Days already past are not checked: nothing can be planned there any more."""
+    return check_capacity_within(session, campaign_ids, today, now).shortfalls
+
+
+def check_capacity_within(session: Session, campaign_ids: set[str], today: date, now: datetime,
+                          max_days: int | None = None) -> CapacityCheck:
+    """`check_capacity`, looking at most `max_days` days ahead: planning a campaign of many years would
+    keep an interactive preview waiting for seconds, and its far days change before they come anyway."""
     inputs = load_planning_inputs(session)
     wanted = {c.id for c in inputs.campaigns} | campaign_ids
     inputs = load_planning_inputs(session, campaign_ids=wanted)
     mine = [c for c in inputs.campaigns if c.id in campaign_ids]
     if not mine:
-        return []
+        return CapacityCheck([])
     first = max(today - timedelta(days=1), min(c.start_date for c in mine))  # a zone behind ours may be a day back
-    last = max(c.end_date for c in mine)
+    end = max(c.end_date for c in mine)
+    last = end if max_days is None or (end - first).days < max_days else first + timedelta(days=max_days - 1)
     if last < first:
-        return []
+        return CapacityCheck([])
     result = plan_fleet(inputs.screens, inputs.campaigns, first, (last - first).days + 1, now)
     # A screen that can play none of the creatives (a speaker, for a campaign without audio) is left out
     # rather than counted short: there is no way to target by screen kind, and nothing to make room for.
-    return [s for s in capacity_shortfalls(result, campaign_ids) if s.reason == NO_CAPACITY]
+    shortfalls = [s for s in capacity_shortfalls(result, campaign_ids) if s.reason == NO_CAPACITY]
+    return CapacityCheck(shortfalls, first, last, last < end)
 
 
 def record_shortfalls(session: Session, campaign_ids: set[str], shortfalls: list[SiteShortfall],
@@ -79,4 +100,4 @@ def _problems(document: YamlDocument, order: list[str], shortfalls: list[SiteSho
             f"{shortfall.date} ({shortfall.reason}, on {shortfall.screens} screens)", SHORTFALL_FIX)
 
 
-__all__ = ["check_capacity", "import_campaigns_checked", "record_shortfalls"]
+__all__ = ["CapacityCheck", "check_capacity", "check_capacity_within", "import_campaigns_checked", "record_shortfalls"]

@@ -55,8 +55,8 @@ def test_a_ward_user_sees_only_the_wards_screens_whatever_organisation_is_asked_
     assert 'id="site-ga-hn"' not in page and 'id="site-hadong-vanquan"' not in page
 
 
-def test_the_root_sends_people_to_the_fleet_page(client):
-    assert client.get("/", follow_redirects=False).headers["location"] == "/fleet"
+def test_the_root_sends_people_to_the_campaigns(client):
+    assert client.get("/", follow_redirects=False).headers["location"] == "/campaigns"
 
 
 def test_signage_server_serves_the_fleet_page_on_localhost(cli_env, spawn):

@@ -1,0 +1,156 @@
+"""Frequency overrides: a head of unit raises a campaign's plays per day on the screens of their unit (an
+organisation subtree) or of one of its sites, never below the campaign's own rate, and says why.
+
+The planner takes the highest rate that covers a screen (DESIGN §4: r = max(plays_per_day, overrides)). Every
+change goes to the audit log with the values before and after, filed under the unit it concerns, so that a
+ward's head sees the trail of their own overrides on a campaign of the city.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from campaigns.access import Actor
+from campaigns.audit import record_change
+from campaigns.campaign_file import OverrideIn
+from campaigns.models import Campaign, FrequencyOverride, Organisation, Site
+from campaigns.scope import is_within, organisation_paths, owning_organisation
+from campaigns.workflow import (
+    APPROVED,
+    OVERRIDE,
+    CampaignDraft,
+    NotFound,
+    campaign_screens,
+    capacity,
+    checked,
+    file_form,
+    find_campaign,
+    may_override,
+    plain_text,
+)
+from scheduler.capacity import record_shortfalls
+from signage.clock import Clock
+from signage.errors import Invalid
+
+REASON_LIMIT = 255  # the campaign file's limit for an override's reason
+
+
+def describe_override(override: FrequencyOverride) -> dict[str, Any]:
+    return {"id": override.id, "organisation_id": override.organisation_id, "site_id": override.site_id,
+            "plays_per_day": override.plays_per_day, "reason": override.reason, "set_by": override.set_by,
+            "set_at": override.set_at.isoformat()}
+
+
+def _unit_of(session: Session, override: FrequencyOverride) -> str | None:
+    if override.organisation_id is not None:
+        return override.organisation_id
+    return owning_organisation(session, "site", override.site_id)
+
+
+def _seen_by(actor: Actor):
+    return or_(FrequencyOverride.organisation_id.in_(actor.org_ids()),
+               FrequencyOverride.site_id.in_(select(Site.id).where(Site.organisation_id.in_(actor.org_ids()))))
+
+
+def overrides_query(session: Session, actor: Actor, campaign_id: str) -> Select:
+    """The campaign's overrides on the user's unit's screens (all of them, for the campaign's own unit)."""
+    find_campaign(session, actor, campaign_id)
+    return (select(FrequencyOverride).where(FrequencyOverride.campaign_id == campaign_id, _seen_by(actor))
+            .order_by(FrequencyOverride.id))
+
+
+def visible_overrides(session: Session, actor: Actor, campaign: Campaign) -> list[FrequencyOverride]:
+    return list(session.scalars(select(FrequencyOverride).where(FrequencyOverride.campaign_id == campaign.id,
+                                                                _seen_by(actor)).order_by(FrequencyOverride.id)))
+
+
+def override_places(session: Session, actor: Actor, campaign: Campaign) -> tuple[list[Organisation], list[Site]]:
+    """Where the user may raise the campaign's frequency: the units and sites of their subtree (and the
+    campaign owner's) on whose screens the campaign plays."""
+    screens = campaign_screens(session, campaign)
+    owner_path = session.scalar(select(Organisation.path).where(Organisation.id == campaign.organisation_id))
+    orgs = [org for org in session.scalars(select(Organisation).where(Organisation.id.in_(actor.org_ids()))
+                                           .order_by(Organisation.path))
+            if is_within(org.path, owner_path) and any(is_within(s.organisation_path, org.path) for s in screens)]
+    hit_sites = {s.site_id for s in screens}
+    sites = [site for site in session.scalars(select(Site).where(Site.organisation_id.in_(actor.org_ids()))
+                                              .order_by(Site.name)) if site.id in hit_sites]
+    return orgs, sites
+
+
+def set_override(session: Session, actor: Actor, clock: Clock, timezone: str, campaign_id: str, *,
+                 organisation_id: str | None = None, site_id: str | None = None, plays_per_day: int,
+                 reason: str) -> FrequencyOverride:
+    """Raise the campaign's rate on one unit's or one site's screens (changing that place's override if it has
+    one). The place must be within the user's unit, and the campaign must play on some of its screens."""
+    campaign, owned = find_campaign(session, actor, campaign_id)
+    may_override(actor, campaign, owned)
+    reason = plain_text(reason, "reason", required=True, limit=REASON_LIMIT)
+    spec = checked(OverrideIn, {"organisation": organisation_id, "site": site_id, "plays_per_day": plays_per_day,
+                                "by": actor.username, "reason": reason})
+    kind, ref = ("organisation", spec.organisation) if spec.organisation is not None else ("site", spec.site)
+    paths = organisation_paths(session)
+    unit = owning_organisation(session, kind, ref)
+    if unit is None or not is_within(paths[unit], actor.org_path):
+        raise Invalid(f"there is no {kind} {ref!r} within your unit {actor.user.organisation_id}",
+                      "raise the frequency only on your own unit's screens: your organisation, one below it, or "
+                      "one of their sites")
+    screens = campaign_screens(session, campaign)
+    if not any(is_within(s.organisation_path, paths[ref]) if kind == "organisation" else s.site_id == ref
+               for s in screens):
+        raise Invalid(f"the campaign plays on no screen of the {kind} {ref!r}",
+                      "choose a unit or site among the campaign's targets")
+    existing = next((o for o in campaign.overrides
+                     if (o.organisation_id, o.site_id) == (spec.organisation, spec.site)), None)
+    proposed = {"organisation": spec.organisation, "site": spec.site, "plays_per_day": spec.plays_per_day,
+                "by": actor.username, "reason": spec.reason}
+    others = [o for o in file_form(campaign)["overrides"]
+              if (o["organisation"], o["site"]) != (spec.organisation, spec.site)]
+    checked(CampaignDraft, file_form(campaign) | {"overrides": [*others, proposed]})  # never below the rate
+    if existing is not None and (existing.plays_per_day, existing.reason) == (spec.plays_per_day, spec.reason):
+        return existing
+    before = describe_override(existing) if existing is not None else None
+    now = clock.now()
+    row = existing or FrequencyOverride(organisation_id=spec.organisation, site_id=spec.site)
+    row.plays_per_day, row.reason, row.set_by, row.set_at = spec.plays_per_day, spec.reason, actor.username, now
+    if existing is None:
+        campaign.overrides.append(row)
+    campaign.updated_at = now
+    session.flush()
+    record_change(session, actor, clock, action="override.change" if before else "override.set",
+                  entity_kind=OVERRIDE, entity_id=campaign.id, organisation_id=unit, before=before,
+                  after=describe_override(row))
+    _recheck(session, campaign, clock, timezone)
+    return row
+
+
+def remove_override(session: Session, actor: Actor, clock: Clock, timezone: str, campaign_id: str,
+                    override_id: int) -> None:
+    """Take a head's raise away: the unit's screens go back to the campaign's own rate."""
+    campaign, owned = find_campaign(session, actor, campaign_id)
+    may_override(actor, campaign, owned)
+    override = next((o for o in campaign.overrides if o.id == override_id), None)
+    unit = _unit_of(session, override) if override is not None else None
+    if unit is None or not actor.sees_organisation(session, unit):
+        raise NotFound("override", str(override_id))
+    before = describe_override(override)
+    campaign.overrides.remove(override)
+    campaign.updated_at = clock.now()
+    session.flush()
+    record_change(session, actor, clock, action="override.remove", entity_kind=OVERRIDE, entity_id=campaign.id,
+                  organisation_id=unit, before=before, after=None)
+    _recheck(session, campaign, clock, timezone)
+
+
+def _recheck(session: Session, campaign: Campaign, clock: Clock, timezone: str) -> None:
+    # A raised rate may not fit where the campaign's own did: record what the planner cannot place, as on save.
+    if campaign.status in APPROVED:
+        record_shortfalls(session, {campaign.id}, capacity(session, campaign, clock, timezone).shortfalls,
+                          clock.now())
+
+
+__all__ = ["describe_override", "override_places", "overrides_query", "remove_override", "set_override",
+           "visible_overrides"]
