@@ -72,7 +72,13 @@ def check_username(username: str) -> str:
 
 
 def create_user(session: Session, *, username: str, full_name: str, role: Role | str, organisation_id: str,
-                password: str, clock: Clock) -> User:
+                password: str | None = None, clock: Clock, password_hash: str | None = None) -> User:
+    """A new user with `password` (hashed here) or an argon2 `password_hash` made earlier (accounts moved from
+    another system keep their passwords)."""
+    if (password is None) == (password_hash is None):
+        raise ValueError("give the password or its hash, not both or neither")
+    if password_hash is not None and not password_hash.startswith("$argon2"):
+        raise Invalid("the password hash is not an argon2 hash", "give the $argon2id$... string, or the password")
     check_username(username)
     try:
         role = Role(role)
@@ -84,7 +90,7 @@ def create_user(session: Session, *, username: str, full_name: str, role: Role |
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Invalid(f"the user name {username!r} is taken", "choose another user name")
     user = User(username=username, full_name=full_name or username, role=role, organisation_id=organisation_id,
-                password_hash=hash_password(password), active=True, created_at=clock.now())
+                password_hash=password_hash or hash_password(password), active=True, created_at=clock.now())
     session.add(user)
     session.flush()
     return user

@@ -195,15 +195,23 @@ def fleet(database: Database, settings: Settings) -> None:
         import_fleet(s, FLEET_FILE, settings.timezone)
 
 
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """PASSWORD's argon2 hash, made once: hashing costs a few hundred ms on purpose, and most tests sign in."""
+    from campaigns.accounts import hash_password
+
+    return hash_password(PASSWORD)
+
+
 @pytest.fixture
-def staff(database: Database, fleet: None, clock: VirtualClock) -> dict[str, int]:
+def staff(database: Database, fleet: None, clock: VirtualClock, password_hash: str) -> dict[str, int]:
     """One user per line of STAFF, all with PASSWORD: username -> user id."""
     from campaigns.accounts import create_user
     from signage.db import transaction
 
     with transaction(database.sessions) as s:
         return {name: create_user(s, username=name, full_name=name.replace("-", " ").title(), role=role,
-                                  organisation_id=org, password=PASSWORD, clock=clock).id
+                                  organisation_id=org, password_hash=password_hash, clock=clock).id
                 for name, role, org in STAFF}
 
 

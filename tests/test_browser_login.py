@@ -16,6 +16,8 @@ def test_ward_staff_sign_in_see_only_their_ward_switch_to_english_and_sign_out(l
     shot(page, "login form")
 
     sign_in_as(page, live_server, "phula-staff")
+    expect(page).to_have_url(re.compile(r"/campaigns"))  # the home page of a signed-in user
+    page.get_by_role("link", name="Đơn vị & điểm đặt").click()
     expect(page).to_have_url(re.compile(r"/fleet"))
     expect(page.locator("#who")).to_contain_text("Phula Staff")
     expect(page.locator("#screen-hn-hadong-phula-001")).to_be_visible()
