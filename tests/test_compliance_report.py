@@ -113,3 +113,30 @@ def test_screen_health_counts_the_share_of_operating_hours_a_player_was_heard(cl
         seconds = operating_seconds(session.get(Site, "hadong-vanquan"), TUESDAY)
     assert row["uptime"] == pytest.approx(90 / seconds)
     assert row["had_plan"] == "có"
+
+
+def test_the_logs_fast_csv_says_what_the_general_export_says(closed):
+    import csv
+    import io
+
+    from scheduler.reports.exports import iter_csv
+    from scheduler.reports.operations import POP_COLUMNS, pop_log_csv, pop_report
+
+    def read(chunks) -> list[list[str]]:
+        data = b"".join(chunks)
+        assert data.startswith(b"\xef\xbb\xbf")
+        return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+    with closed.sessions() as session:
+        fast = read(pop_log_csv(session, hadong(campaign=None), "Asia/Ho_Chi_Minh"))
+        report = pop_report(session, hadong(campaign=None), datetime(2024, 8, 21, tzinfo=HANOI))
+        report.timezone = "Asia/Ho_Chi_Minh"
+        general = read(iter_csv(report))
+    assert fast[0] == general[0] and len(fast) == len(general) == 1 + 11 + 16
+    kinds = [column.kind for column in POP_COLUMNS]
+    for fast_row, general_row in zip(fast[1:], general[1:], strict=True):
+        for kind, a, b in zip(kinds, fast_row, general_row, strict=True):
+            if kind == "datetime" and a and b:
+                assert datetime.fromisoformat(a) == datetime.fromisoformat(b)
+            else:
+                assert a == b

@@ -203,6 +203,11 @@ def _row_maker(columns: list[Column], converters: list[Callable[[Any], Any] | No
     return eval(f"lambda r: ({', '.join(items)},)", env)  # noqa: S307 - the source is built above from reprs
 
 
+def csv_header(columns: list[Column], language: str) -> list[str]:
+    """The CSV header row, as iter_csv writes it (units added to the titles)."""
+    return [_header_title(c, language, units=("%", "ms")) for c in columns]
+
+
 def _header_title(column: Column, language: str, *, units: tuple[str, ...]) -> str:
     title = column.title(language)
     unit = {"percent": "%", "duration_ms": "ms"}.get(column.kind)

@@ -118,8 +118,12 @@ def export_response(request: Request, report_args: dict[str, Any], fmt: str) -> 
     if fmt == "csv":
         def chunks() -> Iterator[bytes]:
             from scheduler.reports.exports import iter_csv
+            from scheduler.reports.operations import pop_log_csv
 
             with database.sessions() as session:
+                if kind == "pop":  # millions of rows: formatted by the database, written from its cursor
+                    yield from pop_log_csv(session, scope, report_args["timezone"], report_args["language"])
+                    return
                 report = build_report(session, **report_args)
                 yield from iter_csv(report, len(report.sheets) - 1 if kind == "compliance" else 0)
 
