@@ -1,0 +1,52 @@
+"""`signage report ...` as a real process on the known day of tests/test_ledger.py: files readers can open."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+
+import openpyxl
+
+from tests.test_cli import run
+from tests.test_compliance_report import closed  # noqa: F401
+from tests.test_ledger import ledger  # noqa: F401
+
+DAY = ["--campaign", "ihanoi-2024", "--from", "2024-08-20", "--to", "2024-08-20"]
+
+
+def test_the_districts_compliance_opens_in_a_spreadsheet_with_a_sheet_per_level(closed, cli_env, tmp_path):  # noqa: F811
+    out = tmp_path / "hadong.xlsx"
+    result = run(cli_env, "report", "compliance", *DAY, "--scope", "hn-hadong", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    book = openpyxl.load_workbook(out, read_only=True)
+    assert len(book.sheetnames) == 5  # the title sheet, then unit, site kind, site, screen-day
+    days = list(book[book.sheetnames[-1]].iter_rows(values_only=True))
+    assert len(days) == 1 + 5
+
+
+def test_the_pdf_for_a_ward_names_it_and_its_period(closed, cli_env, tmp_path):  # noqa: F811
+    out = tmp_path / "vanquan.pdf"
+    result = run(cli_env, "report", "compliance", *DAY, "--scope", "hn-hadong-vanquan", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Báo cáo tuân thủ phát sóng" in text and "Văn Quán" in text and "20/08/2024" in text
+
+
+def test_the_log_exports_as_csv_and_in_the_playout_format(closed, cli_env, tmp_path):  # noqa: F811
+    log = tmp_path / "log.csv"
+    assert run(cli_env, "report", "pop", *DAY, "--scope", "hn-hadong-vanquan", "--out", str(log)).returncode == 0
+    rows = list(csv.reader(log.read_text(encoding="utf-8-sig").splitlines()))
+    assert len(rows) == 1 + 11
+    playout = tmp_path / "playout.csv"
+    result = run(cli_env, "report", "pop", *DAY, "--scope", "hn-hadong-vanquan", "--format", "playout",
+                 "--out", str(playout))
+    assert result.returncode == 0, result.stderr
+    assert len(playout.read_text().splitlines()) == 9  # the completed plays: 8 spots and the make-good
+
+
+def test_a_bad_date_is_refused_with_exit_2_and_nothing_written(closed, cli_env, tmp_path):  # noqa: F811
+    out = tmp_path / "x.csv"
+    result = run(cli_env, "report", "rounds", "--from", "20/08/2024", "--out", str(out))
+    assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
+    assert not out.exists()
