@@ -266,17 +266,24 @@ def campaign_name(session: Session, campaign_id: str | None) -> str | None:
 __all__ = ["ComplianceSummary", "Scope", "Totals", "compliance_report", "screen_days", "summarise"]
 
 
+def offset_minutes(scope: Scope, timezone: str) -> int:
+    """The zone's UTC offset on the period's first day, in minutes: the one offset the database applies to a
+    period's timestamps (Hà Nội keeps one offset all year; a zone with daylight saving would be off by an hour
+    for part of a period that crosses its change)."""
+    from datetime import time as day_time
+    from zoneinfo import ZoneInfo
+
+    offset = datetime.combine(scope.first, day_time(12), ZoneInfo(timezone)).utcoffset()
+    return int(offset.total_seconds() // 60) if offset else 0
+
+
 def plays_by_hour(session: Session, scope: Scope, timezone: str) -> list[int]:
     """Completed spots and make-goods of the scope per local hour of the day (0-23), counted in the database.
 
     Hours are read in `timezone` at its offset on the period's first day (Hà Nội has no daylight saving time)."""
-    from datetime import time as day_time
-    from zoneinfo import ZoneInfo
-
     from scheduler.models import PlayRecord
 
-    offset = datetime.combine(scope.first, day_time(12), ZoneInfo(timezone)).utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset else 0
+    minutes = offset_minutes(scope, timezone)
     if session.get_bind().dialect.name == "postgresql":
         hour = func.extract("hour", PlayRecord.started_at + func.make_interval(0, 0, 0, 0, 0, minutes))
     else:

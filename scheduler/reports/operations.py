@@ -13,7 +13,7 @@ from campaigns.models import Campaign, Organisation, Screen, Site
 from media.models import MediaAsset
 from scheduler.models import DeliveryRollup, PlayerDay, PlayerPresence, PlayRecord
 from scheduler.planning import latest_versions
-from scheduler.reports.compliance import Scope, unit_of
+from scheduler.reports.compliance import Scope, offset_minutes, unit_of
 from scheduler.reports.table import Column, Report, Sheet
 
 HEARTBEAT = timedelta(seconds=30)  # players send a status every 30 s while they run (DESIGN §3)
@@ -91,13 +91,10 @@ def pop_log_csv(session: Session, scope: Scope, timezone: str, language: str = "
     import codecs
     import csv
     import io
-    from datetime import time as day_time
-    from zoneinfo import ZoneInfo
 
     from scheduler.reports.exports import csv_header
 
-    offset = datetime.combine(scope.first, day_time(12), ZoneInfo(timezone)).utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset else 0
+    minutes = offset_minutes(scope, timezone)
     dialect = session.get_bind().dialect.name
     # Names once per screen, not joined per row; the log itself is one range of its own index.
     names = {screen_id: (_inert(site), _inert(organisation)) for screen_id, site, organisation in session.execute(
