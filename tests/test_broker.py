@@ -360,8 +360,9 @@ def test_the_supervisor_starts_mosquitto_again_after_it_is_killed(broker, connec
     assert first is not None
     os.kill(first, signal.SIGKILL)
     assert broker.wait_for_start(starts, WAIT), "Mosquitto was not started again"
-    assert broker.pid not in (None, first)
+    # Players get in again: that proves it runs (reading its pid at once could race a second restart under load).
     assert connect("scr-a").connected
+    assert broker.pid != first
 
 
 def test_mosquitto_started_as_root_drops_to_its_own_account_and_still_reads_its_files_on_reload(broker, connect):
