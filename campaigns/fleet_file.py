@@ -39,6 +39,8 @@ class OrganisationIn(StrictModel):
     name: Name
     kind: OrgKind
     parent: Slug | None = None
+    # Whether the unit's staff's alerts wait for its head's approval; left out: as set in the web UI.
+    alerts_need_approval: bool | None = None
 
 
 class SiteIn(StrictModel):
@@ -290,9 +292,10 @@ def _upsert_organisations(session: Session, fleet: FleetFile, report: ImportRepo
     paths = materialised_paths(parents)
     # Parents first, so that every foreign key points at a row that is already there.
     for org in sorted(fleet.organisations, key=lambda o: paths[o.id].count("/")):
-        _upsert(session, Organisation, org.id,
-                {"name": org.name, "kind": org.kind, "parent_id": org.parent, "path": paths[org.id]},
-                report, "organisations")
+        values = {"name": org.name, "kind": org.kind, "parent_id": org.parent, "path": paths[org.id]}
+        if org.alerts_need_approval is not None:
+            values["alerts_need_approval"] = org.alerts_need_approval
+        _upsert(session, Organisation, org.id, values, report, "organisations")
     in_file = {org.id for org in fleet.organisations}
     for row in session.scalars(select(Organisation).where(Organisation.id.not_in(in_file))):
         if row.path != paths[row.id]:  # moved along with an ancestor that the file moved
@@ -354,8 +357,8 @@ def export_fleet(session: Session) -> str:
 
     document = {
         "schema": FLEET_SCHEMA,
-        "organisations": [compact({"id": o.id, "name": o.name, "kind": o.kind.value, "parent": o.parent_id})
-                          for o in orgs],
+        "organisations": [compact({"id": o.id, "name": o.name, "kind": o.kind.value, "parent": o.parent_id,
+                                   "alerts_need_approval": o.alerts_need_approval or None}) for o in orgs],
         "sites": [compact({"id": s.id, "name": s.name, "kind": s.kind.value, "organisation": s.organisation_id,
                            "timezone": s.timezone, "address": s.address,
                            "operating_hours": s.operating_hours, "peak_windows": s.peak_windows})

@@ -64,6 +64,25 @@ class Role(StrEnum):
     manager = "manager"
 
 
+class AlertSeverity(StrEnum):
+    info = "info"  # a ticker over whatever plays (a clip plays in the gaps): the unit's regular message
+    urgent = "urgent"  # takes the screen over at once
+
+
+class AlertKind(StrEnum):
+    text = "text"
+    media = "media"
+
+
+class AlertStatus(StrEnum):
+    """Where an alert stands with people; when it shows is its times' business (see campaigns/alerts.py)."""
+
+    pending = "pending"  # waits for the head of unit's approval
+    approved = "approved"  # goes out at its start, until its expiry
+    rejected = "rejected"
+    stopped = "stopped"  # taken off the screens before its expiry
+
+
 class MediaKind(StrEnum):
     video = "video"
     image = "image"

@@ -6,9 +6,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaigns.kinds import (
+    AlertKind,
+    AlertSeverity,
+    AlertStatus,
     CampaignStatus,
     OrgKind,
     Orientation,
@@ -35,6 +39,8 @@ class Organisation(Base):
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     # "/hn/hn-hadong/hn-hadong-phula/": a subtree is every path with this prefix.
     path: Mapped[str] = mapped_column(String(1024), index=True)
+    # The unit's own rule: its staff's alerts go out only once its head (or a manager) approved them.
+    alerts_need_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     parent: Mapped[Organisation | None] = relationship(remote_side=[id])
 
@@ -187,6 +193,38 @@ class FrequencyOverride(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship(back_populates="overrides")
+
+
+class Alert(Base):
+    """A message to the public on a unit's screens: a ticker (info) or a takeover (urgent), from start to expiry.
+
+    `targets` is the campaign file's targeting shape ({"organisations": [...], "sites": [...], ...}), always
+    inside the issuing organisation's subtree.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    severity: Mapped[AlertSeverity] = mapped_column(enum_column(AlertSeverity))
+    kind: Mapped[AlertKind] = mapped_column(enum_column(AlertKind))
+    media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media_assets.sha256"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    targets: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[AlertStatus] = mapped_column(enum_column(AlertStatus))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_note: Mapped[str | None] = mapped_column(Text)
+    stopped_by: Mapped[str | None] = mapped_column(String(64))
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation] = relationship()
+    media: Mapped[MediaAsset | None] = relationship()
 
 
 class User(Base):

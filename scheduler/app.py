@@ -18,6 +18,7 @@ from campaigns import account_routes, campaign_api, fleet_api
 from campaigns.routes import router as fleet_router
 from media import library_api
 from media.routes import router as media_router
+from scheduler.alert_delivery import AlertDispatcher
 from scheduler.database import Database, open_database
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
@@ -48,12 +49,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.state.database = open_database(settings)
         bridge = start_bridge(settings, app.state.database, app.state.clock) if settings.mqtt else None
         app.state.bridge = bridge
+        app.state.alerts = AlertDispatcher(app.state.database, bridge, app.state.clock) if bridge else None
         jobs = None
         if settings.jobs:
             publish = (lambda planned: bridge.publish_plans(planned.changed)) if bridge else None
             app.state.planning = PlanningService(app.state.database, app.state.clock, settings.timezone,
                                                  on_plans_changed=publish)
-            jobs = start_jobs(app.state.planning, settings.timezone)
+            jobs = start_jobs(app.state.planning, settings.timezone, app.state.alerts)
         try:
             yield
         finally:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from campaigns.models import Screen, Site
 from campaigns.revision import current_revision
 from campaigns.windows import WeekSchedule
+from scheduler.alert_delivery import record_alert_acks
 from scheduler.ledger import note_heartbeat
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
 from signage.protocol import MAX_BATCH, PopAck, PopBatch, PopRecord, Status
@@ -167,7 +168,9 @@ def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: S
     inserted = _store(session, list(rows.values())) if rows else set()
     outcome.inserted = len(inserted)
     outcome.duplicates = len(rows) - len(inserted)
-    _roll_up(session, [rows[play_id] for play_id in inserted])
+    new_rows = [rows[play_id] for play_id in inserted]
+    _roll_up(session, new_rows)
+    record_alert_acks(session, new_rows)
     for player_id, batch_id, accepted, rejected in batches:
         outcome.acks.append((player_id, PopAck(batch_id=batch_id, committed=accepted, rejected=rejected)))
     return outcome

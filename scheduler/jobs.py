@@ -19,6 +19,7 @@ from campaigns.calendar import status_on
 from campaigns.kinds import CampaignStatus
 from campaigns.models import Campaign
 from campaigns.revision import current_revision
+from scheduler.alert_delivery import AlertDispatcher
 from scheduler.database import Database
 from scheduler.lease import LEASE_SECONDS, Lease, make_holder_id
 from scheduler.ledger import close_days
@@ -123,7 +124,7 @@ class PlanningService:
             self.holding = False
 
 
-def start_jobs(service: PlanningService, timezone: str) -> BackgroundScheduler:
+def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher | None = None) -> BackgroundScheduler:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # the 1-second job would flood the log
     scheduler = BackgroundScheduler(timezone=timezone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
@@ -134,5 +135,8 @@ def start_jobs(service: PlanningService, timezone: str) -> BackgroundScheduler:
                       replace_existing=True)
     # Hourly: sites in other timezones end their days at other hours; closing is idempotent.
     scheduler.add_job(service.close_ledger_days, "cron", minute=20, id="close-ledger-days", replace_existing=True)
+    if alerts is not None:
+        # Alerts go out when issued; this only catches commands that were lost, and alerts issued without a broker.
+        scheduler.add_job(alerts.resend_due, "interval", seconds=5, id="alert-resends", replace_existing=True)
     scheduler.start()
     return scheduler

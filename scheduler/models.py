@@ -149,3 +149,23 @@ class PlayerDay(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     had_plan: Mapped[bool] = mapped_column(Boolean, default=False)  # some status that day named a plan version
+
+
+class AlertDelivery(Base):
+    """One alert on one screen: when its command last went out, and what the player acknowledged.
+
+    `started_at` and `ended_at` come from the player's proof-of-play (`kind: alert`, `spot_id` = the alert's id);
+    `outcome` is the status of the ending record (completed, interrupted, failed).
+    """
+
+    __tablename__ = "alert_deliveries"
+
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    screen_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+    stop_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))

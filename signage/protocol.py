@@ -179,11 +179,60 @@ class Command(WireModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+AlertSeverity = Literal["info", "urgent"]
+AlertKind = Literal["text", "media"]
+MAX_ALERT_TEXT = 500
+
+
+class AlertOrder(WireModel):
+    """The args of an `alert_start` command: what to show, how, and from when until when.
+
+    `info` shows `text` as a ticker over whatever plays (a media alert's clip plays in the gaps between spots);
+    `urgent` takes the screen over at `starts_at`, cutting what plays, until `expires_at` or an `alert_stop`.
+    A media alert's `text` is shown while its file is still being fetched.
+    """
+
+    alert_id: Identifier
+    severity: AlertSeverity
+    kind: AlertKind
+    text: Annotated[str, Field(min_length=1, max_length=MAX_ALERT_TEXT)]
+    media: Sha256 | None = None
+    media_entry: MediaEntry | None = None
+    starts_at: UtcInstant
+    expires_at: UtcInstant
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertOrder:
+        if self.expires_at <= self.starts_at:
+            raise ValueError("the alert expires before it starts")
+        if self.kind == "media" and (self.media is None or self.media_entry is None):
+            raise ValueError("a media alert names its media and media_entry")
+        if self.kind == "text" and (self.media is not None or self.media_entry is not None):
+            raise ValueError("a text alert has no media")
+        return self
+
+    @property
+    def content(self) -> str:
+        """What proof-of-play names as the alert's media: the file's sha256, or that of the text (UTF-8)."""
+        return self.media or text_sha256(self.text)
+
+
+class AlertStop(WireModel):
+    """The args of an `alert_stop` command: the alert to take off the screen now."""
+
+    alert_id: Identifier
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Proof of play, acknowledgements and status (player -> server, and the acks back)
 
 PlayKind = Literal["spot", "makegood", "filler", "alert"]
-PlayStatus = Literal["completed", "interrupted", "failed", "missed"]
+# "started" only for alerts: the player acknowledges an alert's start at once, and its end in a second record.
+PlayStatus = Literal["completed", "interrupted", "failed", "missed", "started"]
 MAX_BATCH = 5000
 
 
@@ -210,6 +259,10 @@ class PopRecord(WireModel):
             raise ValueError("ended_at is before started_at")
         if self.kind in ("spot", "makegood") and (self.spot_id is None or self.campaign_id is None):
             raise ValueError(f"a {self.kind} play names its spot_id and campaign_id")
+        if self.kind == "alert" and self.spot_id is None:
+            raise ValueError("an alert's play names the alert's id in spot_id")
+        if self.status == "started" and self.kind != "alert":
+            raise ValueError("only an alert's play is acknowledged as started; other plays are recorded once ended")
         return self
 
 
@@ -246,6 +299,7 @@ class Status(WireModel):
     software_version: Annotated[str, Field(max_length=64)] | None = None
     sent_at: UtcInstant | None = None
     refused: Annotated[str, Field(max_length=500)] | None = None  # the last plan or command refused, and why
+    alerts: Annotated[list[Identifier], Field(max_length=200)] | None = None  # the alerts held, not yet over
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -263,6 +317,8 @@ def plan_version(plan_body: dict[str, Any]) -> str:
 
 __all__ = [
     "COMMAND_SCHEMA",
+    "AlertOrder",
+    "AlertStop",
     "PLAN_SCHEMA",
     "Command",
     "PopAck",
