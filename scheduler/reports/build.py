@@ -9,14 +9,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Campaign, Organisation
+from scheduler.reports.cadence import cadence_report
 from scheduler.reports.compliance import Scope, compliance_report
 from scheduler.reports.operations import health_report, pop_report, rounds_report
 from scheduler.reports.table import Report
+from signage.config import DEFAULT_TIMEZONE
 from signage.errors import Invalid
 
 BUILDERS: dict[str, Callable[..., Report]] = {
     "compliance": compliance_report, "pop": pop_report, "health": health_report, "rounds": rounds_report,
+    "cadence": cadence_report,
 }
+ZONED = {"cadence"}  # builders whose figures depend on where the local days begin: they are given the timezone
 KINDS = tuple(BUILDERS)
 FORMATS = ("csv", "xlsx", "pdf", "playout")
 MAX_DAYS = 366
@@ -58,6 +62,7 @@ def build_report(session: Session, kind: str, scope: Scope, now: datetime, langu
                  timezone: str | None = None) -> Report:
     if kind not in BUILDERS:
         raise Invalid(f"there is no report {kind!r}", f"choose one of {', '.join(KINDS)}")
-    report = BUILDERS[kind](session, scope, now, language)
-    report.timezone = timezone
+    zone = {"timezone": timezone or DEFAULT_TIMEZONE} if kind in ZONED else {}
+    report = BUILDERS[kind](session, scope, now, language, **zone)
+    report.timezone = timezone or report.timezone
     return report

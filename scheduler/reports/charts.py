@@ -37,6 +37,13 @@ add_messages({
                            "en": "{met} of {days} days met the {target} target; the lowest {lowest}."},
     "chart.units_summary": {"vi": "{met}/{units} đơn vị đạt mục tiêu {target}.",
                             "en": "{met} of {units} units met the {target} target."},
+    "chart.days_limit": {"vi": "{limit} ngày", "en": "{limit} days"},
+    "chart.days_value": {"vi": "{days} ngày", "en": "{days} days"},
+    "chart.within_limit": {"vi": "Trong {limit} ngày", "en": "Within {limit} days"},
+    "chart.over_limit": {"vi": "Quá {limit} ngày", "en": "Over {limit} days"},
+    "chart.never": {"vi": "chưa có tin", "en": "no message yet"},
+    "chart.days_summary_units": {"vi": "{over}/{units} đơn vị quá {limit} ngày chưa có tin mới.",
+                                 "en": "{over} of {units} units over {limit} days without a new message."},
 })
 
 GREEN, AMBER, RED, GREY = "#2e7d32", "#f9a825", "#c62828", "#bdbdbd"
@@ -273,3 +280,48 @@ def compliance_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = 
     desc = t("chart.units_summary").format(met=sum(v >= target - 1e-9 for v in values), units=len(rows),
                                            target=percent_text(target, language))
     return Chart(caption=caption, svg=_svg("compliance-by-unit", _WIDTH, height, caption, desc, body))
+
+
+def days_since_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = "", *, limit: float = 3.0,
+                       language: str = "vi") -> Chart:
+    """Horizontal bars of days (e.g. since a unit's last message) per unit, in the order given, red over `limit`
+    and green within it, each with its figure printed, and the limit's line; None reads "no message yet" and
+    counts as over the limit."""
+    if not rows:
+        return _empty("days-since-by-unit", caption, language)
+    t = lambda key: translate(key, language)  # noqa: E731
+    label_w, right, top, row_h = 160, 64, 28, 24
+    height = top + row_h * len(rows) + 22
+    bar_left = label_w + 6
+    bar_w = _WIDTH - bar_left - right
+    values = [v for _, v in rows if v is not None]
+    x_max = max([limit * 1.25, *values]) or 1.0
+    limit_text = number_text(limit, language, 0 if float(limit).is_integer() else 1)
+
+    body = _legend(bar_left, 16, [(GREEN, t("chart.within_limit").format(limit=limit_text)),
+                                  (RED, t("chart.over_limit").format(limit=limit_text))])
+    never = t("chart.never")
+    for index, (name, value) in enumerate(rows):
+        y = top + index * row_h
+        body.append(f'<text x="{label_w:.1f}" y="{y + row_h / 2 + 4:.1f}" text-anchor="end" font-size="11" '
+                    f'class="unit"><title>{escape(name)}</title>{escape(_shorten(name, 22))}</text>')
+        if value is None:
+            body.append(f'<text x="{bar_left + 4:.1f}" y="{y + row_h / 2 + 4:.1f}" font-size="11" fill="{RED}" '
+                        f'class="never" data-unit="{escape(name)}">— {escape(never)}</text>')
+            continue
+        width = value / x_max * bar_w
+        shown = t("chart.days_value").format(days=number_text(value, language, 1))
+        colour = RED if value > limit + 1e-9 else GREEN
+        body.append(f'<rect class="bar" data-unit="{escape(name)}" data-value="{value!r}" x="{bar_left}" '
+                    f'y="{y + 4}" width="{width:.2f}" height="{row_h - 8}" fill="{colour}">'
+                    f'<title>{escape(name)}: {escape(shown)}</title></rect>')
+        body.append(_text(bar_left + width + 4, y + row_h / 2 + 4, shown, size=11, css="value"))
+    limit_x = bar_left + limit / x_max * bar_w
+    bottom = top + row_h * len(rows)
+    body.append(f'<line class="limit" data-value="{limit!r}" x1="{limit_x:.1f}" x2="{limit_x:.1f}" y1="{top}" '
+                f'y2="{bottom}" stroke="{_INK}" stroke-width="1.2" stroke-dasharray="5 3"/>')
+    body.append(_text(limit_x, bottom + 14, t("chart.days_limit").format(limit=limit_text), anchor="middle",
+                      size=11, weight="bold"))
+    over = sum(1 for _, v in rows if v is None or v > limit + 1e-9)
+    desc = t("chart.days_summary_units").format(over=over, units=len(rows), limit=limit_text)
+    return Chart(caption=caption, svg=_svg("days-since-by-unit", _WIDTH, height, caption, desc, body))

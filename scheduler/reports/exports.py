@@ -173,6 +173,10 @@ def _csv_converter(column: Column, zone, decimal_comma: bool) -> Callable[[Any],
         if decimal_comma:
             return lambda v: None if v is None else _percent_points(v).replace(".", ",")
         return lambda v: None if v is None else _percent_points(v)
+    if kind == "decimal":
+        if decimal_comma:
+            return lambda v: None if v is None else f"{v:.1f}".replace(".", ",")
+        return lambda v: None if v is None else f"{v:.1f}"
     if kind == "date":
         return lambda v: None if v is None else v.isoformat()
     if kind == "datetime":
@@ -302,8 +306,8 @@ def binary_output(out: Output) -> Iterator[IO[bytes]]:
 
 
 _XLSX_FORMATS = {
-    "vi": {"percent": "0.0%", "date": "dd/mm/yyyy", "datetime": "dd/mm/yyyy hh:mm:ss"},
-    "en": {"percent": "0.0%", "date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss"},
+    "vi": {"percent": "0.0%", "decimal": "0.0", "date": "dd/mm/yyyy", "datetime": "dd/mm/yyyy hh:mm:ss"},
+    "en": {"percent": "0.0%", "decimal": "0.0", "date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss"},
 }
 _BAD_SHEET_CHARACTERS = str.maketrans({c: " " for c in "[]:*?/\\"})
 
@@ -472,6 +476,8 @@ def cell_text(column: Column, value: Any, language: str, zone=UTC) -> str:
     kind = column.kind
     if kind == "int":
         return number_text(value, language)
+    if kind == "decimal":
+        return number_text(value, language, 1)
     if kind == "percent":
         return percent_text(value, language)
     if kind == "duration_ms":
@@ -541,7 +547,7 @@ def pdf_html(report: Report, *, max_rows: int = PDF_MAX_ROWS) -> str:
         sheets.append({
             "name": sheet.name,
             "wide": _is_wide(sheet),
-            "columns": [{"title": c.title(language), "numeric": c.kind in ("int", "percent", "duration_ms"),
+            "columns": [{"title": c.title(language), "numeric": c.kind in ("int", "decimal", "percent", "duration_ms"),
                          "share": round(100 * c.width / sum(x.width for x in sheet.columns), 2)}
                         for c in sheet.columns],
             "rows": shown,

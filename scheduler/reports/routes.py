@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
@@ -24,6 +25,7 @@ from scheduler.models import DeliveryRollup
 from scheduler.problems import Problem
 from scheduler.reports import charts
 from scheduler.reports.build import KINDS, build_report, make_scope
+from scheduler.reports.cadence import cadence_period
 from scheduler.reports.compliance import (
     Scope,
     cause_words,
@@ -32,7 +34,8 @@ from scheduler.reports.compliance import (
     summarise,
     typical_peak_windows,
 )
-from scheduler.reports.table import Report
+from scheduler.reports.exports import cell_text
+from scheduler.reports.table import Column, Report
 from signage.clock import local_today
 from signage.errors import Invalid
 
@@ -44,6 +47,7 @@ add_messages({
     "reports.pop": {"vi": "Nhật ký phát sóng", "en": "Proof-of-play log"},
     "reports.health": {"vi": "Tình trạng màn hình", "en": "Screen health"},
     "reports.rounds": {"vi": "Tiến độ theo đợt", "en": "Progress by rounds"},
+    "reports.cadence": {"vi": "Nhịp tin thường xuyên", "en": "Message cadence"},
     "reports.campaign": {"vi": "Chiến dịch", "en": "Campaign"},
     "reports.all_campaigns": {"vi": "Tất cả chiến dịch", "en": "All campaigns"},
     "reports.scope": {"vi": "Đơn vị", "en": "Organisation"},
@@ -58,6 +62,8 @@ add_messages({
 })
 
 PAGE_ROWS = 200
+WITHOUT_CAMPAIGN = {"cadence"}  # reports about units rather than campaigns: no campaign is offered or accepted
+LOCAL_TIME = Column("at", "", "", "datetime")  # how the page shows a datetime: in the server's zone, like the PDF
 Format = Literal["csv", "xlsx", "pdf", "playout"]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "playout": "text/csv; charset=utf-8",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -90,6 +96,20 @@ def scope_for(session: Session, actor: Actor, clock, settings, organisation_id: 
         return make_scope(session, organisation_id, first, last, campaign_id, local_today(clock, settings.timezone))
     except Invalid as exc:
         raise Problem(422, str(exc)) from None
+
+
+def refuse_campaign(kind: str, campaign_id: str | None) -> None:
+    if kind in WITHOUT_CAMPAIGN and campaign_id:
+        raise Problem(422, f"the report {kind!r} is about units, not campaigns: leave campaign_id out")
+
+
+def check_report(kind: str, scope: Scope, now: datetime, timezone: str) -> None:
+    """Refuses what a report cannot be asked for before any of it is built: an export has begun streaming by then."""
+    if kind == "cadence":
+        try:
+            cadence_period(scope, now, timezone)
+        except Invalid as exc:
+            raise Problem(422, str(exc)) from None
 
 
 def add_charts(session: Session, report: Report, scope: Scope, timezone: str) -> None:
@@ -171,7 +191,7 @@ class ReportOut(BaseModel):
     sheets: list[SheetOut]
 
 
-ReportKind = Literal["compliance", "pop", "health", "rounds"]
+ReportKind = Literal["compliance", "pop", "health", "rounds", "cadence"]
 FromQuery = Annotated[date | None, Query(alias="from", description="first local date (default: see the CLI)")]
 ToQuery = Annotated[date | None, Query(alias="to", description="last local date")]
 
@@ -197,7 +217,9 @@ def report_json(kind: ReportKind, actor: ActorDep, session: SessionDep, clock: C
                 last: ToQuery = None, limit: Annotated[int, Query(ge=1, le=5000)] = PAGE_ROWS,
                 lang: Literal["vi", "en"] = "vi") -> ReportOut:
     """A report's sheets as JSON, each cut at `limit` rows (the export has them all)."""
+    refuse_campaign(kind, campaign_id)
     scope = scope_for(session, actor, clock, settings, organisation_id, campaign_id, first, last)
+    check_report(kind, scope, clock.now(), settings.timezone)
     report = build_report(session, kind, scope, clock.now(), lang, settings.timezone)
     return ReportOut(kind=kind, title=report.title, organisation=report.organisation, first=scope.first,
                      last=scope.last, notes=report.notes, sheets=sheets_out(report, limit))
@@ -212,7 +234,9 @@ def report_export(kind: ReportKind, request: Request, actor: ActorDep, session: 
     """The whole report as a file: CSV (UTF-8 with BOM), XLSX, PDF, or the log in the playout format."""
     if format == "playout" and kind != "pop":
         raise Problem(422, "the playout format is for the proof-of-play log: ask for /reports/pop/export")
+    refuse_campaign(kind, campaign_id)
     scope = scope_for(session, actor, clock, settings, organisation_id, campaign_id, first, last)
+    check_report(kind, scope, clock.now(), settings.timezone)
     return export_response(request, {"kind": kind, "scope": scope, "now": clock.now(), "language": lang,
                                      "timezone": settings.timezone}, format)
 
@@ -232,11 +256,14 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
                  language: LanguageDep, kind: ReportKind = "compliance", organisation_id: str | None = None,
                  campaign_id: str | None = None, first: FromQuery = None, last: ToQuery = None):
     organisations, campaigns = scope_choices(session, actor)
+    if kind in WITHOUT_CAMPAIGN:  # the form still sends the campaign chosen for another report
+        campaign_id = None
     if campaign_id is None and kind == "compliance" and campaigns:
         campaign_id = campaigns[0].id
     error = None
     try:
         scope = scope_for(session, actor, clock, settings, organisation_id or None, campaign_id or None, first, last)
+        check_report(kind, scope, clock.now(), settings.timezone)
     except Problem as exc:
         scope, error = None, str(exc.detail)
     report, sheets, summary = None, [], None
@@ -248,10 +275,13 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
             summary = summarise(session, scope)
     query = {"kind": kind, "organisation_id": scope.organisation_id if scope else "", "campaign_id": campaign_id
              or "", "from": scope.first.isoformat() if scope else "", "to": scope.last.isoformat() if scope else ""}
+    zone = ZoneInfo(settings.timezone)
     return render(request, "reports.html", {
         "kinds": KINDS, "kind": kind, "organisations": organisations, "campaigns": campaigns, "scope": scope,
         "report": report, "sheets": sheets, "summary": summary, "error": error, "query": query,
-        "cause_words": lambda cause: cause_words(cause, language), "page_rows": PAGE_ROWS}, language, actor)
+        "takes_campaign": kind not in WITHOUT_CAMPAIGN,
+        "cause_words": lambda cause: cause_words(cause, language), "page_rows": PAGE_ROWS,
+        "local_time": lambda value: cell_text(LOCAL_TIME, value, language, zone)}, language, actor)
 
 
 __all__ = ["api", "pages", "screen_days"]

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-ColumnKind = Literal["text", "id", "int", "percent", "date", "datetime", "duration_ms"]
+ColumnKind = Literal["text", "id", "int", "decimal", "percent", "date", "datetime", "duration_ms"]
 # How each kind is written (scheduler/reports/exports.py):
 # - text as is; in CSV a text starting like a formula ("=", "+", "-", "@") gets a leading apostrophe;
 # - id (a slug, a play id, a sha256) as is, unchecked: ids cannot start like a formula, and the log's CSV is faster;
 # - int as a whole number;
+# - decimal to one decimal: "5.3" in CSV ("5,3" with the decimal comma), formatted 0.0 in XLSX, "5,3" in the PDF;
 # - percent from a fraction (0.975): "97.5" in CSV, a number formatted 0.0 % in XLSX, "97,5 %" in the PDF;
 # - date ISO (2024-08-20) in CSV, a date in XLSX, 20/08/2024 in the PDF;
 # - datetime from an aware datetime to the report's timezone: ISO with its offset in CSV, a naive local datetime
