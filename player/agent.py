@@ -3,6 +3,14 @@
 paho's network thread, libVLC's event thread and the cache's download thread only put events on
 the loop's queue. The loop asks the programme what to play, drives playback, writes every play
 attempt to the journal before it is published, and sends proof-of-play, status and acks.
+
+Alerts (issue 8) come as signed commands and go into the alert book (player/alerts.py). An urgent alert takes
+the screen over, in or out of operating hours: what plays is cut (recorded `interrupted`), spots whose time
+comes meanwhile are recorded `missed`, both naming the alert, and the programme makes them good afterwards as
+usual. Its clip loops until expiry; until the clip is cached (or if it cannot play) its text is shown large over
+black. Info alerts run as a ticker over the programme (text) or fill the gaps between spots (a clip), inside
+operating hours only. Each showing of an alert is acknowledged in proof-of-play: a `started` record when it
+first shows, and one with its outcome when it is over.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 
+from player.alerts import TICKER_SEPARATOR, AlertBook
 from player.cache import MediaCache
 from player.journal import Journal
 from player.playback import Playback, PlaybackEvent
@@ -32,7 +41,17 @@ from player.uploads import upload_screenshot
 from signage import __version__
 from signage.clock import Clock
 from signage.player_config import PlayerConfig
-from signage.protocol import Command, Plan, PopAck, SignedEnvelope, Status, canonical_json, player_topic
+from signage.protocol import (
+    AlertOrder,
+    AlertStop,
+    Command,
+    Plan,
+    PopAck,
+    SignedEnvelope,
+    Status,
+    canonical_json,
+    player_topic,
+)
 from signage.signing import SignatureRefused, Verifier, public_key_from_text
 
 log = logging.getLogger("signage.player")
@@ -61,6 +80,30 @@ class CurrentPlay:
 
 
 @dataclass
+class AlertPlay:
+    """An alert's clip on the screen: an urgent alert's, looped until expiry, or an info alert's in a gap."""
+
+    token: str
+    order: AlertOrder
+    until: datetime  # cut here at the latest: the gap's end (or the alert's expiry)
+    deadline: datetime  # its end is overdue: the watchdog cuts it
+
+
+@dataclass
+class Takeover:
+    """An urgent alert has the screen; `text_up` while its text is shown over black (no clip)."""
+
+    order: AlertOrder
+    text_up: bool = False
+
+
+@dataclass(frozen=True)
+class Showing:
+    order: AlertOrder
+    since: datetime
+
+
+@dataclass
 class AgentState:
     plan: Plan | None = None
     refused: str | None = None
@@ -84,8 +127,19 @@ class PlayerAgent:
         self.state = AgentState()
         self.programme: Programme | None = None
         self.current: CurrentPlay | None = None
+        self.alerts = AlertBook.load(self.data_dir / "alerts.json", clock.now())
+        self.alert_play: AlertPlay | None = None
+        self.takeover: Takeover | None = None
+        self.showing: dict[str, Showing] = {}  # alert_id -> since when it shows on this screen (this run)
+        self._unplayable: set[str] = set()  # urgent alerts whose clip failed: their text is shown instead
+        self._ticker: tuple[str | None, bool] = (None, False)  # what playback was last told to show over the picture
+        # Replaced whole, never changed in place: the cache's thread reads it.
+        self._alert_media: dict[str, dict[str, Any]] = self.alerts.media_entries()
         self._stopping = threading.Event()
         self._sync_wanted = threading.Event()
+        if self._alert_media:
+            self._sync_wanted.set()
+        self._status_wanted = False
         self._last_status: datetime | None = None
         self._last_sync: datetime | None = None
         self.client = self._make_client()
@@ -168,16 +222,21 @@ class PlayerAgent:
             self._loop()
         finally:
             self.client.loop_stop()
-            self.playback.close()
-            self.journal.close()
+            self.close()
 
     def stop(self) -> None:
         self._stopping.set()
         self.events.put(("stop", None))
 
+    def close(self) -> None:
+        """End every alert showing (its ending record says the player stopped), then release playback and the
+        journal. `run` does this when it returns."""
+        self._end_all_showings(self.clock.now(), "interrupted", "the player stopped")
+        self.playback.close()
+        self.journal.close()
+
     def _loop(self) -> None:
-        self._refresh_outcomes()
-        self._advance()
+        self.step("start")
         while not self._stopping.is_set():
             timeout = self._seconds_to_next_deadline()
             try:
@@ -186,13 +245,18 @@ class PlayerAgent:
                 kind, value = "tick", None
             if kind == "stop":
                 break
-            try:
-                self._handle(kind, value)
-            except Exception:  # one bad event never stops the screen
-                log.exception("handling %s failed", kind)
-            self._advance()
-            self._send_pop()
-            self._send_status_if_due()
+            self.step(kind, value)
+
+    def step(self, kind: str = "tick", value: Any = None) -> None:
+        """One turn of the loop: handle one event (from the queue; "tick" when the wait ran out, "start" first),
+        then play what is due now and send what is due. A simulator on virtual time calls it the same way."""
+        try:
+            self._handle(kind, value)
+        except Exception:  # one bad event never stops the screen
+            log.exception("handling %s failed", kind)
+        self._advance()
+        self._send_pop()
+        self._send_status_if_due()
 
     def _seconds_to_next_deadline(self) -> float:
         """How long the loop may wait for an event: until the next spot starts, the current item must be cut
@@ -209,6 +273,15 @@ class PlayerAgent:
                 deadlines.append(self.current.action.until)
             if self.current.deadline is not None:
                 deadlines.append(self.current.deadline)
+        change = self.alerts.next_change(now)
+        if change is not None:
+            deadlines.append(change)
+        if self.alert_play is not None:
+            deadlines.append(min(self.alert_play.until, self.alert_play.deadline))
+        if self.state.plan is not None and self.alerts.ticker_alerts(now):
+            # The ticker comes and goes with operating hours.
+            deadlines += [moment for span in self.state.plan.operating_hours for moment in (span.start, span.end)
+                          if moment > now]
         return max(0.0, (min(deadlines) - now).total_seconds())
 
     def _handle(self, kind: str, value: Any) -> None:
@@ -237,6 +310,8 @@ class PlayerAgent:
             self._playback_event(value)
         elif kind == "connected" or kind == "cache":
             self._send_status()
+        elif kind == "start":
+            self._refresh_outcomes()
 
     def _command(self, payload: bytes) -> None:
         try:
@@ -263,7 +338,54 @@ class PlayerAgent:
                     self.config.server_url, self.config.player_id, self.config.password, path)).start()
             else:
                 log.info("screenshot asked for, but there is no picture to take (audio, or blank)")
+        elif command.name == "alert_start":
+            self._alert_start(command)
+        elif command.name == "alert_stop":
+            self._alert_stop(command)
         log.info("command %s done", command.name)
+
+    # -- alerts: the orders ----------------------------------------------------------------------------------
+
+    def _alert_start(self, command: Command) -> None:
+        try:
+            order = AlertOrder.model_validate(command.args)
+        except ValidationError as exc:
+            self.state.refused = f"alert_start {command.command_id} refused: {validation_problems(exc)}"[:500]
+            log.warning(self.state.refused)
+            self._status_wanted = True
+            return
+        now = self.clock.now()
+        if order.expires_at <= now:
+            log.warning("alert %s expired at %s, before it reached this player: not shown", order.alert_id,
+                        order.expires_at.isoformat())
+            return
+        self._status_wanted = True  # held or not, the server learns at once what this player holds
+        if not self.alerts.add(order):
+            log.info("alert %s is already held (or was stopped): its start sent again is ignored", order.alert_id)
+            return
+        log.info("alert %s (%s %s) held: %s to %s", order.alert_id, order.severity, order.kind,
+                 order.starts_at.isoformat(), order.expires_at.isoformat())
+        if order.media is not None:
+            self._alert_media = self.alerts.media_entries()
+            self._sync_wanted.set()
+
+    def _alert_stop(self, command: Command) -> None:
+        try:
+            alert_id = AlertStop.model_validate(command.args).alert_id
+        except ValidationError as exc:
+            self.state.refused = f"alert_stop {command.command_id} refused: {validation_problems(exc)}"[:500]
+            log.warning(self.state.refused)
+            self._status_wanted = True
+            return
+        now = self.clock.now()
+        order = self.alerts.stop(alert_id, now)
+        if order is None:
+            log.info("alert_stop for %s, which this player does not hold (or already stopped)", alert_id)
+            return
+        log.info("alert %s stopped by the issuer", alert_id)
+        self._alert_media = self.alerts.media_entries()
+        self._end_showing(order, now, "completed", "stopped by the issuer")
+        self._status_wanted = True
 
     # -- deciding and playing ------------------------------------------------------------------------------
 
@@ -274,8 +396,25 @@ class PlayerAgent:
         self.state.outcomes = dict(self.journal.spot_log(today))
 
     def _advance(self) -> None:
-        """Start what the programme wants now, unless the right thing is already playing."""
+        """Show what is due now: an urgent alert's takeover, or else the programme (with an info alert's clip in
+        its gaps); then the ticker."""
         now = self.clock.now()
+        self._settle_alerts(now)
+        urgent = self.alerts.urgent_at(now)
+        if urgent is not None:
+            self._take_over(urgent, now)
+        else:
+            if self.takeover is not None:
+                self._end_takeover()
+            self._follow_programme(now)
+        self._update_ticker(now)
+
+    def _follow_programme(self, now: datetime) -> None:
+        """Start what the programme wants now, unless the right thing is already playing."""
+        if self.alert_play is not None:  # an info alert's clip in a gap
+            if now < min(self.alert_play.until, self.alert_play.deadline):
+                return
+            self._cut_alert_play()
         if self.current is not None:
             if self.current.deadline is not None and now >= self.current.deadline:
                 self._finish(now, "interrupted", "watchdog: no end from playback")
@@ -296,6 +435,11 @@ class PlayerAgent:
             if action.kind != "miss":
                 break
             self._record_miss(action, now)
+        if action.kind in ("filler", "wait"):
+            clip = self.alerts.gap_media_at(now, lambda order: self._alert_file(order) is not None)
+            if clip is not None:
+                self._play_alert(clip, now, until=self._gap_end(now))
+                return
         if action.kind in ("blank", "wait"):
             if self.state.now_playing is not None:
                 self.playback.blank()
@@ -324,6 +468,9 @@ class PlayerAgent:
             log.info("playing %s %s at offset %d ms", action.kind, action.spot.spot_id, action.start_offset_ms)
 
     def _playback_event(self, event: PlaybackEvent) -> None:
+        if self.alert_play is not None and event.token == self.alert_play.token:
+            self._alert_play_event(event)
+            return
         if self.current is None or event.token != self.current.token:
             return  # a late event of an item already finished
         if event.kind == "started":
@@ -344,15 +491,11 @@ class PlayerAgent:
                 status, reason = "interrupted", "joined late"  # a partial play does not count
         if action.kind == "filler" and status != "completed" and reason is None:
             reason = "cut"
-        record = {
-            "play_id": str(uuid.uuid4()), "player_id": self.config.player_id,
-            "spot_id": action.spot.spot_id if action.spot else None,
-            "campaign_id": action.spot.campaign_id if action.spot else None, "media": action.media,
-            "kind": action.kind, "scheduled_start": action.spot.start.isoformat() if action.kind == "spot" else None,
-            "started_at": started.isoformat(), "ended_at": at.isoformat(),
-            "duration_ms": max(0, int((at - started) / timedelta(milliseconds=1))), "status": status,
-            "reason": reason, "plan_version": self.state.plan.version if self.state.plan else None,
-        }
+        record = self._play_record(
+            spot_id=action.spot.spot_id if action.spot else None,
+            campaign_id=action.spot.campaign_id if action.spot else None, media=action.media, kind=action.kind,
+            scheduled_start=action.spot.start if action.kind == "spot" else None, started=started, ended=at,
+            status=status, reason=reason)
         self._append(record, action)
         if status != "completed":
             self.playback.stop()
@@ -360,12 +503,21 @@ class PlayerAgent:
     def _record_miss(self, action: Action, now: datetime) -> None:
         spot = action.spot
         log.warning("missed spot %s: %s", spot.spot_id, action.reason)
-        record = {"play_id": str(uuid.uuid4()), "player_id": self.config.player_id, "spot_id": spot.spot_id,
-                  "campaign_id": spot.campaign_id, "media": spot.media, "kind": "spot",
-                  "scheduled_start": spot.start.isoformat(), "started_at": now.isoformat(),
-                  "ended_at": now.isoformat(), "duration_ms": 0, "status": "missed", "reason": action.reason,
-                  "plan_version": self.state.plan.version}
+        record = self._play_record(spot_id=spot.spot_id, campaign_id=spot.campaign_id, media=spot.media, kind="spot",
+                                   scheduled_start=spot.start, started=now, ended=now, status="missed",
+                                   reason=action.reason)
         self._append(record, action)
+
+    def _play_record(self, *, spot_id: str | None, campaign_id: str | None, media: str, kind: str,
+                     scheduled_start: datetime | None, started: datetime, ended: datetime, status: str,
+                     reason: str | None) -> dict[str, Any]:
+        """A proof-of-play record (DESIGN §3) of this player, under the plan it holds."""
+        return {"play_id": str(uuid.uuid4()), "player_id": self.config.player_id, "spot_id": spot_id,
+                "campaign_id": campaign_id, "media": media, "kind": kind,
+                "scheduled_start": scheduled_start.isoformat() if scheduled_start else None,
+                "started_at": started.isoformat(), "ended_at": ended.isoformat(),
+                "duration_ms": max(0, int((ended - started) / timedelta(milliseconds=1))), "status": status,
+                "reason": reason, "plan_version": self.state.plan.version if self.state.plan else None}
 
     def _append(self, record: dict, action: Action) -> None:
         day = None
@@ -378,6 +530,150 @@ class PlayerAgent:
                 self.state.outcomes[spot_id] = "made_good" if record["kind"] == "makegood" else "completed"
             elif self.state.outcomes.get(spot_id) not in ("completed", "made_good"):
                 self.state.outcomes[spot_id] = record["status"]
+
+    # -- alerts on the screen ---------------------------------------------------------------------------------
+
+    def _settle_alerts(self, now: datetime) -> None:
+        """End the showings of alerts that expired, and forget the orders past their expiry."""
+        for showing in list(self.showing.values()):
+            if now >= showing.order.expires_at:
+                self._end_showing(showing.order, now, "completed", None)
+        if self.alerts.forget_expired(now):
+            self._alert_media = self.alerts.media_entries()
+            self._status_wanted = True
+
+    def _take_over(self, order: AlertOrder, now: datetime) -> None:
+        """An urgent alert has the screen: cut what plays, record the spots it keeps off, show the alert."""
+        reason = f"urgent alert {order.alert_id}"
+        if self.current is not None:
+            log.info("%s cut for %s", self.current.action.kind, reason)
+            self._finish(now, "interrupted", reason)
+        if self.alert_play is not None and (self.alert_play.order.alert_id != order.alert_id
+                                            or now >= self.alert_play.deadline):
+            self._cut_alert_play()
+        self._miss_spot_under_takeover(now, reason)
+        if self.takeover is None or self.takeover.order.alert_id != order.alert_id:
+            log.warning("urgent alert %s takes the screen over", order.alert_id)
+            self.takeover = Takeover(order)
+        self._show(order, now)
+        if self._alert_file(order) is not None:
+            if self.alert_play is None:
+                self._play_alert(order, now, until=order.expires_at)
+            self.takeover.text_up = False
+        elif not self.takeover.text_up:
+            self._cut_alert_play()
+            self.playback.blank()
+            self.takeover.text_up = True
+        self.state.now_playing = {"kind": "alert", "alert_id": order.alert_id, "media": order.content}
+
+    def _miss_spot_under_takeover(self, now: datetime, reason: str) -> None:
+        spot = self.programme.current_spot(now) if self.programme is not None else None
+        if spot is not None and spot.spot_id not in self.state.outcomes:
+            self._record_miss(Action("miss", until=now, spot=spot, reason=reason), now)
+
+    def _end_takeover(self) -> None:
+        log.info("urgent alert %s is over: the programme resumes", self.takeover.order.alert_id)
+        self._cut_alert_play()
+        self.takeover = None
+
+    def _alert_file(self, order: AlertOrder) -> Path | None:
+        """The cached clip of a media alert that can play; None for a text alert, or a clip not cached (yet) or
+        found unplayable."""
+        if order.media is None or order.alert_id in self._unplayable:
+            return None
+        return self.cache.path_for(order.media)
+
+    def _gap_end(self, now: datetime) -> datetime:
+        """Where the gap the programme fills at `now` ends: the next spot, the end of operating hours or of the
+        plan."""
+        plan = self.state.plan
+        ends = [plan.valid_until, *(span.end for span in plan.operating_hours if span.start <= now < span.end)]
+        upcoming = self.programme.next_spot(now)
+        if upcoming is not None:
+            ends.append(upcoming.start)
+        return min(ends)
+
+    def _play_alert(self, order: AlertOrder, now: datetime, until: datetime) -> None:
+        entry = order.media_entry
+        token = uuid.uuid4().hex
+        self.alert_play = AlertPlay(token, order, until,
+                                    now + timedelta(milliseconds=entry.duration_ms) + WATCHDOG_GRACE)
+        self._show(order, now)
+        self.playback.play(self._alert_file(order), media_kind(entry.mime), token, duration_ms=entry.duration_ms)
+        self.state.now_playing = {"kind": "alert", "alert_id": order.alert_id, "media": order.content}
+
+    def _cut_alert_play(self) -> None:
+        if self.alert_play is not None:
+            self.alert_play = None
+            self.playback.stop()
+
+    def _alert_play_event(self, event: PlaybackEvent) -> None:
+        if event.kind == "started":
+            return
+        order, self.alert_play = self.alert_play.order, None  # an end: the next turn plays it again if still due
+        if event.kind != "error":
+            return
+        log.warning("alert %s's clip cannot play: %s", order.alert_id, event.detail)
+        if order.severity == "urgent":
+            self._unplayable.add(order.alert_id)  # its text takes the screen instead
+            return
+        # An info alert has no other way to show: it is over on this screen.
+        self.alerts.stop(order.alert_id, event.at)
+        self._alert_media = self.alerts.media_entries()
+        self._end_showing(order, event.at, "failed", f"playback error: {event.detail}")
+        self._status_wanted = True
+
+    def _update_ticker(self, now: datetime) -> None:
+        """Tell playback what to show over the picture, when that changed: an urgent alert's text over black,
+        or the info alerts' ticker while the programme is in its operating hours."""
+        wanted: tuple[str | None, bool] = (None, False)
+        if self.takeover is not None:
+            if self.takeover.text_up:
+                wanted = (self.takeover.order.text, True)
+        elif self._screen_open(now):
+            orders = self.alerts.ticker_alerts(now)
+            for order in orders:
+                self._show(order, now)
+            if orders:
+                wanted = (TICKER_SEPARATOR.join(order.text for order in orders), False)
+        if wanted != self._ticker:
+            self.playback.show_ticker(wanted[0], prominent=wanted[1])
+            self._ticker = wanted
+
+    def _screen_open(self, now: datetime) -> bool:
+        plan = self.state.plan
+        return (plan is not None and self.programme is not None and plan.valid_from <= now < plan.valid_until
+                and self.programme.operating_at(now))
+
+    def _show(self, order: AlertOrder, now: datetime) -> None:
+        """Note that an alert shows on this screen: a `started` record the first time (this run)."""
+        if order.alert_id in self.showing:
+            return
+        self.showing[order.alert_id] = Showing(order, now)
+        self._append_alert(order, "started", now, now, None)
+        self._status_wanted = True
+        log.info("alert %s shows", order.alert_id)
+
+    def _end_showing(self, order: AlertOrder, now: datetime, status: str, reason: str | None) -> None:
+        """An alert is over on this screen: its clip is cut, and its showing (if it showed) gets its ending record."""
+        if self.alert_play is not None and self.alert_play.order.alert_id == order.alert_id:
+            self._cut_alert_play()
+        showing = self.showing.pop(order.alert_id, None)
+        if showing is not None:
+            self._append_alert(order, status, showing.since, now, reason)
+            log.info("alert %s over: %s%s", order.alert_id, status, f" ({reason})" if reason else "")
+        self._status_wanted = True
+
+    def _end_all_showings(self, now: datetime, status: str, reason: str) -> None:
+        for showing in list(self.showing.values()):
+            self._end_showing(showing.order, now, status, reason)
+
+    def _append_alert(self, order: AlertOrder, status: str, started: datetime, ended: datetime,
+                      reason: str | None) -> None:
+        record = self._play_record(spot_id=order.alert_id, campaign_id=None, media=order.content, kind="alert",
+                                   scheduled_start=order.starts_at, started=started, ended=ended, status=status,
+                                   reason=reason)
+        self.journal.append(record)  # no local date: like filler, an alert is no campaign's spot
 
     # -- out: proof-of-play and status ----------------------------------------------------------------------
 
@@ -395,21 +691,27 @@ class PlayerAgent:
 
     def _send_status_if_due(self) -> None:
         now = self.clock.now()
-        if self._last_status is None or now - self._last_status >= STATUS_EVERY:
+        if self._status_wanted or self._last_status is None or now - self._last_status >= STATUS_EVERY:
             self._send_status()
 
     def _send_status(self) -> None:
-        now = self.clock.now()
-        self._last_status = now
+        self._last_status = self.clock.now()
+        self._status_wanted = False
         if not self.client.is_connected():
             return
+        self.client.publish(player_topic(self.config.player_id, "status"), canonical_json(self.status()), qos=1,
+                            retain=True)
+
+    def status(self) -> Status:
+        """This player's status as it would be sent now."""
+        now = self.clock.now()
         plan = self.state.plan
-        ready, missing, size = self.cache.figures(plan.media if plan else {})
-        status = Status(player_id=self.config.player_id, state="online", plan_version=plan.version if plan else None,
-                        now_playing=self.state.now_playing, cache={"ready": ready, "missing": missing, "bytes": size},
-                        journal_backlog=self.journal.backlog(), clock_offset_ms=self.state.clock_offset_ms,
-                        software_version=__version__, sent_at=now, refused=self.state.refused)
-        self.client.publish(player_topic(self.config.player_id, "status"), canonical_json(status), qos=1, retain=True)
+        ready, missing, size = self.cache.figures({**(plan.media if plan else {}), **self._alert_media})
+        return Status(player_id=self.config.player_id, state="online", plan_version=plan.version if plan else None,
+                      now_playing=self.state.now_playing, cache={"ready": ready, "missing": missing, "bytes": size},
+                      journal_backlog=self.journal.backlog(), clock_offset_ms=self.state.clock_offset_ms,
+                      software_version=__version__, sent_at=now, refused=self.state.refused,
+                      alerts=self.alerts.held_ids(now)[:200])
 
     # -- the cache's own thread -----------------------------------------------------------------------------
 
@@ -419,24 +721,34 @@ class PlayerAgent:
             self._sync_wanted.wait(timeout=wait)
             self._sync_wanted.clear()
             self._measure_clock_offset()
-            plan = self.state.plan
-            if plan is None:
-                continue
-            playing = {self.current.action.media} if self.current is not None else set()
-            media = {sha: entry.model_dump() for sha, entry in plan.media.items()}
-            try:
-                report = self.cache.sync(media, playing)
-            except Exception:
-                log.exception("the media cache pass failed")
-                continue
-            for sha, reason in report.failed.items():
-                log.warning("media %s not cached: %s", sha[:12], reason)
-            # Come back when the first deferred item may be tried again, not a whole period later.
-            retries = [at for at in [*report.deferred.values(), *map(self.cache.retry_at, report.failed)]
-                       if at is not None]
-            now = self.clock.now()
-            wait = min([CACHE_SYNC_EVERY.total_seconds()] + [max(0.5, (at - now).total_seconds()) for at in retries])
-            self.events.put(("cache", report))
+            wait = self._cache_pass(wait)
+
+    def _cache_pass(self, wait: float = CACHE_SYNC_EVERY.total_seconds()) -> float:
+        """One pass of the cache over the plan's media and the held alerts' clips (fetched alike, and kept while
+        held); posts its report to the loop. Returns how long to wait before the next pass (`wait` when it
+        could not run)."""
+        plan, alert_media = self.state.plan, self._alert_media
+        if plan is None and not alert_media:
+            return wait
+        current, alert_play = self.current, self.alert_play
+        playing = {current.action.media} if current is not None else set()
+        if alert_play is not None and alert_play.order.media is not None:
+            playing.add(alert_play.order.media)
+        media = {sha: entry.model_dump() for sha, entry in plan.media.items()} if plan is not None else {}
+        media.update(alert_media)
+        try:
+            report = self.cache.sync(media, playing)
+        except Exception:
+            log.exception("the media cache pass failed")
+            return wait
+        for sha, reason in report.failed.items():
+            log.warning("media %s not cached: %s", sha[:12], reason)
+        # Come back when the first deferred item may be tried again, not a whole period later.
+        retries = [at for at in [*report.deferred.values(), *map(self.cache.retry_at, report.failed)]
+                   if at is not None]
+        now = self.clock.now()
+        self.events.put(("cache", report))
+        return min([CACHE_SYNC_EVERY.total_seconds()] + [max(0.5, (at - now).total_seconds()) for at in retries])
 
     def _measure_clock_offset(self) -> None:
         """The server's clock against ours, from its HTTP Date header (whole seconds: enough to notice drift)."""
@@ -452,6 +764,12 @@ class PlayerAgent:
         after = self.clock.now()
         midpoint = before + (after - before) / 2
         self.state.clock_offset_ms = int((server_time - midpoint) / timedelta(milliseconds=1))
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Each problem pydantic found, as 'field: message', on one line."""
+    return "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'args'}: {error['msg']}"
+                     for error in exc.errors())
 
 
 def load_config(path: Path) -> PlayerConfig:

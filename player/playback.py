@@ -23,6 +23,7 @@ from __future__ import annotations
 import shutil
 import struct
 import tempfile
+import textwrap
 import threading
 import zlib
 from collections.abc import Callable
@@ -68,6 +69,11 @@ class Playback(Protocol):
         """Black screen and silence (outside operating hours) until the next play()."""
         ...
 
+    def show_ticker(self, text: str | None, *, prominent: bool = False) -> None:
+        """Show `text` over the picture until told otherwise, across play() and blank(); None takes it away.
+        Prominent: large and centred (an urgent alert's text over black); otherwise a line at the bottom."""
+        ...
+
     def snapshot(self, path: Path) -> bool:
         """Write what the screen shows as PNG to `path`; False when there is no picture."""
         ...
@@ -110,6 +116,11 @@ HEADLESS_ARGS = (
 COMMON_ARGS = ("--quiet", "--ignore-config", "--no-video-title-show", "--no-osd", "--no-snapshot-preview",
                "--no-stats")
 SCREEN_ARGS = ("--fullscreen",)
+# libVLC's marquee (the "marq" sub-source): positions are alignment flags, sizes in pixels of the video.
+MARQUEE_CENTRE, MARQUEE_BOTTOM = 0, 8
+TICKER_SIZE, PROMINENT_SIZE = 32, 64
+TICKER_MARGIN_PX = 24
+PROMINENT_LINE_CHARS = 36  # the marquee does not wrap: prominent text is broken into lines this long
 _A_KIND = {"video": "a video", "image": "an image", "audio": "audio"}
 
 _instance_lock = threading.Lock()
@@ -173,6 +184,16 @@ def _black_png(width: int = 16, height: int = 9) -> bytes:
     rows = b"".join(b"\x00" + bytes(width * 3) for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def marquee_text(text: str, *, prominent: bool) -> str:
+    """`text` as libVLC's marquee wants it: its `%` escaped (the marquee is a strftime format), prominent text
+    broken into short lines (the marquee never wraps), a ticker on one line."""
+    if prominent:
+        text = "\n".join(textwrap.wrap(text, PROMINENT_LINE_CHARS, break_long_words=True)) or text
+    else:
+        text = " ".join(text.split())
+    return text.replace("%", "%%")
 
 
 def _int_payload(event: Any) -> int:
@@ -277,6 +298,19 @@ class VlcPlayback(Playback):
         # A held black still rather than stop(): with a real display, stopping closes libVLC's fullscreen window.
         self._load(str(self._black), [":image-duration=-1", ":image-fps=1"])
         self._player.play()
+
+    def show_ticker(self, text: str | None, *, prominent: bool = False) -> None:
+        self._check_caller("show_ticker")
+        option = _libvlc().VideoMarqueeOption
+        if text is None:
+            self._player.video_set_marquee_int(option.Enable, 0)
+            return
+        self._player.video_set_marquee_string(option.Text, marquee_text(text, prominent=prominent))
+        self._player.video_set_marquee_int(option.Position, MARQUEE_CENTRE if prominent else MARQUEE_BOTTOM)
+        self._player.video_set_marquee_int(option.Size, PROMINENT_SIZE if prominent else TICKER_SIZE)
+        self._player.video_set_marquee_int(option.Y, 0 if prominent else TICKER_MARGIN_PX)
+        self._player.video_set_marquee_int(option.Timeout, 0)  # shown until changed, whatever plays
+        self._player.video_set_marquee_int(option.Enable, 1)
 
     def snapshot(self, path: Path) -> bool:
         self._check_caller("snapshot")
@@ -385,6 +419,8 @@ class TimedPlayback(Playback):
         self._failure: str | None = None
         self._blanked = False
         self._closed = False
+        self._ticker: str | None = None
+        self._ticker_prominent = False
 
     @property
     def now_playing(self) -> str | None:
@@ -399,6 +435,15 @@ class TimedPlayback(Playback):
     @property
     def blanked(self) -> bool:
         return self._blanked
+
+    @property
+    def ticker(self) -> str | None:
+        """The text shown over the picture, if any."""
+        return self._ticker
+
+    @property
+    def ticker_prominent(self) -> bool:
+        return self._ticker_prominent
 
     def fail_next(self, reason: str = "simulated playback error") -> None:
         """The next play() posts `error` with this detail instead of playing."""
@@ -437,6 +482,10 @@ class TimedPlayback(Playback):
         self._check_open("blank")
         self._cut()
         self._blanked = True
+
+    def show_ticker(self, text: str | None, *, prominent: bool = False) -> None:
+        self._check_open("show_ticker")
+        self._ticker, self._ticker_prominent = text, prominent and text is not None
 
     def snapshot(self, path: Path) -> bool:
         return False  # nothing is drawn

@@ -357,3 +357,51 @@ def test_deadline_for_covers_the_rest_of_the_item_and_a_grace():
     assert deadline_for(3000, 2000, grace_ms=500) == timedelta(milliseconds=1500)
     with pytest.raises(Invalid):
         deadline_for(0, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The ticker: libVLC's marquee (snapshots do not include it, so its settings are read back from libVLC)
+
+
+def marquee(screen: Screen) -> tuple[int, str, int, int]:
+    """(enabled, text, position, size) of the marquee as libVLC holds it."""
+    import vlc
+
+    player, option = screen.playback._player, vlc.VideoMarqueeOption
+    return (player.video_get_marquee_int(option.Enable), player.video_get_marquee_string(option.Text),
+            player.video_get_marquee_int(option.Position), player.video_get_marquee_int(option.Size))
+
+
+TICKER = "Nắng nóng 39°C: uống đủ nước"
+
+
+def test_show_ticker_sets_libvlcs_marquee_at_the_bottom_and_it_stays_across_the_next_play(screen, make_media):
+    clip, still = make_media("three.mp4", seconds=3), make_media("still.png")
+    screen.playback.show_ticker(TICKER)
+    screen.playback.play(clip, "video", "under", duration_ms=3000)
+    assert kinds([screen.next()]) == [("under", "started")]
+    assert eventually(lambda: marquee(screen)[0] == 1)
+    assert marquee(screen) == (1, TICKER, 8, 32)
+    screen.playback.play(still, "image", "next", duration_ms=1000)
+    assert kinds([screen.next()]) == [("next", "started")]
+    assert eventually(lambda: marquee(screen) == (1, TICKER, 8, 32))
+
+
+def test_show_ticker_none_takes_the_marquee_away(screen, make_media):
+    clip = make_media("three.mp4", seconds=3)
+    screen.playback.show_ticker(TICKER)
+    screen.playback.play(clip, "video", "under", duration_ms=3000)
+    screen.next()
+    assert eventually(lambda: marquee(screen)[0] == 1)
+    screen.playback.show_ticker(None)
+    assert eventually(lambda: marquee(screen)[0] == 0)
+
+
+def test_a_prominent_text_over_black_is_centred_large_and_broken_into_lines(screen):
+    text = "Cảnh báo khẩn: ngập sâu trên đường Nguyễn Trãi, giảm 100% lưu lượng, xin tránh khu vực"
+    screen.playback.blank()
+    screen.playback.show_ticker(text, prominent=True)
+    assert eventually(lambda: marquee(screen)[0] == 1)
+    enabled, shown, position, size = marquee(screen)
+    assert (position, size) == (0, 64)
+    assert "\n" in shown and shown.replace("\n", " ") == text.replace("%", "%%")  # the marquee reads strftime
