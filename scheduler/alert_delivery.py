@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -69,8 +70,8 @@ class AlertDispatcher:
             alert = session.get(Alert, alert_id)
             if alert is None or alert.status is not AlertStatus.approved or alert.expires_at <= self.clock.now():
                 return 0
-            screens = [screen.id for screen in alert_screens(session, alert)]
-            return self._send_starts(session, alert, screens)
+            sends = self._note_starts(session, alert, [screen.id for screen in alert_screens(session, alert)])
+        return self._send(sends)
 
     def stop(self, alert_id: str) -> int:
         """Tell every screen the alert was sent to that it is over."""
@@ -79,12 +80,13 @@ class AlertDispatcher:
             if alert is None or alert.status is not AlertStatus.stopped:
                 return 0
             deliveries = list(session.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == alert_id)))
-            return self._send_stops(alert, deliveries)
+            sends = self._note_stops(alert, deliveries)
+        return self._send(sends)
 
     def resend_due(self) -> int:
         """Send again what was not acknowledged by players heard from since (and send what never went out)."""
         now = self.clock.now()
-        sent = 0
+        sends: list[_Send] = []
         with transaction(self.database.sessions) as session:
             live = session.scalars(select(Alert).where(
                 Alert.status.in_((AlertStatus.approved, AlertStatus.stopped)), Alert.expires_at > now))
@@ -95,41 +97,55 @@ class AlertDispatcher:
                 if alert.status is AlertStatus.approved:
                     due = [screen.id for screen in alert_screens(session, alert)
                            if _start_due(deliveries.get(screen.id), heard.get(screen.id), alert, now)]
-                    sent += self._send_starts(session, alert, due)
+                    sends += self._note_starts(session, alert, due)
                 else:
                     due = [d for d in deliveries.values() if _stop_due(d, heard.get(d.screen_id), now)]
-                    sent += self._send_stops(alert, due)
-        if sent:
-            log.info("sent %d alert commands again", sent)
-        return sent
+                    sends += self._note_stops(alert, due)
+        if sends:
+            log.info("sending %d alert commands again", len(sends))
+        return self._send(sends)
 
-    def _send_starts(self, session: Session, alert: Alert, screen_ids: Iterable[str]) -> int:
+    # The deliveries are noted and committed before their commands go out: a player's acknowledgement can come
+    # back faster than the transaction would otherwise end, and must find its delivery there.
+
+    def _note_starts(self, session: Session, alert: Alert, screen_ids: Iterable[str]) -> list[_Send]:
         now = self.clock.now()
         order = alert_order(alert).model_dump(mode="json")
         ttl = alert.expires_at - now
         existing = {d.screen_id: d for d in session.scalars(select(AlertDelivery).where(
             AlertDelivery.alert_id == alert.id))}
-        count = 0
+        sends = []
         for screen_id in screen_ids:
             delivery = existing.get(screen_id)
             if delivery is None:
                 delivery = AlertDelivery(alert_id=alert.id, screen_id=screen_id, sends=0)
                 session.add(delivery)
             delivery.sent_at, delivery.sends = now, (delivery.sends or 0) + 1
-            self.bridge.publish_command(screen_id, "alert_start", order, ttl=ttl)
-            count += 1
-        return count
+            sends.append(_Send(screen_id, "alert_start", order, ttl))
+        return sends
 
-    def _send_stops(self, alert: Alert, deliveries: Iterable[AlertDelivery]) -> int:
+    def _note_stops(self, alert: Alert, deliveries: Iterable[AlertDelivery]) -> list[_Send]:
         now = self.clock.now()
         args = AlertStop(alert_id=alert.id).model_dump(mode="json")
         ttl = max(alert.expires_at - now, MIN_STOP_TTL)
-        count = 0
+        sends = []
         for delivery in deliveries:
             delivery.stop_sent_at = now
-            self.bridge.publish_command(delivery.screen_id, "alert_stop", args, ttl=ttl)
-            count += 1
-        return count
+            sends.append(_Send(delivery.screen_id, "alert_stop", args, ttl))
+        return sends
+
+    def _send(self, sends: list[_Send]) -> int:
+        for send in sends:
+            self.bridge.publish_command(send.screen_id, send.name, send.args, ttl=send.ttl)
+        return len(sends)
+
+
+@dataclass(frozen=True)
+class _Send:
+    screen_id: str
+    name: str
+    args: dict[str, Any]
+    ttl: timedelta
 
 
 def _last_heard(session: Session, deliveries: dict[str, AlertDelivery]) -> dict[str, datetime]:
