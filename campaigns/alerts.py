@@ -172,6 +172,8 @@ def _audit(session: Session, actor: Actor, clock: Clock, alert: Alert, action: s
 def _times(data: AlertIn, now: datetime) -> tuple[datetime, datetime]:
     # A start a moment in the past (the form was filled in a while ago) means now: a screen cannot show the past.
     starts = max(data.starts_at or now, now)
+    if starts - now > MAX_LEAD:
+        raise Invalid(f"the alert starts on {starts.date()}, more than a year ahead", "start it within a year")
     expires = data.expires_at or starts + DEFAULT_SHOWING
     if expires <= now:
         raise Invalid(f"the alert expires at {expires.isoformat()}, which has passed",
@@ -182,8 +184,6 @@ def _times(data: AlertIn, now: datetime) -> tuple[datetime, datetime]:
     if expires - starts > MAX_SHOWING:
         raise Invalid(f"the alert would show for {(expires - starts).days} days",
                       f"an alert shows at most {MAX_SHOWING.days} days; for longer, make a campaign")
-    if starts - now > MAX_LEAD:
-        raise Invalid(f"the alert starts on {starts.date()}, more than a year ahead", "start it within a year")
     return starts, expires
 
 

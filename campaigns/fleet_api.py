@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import fleet_view as fleet
 from campaigns.access import Actor, ActorDep, PageActorDep, not_found
+from campaigns.audit import record_change
 from campaigns.fleet_view import Conflict, HoursRejected, Missing
 from campaigns.kinds import OrgKind, Orientation, Role, ScreenKind, SiteKind
 from campaigns.models import Campaign, Organisation, Screen, ScreenGroup, Site
@@ -163,10 +164,12 @@ class OrganisationOut(BaseModel):
     kind: OrgKind
     parent_id: str | None
     path: str
+    alerts_need_approval: bool = Field(description="its staff's alerts go out once its head of unit approved them")
 
     @classmethod
     def of(cls, org: Organisation) -> OrganisationOut:
-        return cls(id=org.id, name=org.name, kind=org.kind, parent_id=org.parent_id, path=org.path)
+        return cls(id=org.id, name=org.name, kind=org.kind, parent_id=org.parent_id, path=org.path,
+                   alerts_need_approval=bool(org.alerts_need_approval))
 
 
 class OrganisationCreate(StrictModel):
@@ -176,8 +179,11 @@ class OrganisationCreate(StrictModel):
     parent_id: Slug = Field(description="the organisation it belongs to, within your subtree")
 
 
-class OrganisationRename(StrictModel):
-    name: Text
+class OrganisationPatch(StrictModel):
+    """Fields left out stay as they are."""
+
+    name: Text | None = Field(None, description="administrators only")
+    alerts_need_approval: bool | None = Field(None, description="administrators, or the head of this very unit")
 
 
 @api.get("/organisations", response_model=Page[OrganisationOut])
@@ -209,14 +215,32 @@ def add_organisation(body: OrganisationCreate, actor: ActorDep, session: Session
 
 
 @api.patch("/organisations/{organisation_id}", response_model=OrganisationOut)
-def rename_organisation(organisation_id: str, body: OrganisationRename, actor: ActorDep, session: SessionDep,
+def change_organisation(organisation_id: str, body: OrganisationPatch, actor: ActorDep, session: SessionDep,
                         clock: ClockDep) -> OrganisationOut:
+    """Rename it (administrators), or set whether its staff's alerts wait for its head's approval
+    (administrators, or the head of this unit)."""
     with answering_problems():
         org = fleet.organisation_in_scope(session, actor, organisation_id)
-    actor.require(Role.admin, to="rename organisations")
-    fleet.rename_organisation(session, actor, clock, org, body.name)
+    if body.name is not None:
+        actor.require(Role.admin, to="rename organisations")
+    if body.alerts_need_approval is not None and not _heads(actor, org):
+        raise Problem(403, f"your role ({actor.role.value}) may not set whether {org.id}'s alerts need approval; "
+                           f"it takes an admin account or the head of unit of {org.id}")
+    if body.name is not None:
+        fleet.rename_organisation(session, actor, clock, org, body.name)
+    if body.alerts_need_approval is not None and body.alerts_need_approval != org.alerts_need_approval:
+        before = {"alerts_need_approval": bool(org.alerts_need_approval)}
+        org.alerts_need_approval = body.alerts_need_approval
+        record_change(session, actor, clock, action="organisation.alerts_need_approval", entity_kind="organisation",
+                      entity_id=org.id, organisation_id=org.id, before=before,
+                      after={"alerts_need_approval": org.alerts_need_approval})
     session.commit()
     return OrganisationOut.of(org)
+
+
+def _heads(actor: Actor, org: Organisation) -> bool:
+    """An admin (of a subtree holding it), or the head of unit of this very organisation."""
+    return actor.role is Role.admin or (actor.role is Role.head and actor.user.organisation_id == org.id)
 
 
 # -- API: sites -------------------------------------------------------------------------------------------

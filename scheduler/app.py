@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 import campaigns
 import media
 import scheduler
-from campaigns import account_routes, campaign_api, fleet_api
+from campaigns import account_routes, alert_api, campaign_api, fleet_api
 from campaigns.routes import router as fleet_router
 from media import library_api
 from media.routes import router as media_router
@@ -72,7 +72,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_problem_handlers(app)
-    for module in (account_routes, fleet_api, campaign_api, library_api, report_routes):
+    for module in (account_routes, fleet_api, campaign_api, alert_api, library_api, report_routes):
         app.include_router(module.pages)
         app.include_router(module.api)
     app.include_router(fleet_router)

@@ -36,8 +36,8 @@ LanguageDep = Annotated[str, Depends(language_of)]
 
 
 # The web UI's top navigation: (path, message key).
-NAV_LINKS = [("/campaigns", "nav.campaigns"), ("/media", "nav.media"), ("/screens", "nav.screens"),
-             ("/fleet", "nav.fleet"), ("/reports", "nav.reports")]
+NAV_LINKS = [("/campaigns", "nav.campaigns"), ("/alerts", "nav.alerts"), ("/media", "nav.media"),
+             ("/screens", "nav.screens"), ("/fleet", "nav.fleet"), ("/reports", "nav.reports")]
 
 
 def render(request: Request, name: str, context: dict[str, Any], language: str, actor: Any = None):
