@@ -35,11 +35,14 @@ HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 PLAYERS = ("e2e-a-001", "e2e-b-001")
 
 FLEET = """schema: signage.fleet/1
-organisations: [{id: hn, name: Hà Nội, kind: city}]
+organisations:
+  - {id: hn, name: Hà Nội, kind: city}
+  - {id: e2e-ward-a, name: Phường A, kind: ward, parent: hn}
+  - {id: e2e-ward-b, name: Phường B, kind: ward, parent: hn}
 sites:
-  - {id: e2e-a, name: Điểm A, kind: office, organisation: hn,
+  - {id: e2e-a, name: Điểm A, kind: office, organisation: e2e-ward-a,
      operating_hours: {daily: ["00:00-24:00"]}, peak_windows: {daily: ["00:00-24:00"]}}
-  - {id: e2e-b, name: Điểm B, kind: office, organisation: hn,
+  - {id: e2e-b, name: Điểm B, kind: office, organisation: e2e-ward-b,
      operating_hours: {daily: ["00:00-24:00"]}, peak_windows: {daily: ["00:00-24:00"]}}
 screens:
   - {id: e2e-a-001, site: e2e-a, name: Màn A, kind: lcd, resolution: 1280x720}
@@ -75,6 +78,7 @@ class Stack:
     configs: dict[str, Path]
     spawn: Any
     broker: BrokerSupervisor
+    url: str  # the server's, on 127.0.0.1
 
     def start_agent(self, player_id: str):
         signage = str(Path(sys.executable).parent / "signage")
@@ -108,7 +112,7 @@ def stack(settings, database, clock, tmp_path, make_media, spawn):
                     config = config.model_copy(update={"data_dir": str(tmp_path / player_id), "headless": True})
                     config.write(tmp_path / f"{player_id}.json")
                     configs[player_id] = tmp_path / f"{player_id}.json"
-            yield Stack(settings, database, app.state.bridge, configs, spawn, broker)
+            yield Stack(settings, database, app.state.bridge, configs, spawn, broker, f"http://127.0.0.1:{port}")
         finally:
             server.should_exit = True
             thread.join(timeout=30)
