@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from html import escape
 
@@ -242,6 +243,49 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+@dataclass(frozen=True)
+class _UnitBars:
+    """What differs between the charts of one horizontal bar per unit: the scale, the figures, the colours, the
+    reference line (a target, a limit), and what a unit without a figure shows."""
+
+    name: str
+    legend: list[tuple[str, str]]
+    x_max: float
+    shown: Callable[[float], str]
+    colour: Callable[[float], str]
+    missing: Callable[[str, float, float], str]  # (unit, x, y) -> the SVG element in place of its bar
+    line_at: float
+    line_attributes: str  # class and data of the reference line
+    line_label: str
+
+
+def _unit_bars(rows: Sequence[tuple[str, float | None]], caption: str, desc: str, bars: _UnitBars) -> Chart:
+    label_w, right, top, row_h = 160, 64, 28, 24
+    height = top + row_h * len(rows) + 22
+    bar_left = label_w + 6
+    bar_w = _WIDTH - bar_left - right
+    body = _legend(bar_left, 16, bars.legend)
+    for index, (name, value) in enumerate(rows):
+        y = top + index * row_h
+        body.append(f'<text x="{label_w:.1f}" y="{y + row_h / 2 + 4:.1f}" text-anchor="end" font-size="11" '
+                    f'class="unit"><title>{escape(name)}</title>{escape(_shorten(name, 22))}</text>')
+        if value is None:
+            body.append(bars.missing(name, bar_left + 4, y + row_h / 2 + 4))
+            continue
+        width = value / bars.x_max * bar_w
+        shown = bars.shown(value)
+        body.append(f'<rect class="bar" data-unit="{escape(name)}" data-value="{value!r}" x="{bar_left}" '
+                    f'y="{y + 4}" width="{width:.2f}" height="{row_h - 8}" fill="{bars.colour(value)}">'
+                    f'<title>{escape(name)}: {escape(shown)}</title></rect>')
+        body.append(_text(bar_left + width + 4, y + row_h / 2 + 4, shown, size=11, css="value"))
+    line_x = bar_left + bars.line_at / bars.x_max * bar_w
+    bottom = top + row_h * len(rows)
+    body.append(f'<line {bars.line_attributes} x1="{line_x:.1f}" x2="{line_x:.1f}" y1="{top}" y2="{bottom}" '
+                f'stroke="{_INK}" stroke-width="1.2" stroke-dasharray="5 3"/>')
+    body.append(_text(line_x, bottom + 14, bars.line_label, anchor="middle", size=11, weight="bold"))
+    return Chart(caption=caption, svg=_svg(bars.name, _WIDTH, height, caption, desc, body))
+
+
 def compliance_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = "", *, target: float = 1.0,
                        language: str = "vi") -> Chart:
     """Horizontal bars of compliance per district or unit, in the order given, coloured by threshold, each with
@@ -249,37 +293,16 @@ def compliance_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = 
     if not rows:
         return _empty("compliance-by-unit", caption, language)
     t = lambda key: translate(key, language)  # noqa: E731
-    label_w, right, top, row_h = 160, 64, 28, 24
-    height = top + row_h * len(rows) + 22
-    bar_left = label_w + 6
-    bar_w = _WIDTH - bar_left - right
     values = [v for _, v in rows if v is not None]
-    x_max = max([target, *values])
-
-    body = _legend(bar_left, 16, _threshold_legend(language))
     no_data = t("chart.no_data")
-    for index, (name, value) in enumerate(rows):
-        y = top + index * row_h
-        body.append(f'<text x="{label_w:.1f}" y="{y + row_h / 2 + 4:.1f}" text-anchor="end" font-size="11" '
-                    f'class="unit"><title>{escape(name)}</title>{escape(_shorten(name, 22))}</text>')
-        if value is None:
-            body.append(_text(bar_left + 4, y + row_h / 2 + 4, "— " + no_data, size=11, fill=_MUTED, css="value"))
-            continue
-        width = value / x_max * bar_w
-        shown = percent_text(value, language)
-        body.append(f'<rect class="bar" data-unit="{escape(name)}" data-value="{value!r}" x="{bar_left}" '
-                    f'y="{y + 4}" width="{width:.2f}" height="{row_h - 8}" fill="{threshold_colour(value, target)}">'
-                    f'<title>{escape(name)}: {shown}</title></rect>')
-        body.append(_text(bar_left + width + 4, y + row_h / 2 + 4, shown, size=11, css="value"))
-    target_x = bar_left + target / x_max * bar_w
-    bottom = top + row_h * len(rows)
-    body.append(f'<line class="target" x1="{target_x:.1f}" x2="{target_x:.1f}" y1="{top}" y2="{bottom}" '
-                f'stroke="{_INK}" stroke-width="1.2" stroke-dasharray="5 3"/>')
-    body.append(_text(target_x, bottom + 14, f"{t('chart.target')} {percent_text(target, language)}",
-                      anchor="middle", size=11, weight="bold"))
     desc = t("chart.units_summary").format(met=sum(v >= target - 1e-9 for v in values), units=len(rows),
                                            target=percent_text(target, language))
-    return Chart(caption=caption, svg=_svg("compliance-by-unit", _WIDTH, height, caption, desc, body))
+    return _unit_bars(rows, caption, desc, _UnitBars(
+        name="compliance-by-unit", legend=_threshold_legend(language), x_max=max([target, *values]),
+        shown=lambda value: percent_text(value, language), colour=lambda value: threshold_colour(value, target),
+        missing=lambda name, x, y: _text(x, y, "— " + no_data, size=11, fill=_MUTED, css="value"),
+        line_at=target, line_attributes='class="target"',
+        line_label=f"{t('chart.target')} {percent_text(target, language)}"))
 
 
 def days_since_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = "", *, limit: float = 3.0,
@@ -290,38 +313,19 @@ def days_since_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = 
     if not rows:
         return _empty("days-since-by-unit", caption, language)
     t = lambda key: translate(key, language)  # noqa: E731
-    label_w, right, top, row_h = 160, 64, 28, 24
-    height = top + row_h * len(rows) + 22
-    bar_left = label_w + 6
-    bar_w = _WIDTH - bar_left - right
     values = [v for _, v in rows if v is not None]
-    x_max = max([limit * 1.25, *values]) or 1.0
     limit_text = number_text(limit, language, 0 if float(limit).is_integer() else 1)
-
-    body = _legend(bar_left, 16, [(GREEN, t("chart.within_limit").format(limit=limit_text)),
-                                  (RED, t("chart.over_limit").format(limit=limit_text))])
     never = t("chart.never")
-    for index, (name, value) in enumerate(rows):
-        y = top + index * row_h
-        body.append(f'<text x="{label_w:.1f}" y="{y + row_h / 2 + 4:.1f}" text-anchor="end" font-size="11" '
-                    f'class="unit"><title>{escape(name)}</title>{escape(_shorten(name, 22))}</text>')
-        if value is None:
-            body.append(f'<text x="{bar_left + 4:.1f}" y="{y + row_h / 2 + 4:.1f}" font-size="11" fill="{RED}" '
-                        f'class="never" data-unit="{escape(name)}">— {escape(never)}</text>')
-            continue
-        width = value / x_max * bar_w
-        shown = t("chart.days_value").format(days=number_text(value, language, 1))
-        colour = RED if value > limit + 1e-9 else GREEN
-        body.append(f'<rect class="bar" data-unit="{escape(name)}" data-value="{value!r}" x="{bar_left}" '
-                    f'y="{y + 4}" width="{width:.2f}" height="{row_h - 8}" fill="{colour}">'
-                    f'<title>{escape(name)}: {escape(shown)}</title></rect>')
-        body.append(_text(bar_left + width + 4, y + row_h / 2 + 4, shown, size=11, css="value"))
-    limit_x = bar_left + limit / x_max * bar_w
-    bottom = top + row_h * len(rows)
-    body.append(f'<line class="limit" data-value="{limit!r}" x1="{limit_x:.1f}" x2="{limit_x:.1f}" y1="{top}" '
-                f'y2="{bottom}" stroke="{_INK}" stroke-width="1.2" stroke-dasharray="5 3"/>')
-    body.append(_text(limit_x, bottom + 14, t("chart.days_limit").format(limit=limit_text), anchor="middle",
-                      size=11, weight="bold"))
     over = sum(1 for _, v in rows if v is None or v > limit + 1e-9)
     desc = t("chart.days_summary_units").format(over=over, units=len(rows), limit=limit_text)
-    return Chart(caption=caption, svg=_svg("days-since-by-unit", _WIDTH, height, caption, desc, body))
+    return _unit_bars(rows, caption, desc, _UnitBars(
+        name="days-since-by-unit",
+        legend=[(GREEN, t("chart.within_limit").format(limit=limit_text)),
+                (RED, t("chart.over_limit").format(limit=limit_text))],
+        x_max=max([limit * 1.25, *values]) or 1.0,
+        shown=lambda value: t("chart.days_value").format(days=number_text(value, language, 1)),
+        colour=lambda value: RED if value > limit + 1e-9 else GREEN,
+        missing=lambda name, x, y: (f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" fill="{RED}" class="never" '
+                                    f'data-unit="{escape(name)}">— {escape(never)}</text>'),
+        line_at=limit, line_attributes=f'class="limit" data-value="{limit!r}"',
+        line_label=t("chart.days_limit").format(limit=limit_text)))
