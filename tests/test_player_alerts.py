@@ -227,6 +227,18 @@ def test_an_alert_whose_expiry_passed_before_it_arrived_is_never_shown(screen):
     assert screen.agent.state.now_playing["kind"] == "filler"
 
 
+def test_an_alert_that_arrives_after_its_start_shows_for_the_time_it_has_left(screen):
+    # A player back online at 08:05 gets, from its broker session, an alert that started at 08:00.
+    screen.run_until(at(8, 5))
+    screen.command("alert_start", alert("LATE", "urgent", at(8), at(8, 10)))
+    screen.run_until(at(8, 12))
+    started, ended = screen.alert_records("LATE")
+    assert (started["status"], instant(started, "started_at")) == ("started", at(8, 5))
+    assert (ended["status"], instant(ended, "started_at"), instant(ended, "ended_at")) == (
+        "completed", at(8, 5), at(8, 10))
+    assert ended["duration_ms"] == 5 * 60 * 1000
+
+
 def test_a_future_alert_is_held_and_shows_at_its_start(screen):
     screen.command("alert_start", alert("A1", "urgent", at(9), at(9, 5)))
     screen.run_until(at(8, 59, 59))
