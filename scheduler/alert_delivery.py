@@ -31,6 +31,7 @@ from scheduler.database import Database
 from scheduler.models import AlertDelivery, PlayerPresence
 from signage.clock import Clock
 from signage.db import transaction
+from signage.errors import Invalid
 from signage.protocol import AlertOrder, AlertStop, MediaEntry
 
 if TYPE_CHECKING:
@@ -95,7 +96,12 @@ class AlertDispatcher:
                     select(AlertDelivery).where(AlertDelivery.alert_id == alert.id))}
                 heard = _last_heard(session, deliveries)
                 if alert.status is AlertStatus.approved:
-                    due = [screen.id for screen in alert_screens(session, alert)
+                    try:
+                        screens = alert_screens(session, alert)
+                    except Invalid as exc:  # a target left the issuer's subtree since: the others still go out
+                        log.warning("alert %s: its targets no longer resolve (%s); not sent again", alert.id, exc)
+                        continue
+                    due = [screen.id for screen in screens
                            if _start_due(deliveries.get(screen.id), heard.get(screen.id), alert, now)]
                     sends += self._note_starts(session, alert, due)
                 else:

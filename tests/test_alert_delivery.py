@@ -9,7 +9,7 @@ from sqlalchemy import select
 from campaigns.access import Actor
 from campaigns.alerts import AlertIn, create_alert, stop_alert
 from campaigns.fleet_file import import_fleet
-from campaigns.models import User
+from campaigns.models import Alert, User
 from scheduler.alert_delivery import AlertDispatcher
 from scheduler.broker import SERVER_ACCOUNT, BrokerSupervisor, server_broker_secret
 from scheduler.ingest import ScreenDirectory, ingest_pop, ingest_status
@@ -186,3 +186,14 @@ def test_only_an_alerts_play_may_be_acknowledged_as_started(database, clock, iss
     assert outcome.inserted == 0 and sum(outcome.rejected.values()) == 1
     [(_, ack)] = outcome.acks
     assert "only an alert's play is acknowledged as started" in ack.rejected[record["play_id"]]
+
+
+def test_an_alert_whose_targets_no_longer_resolve_does_not_hold_up_the_others(wire, database, clock, issuer):
+    dispatcher, players, verifier = wire
+    broken = issue(database, clock, issuer)
+    with transaction(database.sessions) as session:
+        session.get(Alert, broken).targets = {"screens": ["hn-screen-removed-since"]}
+    fine = issue(database, clock, issuer)
+    assert dispatcher.resend_due() == 2  # the other alert's first sends, to Phú La's two displays
+    [command] = commands_of(players[PHULA[0]], verifier)
+    assert AlertOrder.model_validate(command.args).alert_id == fine
