@@ -113,15 +113,23 @@ class AgentState:
 
 
 class PlayerAgent:
-    def __init__(self, config: PlayerConfig, clock: Clock, playback_factory, *, cache_budget_bytes: int = 20 << 30):
+    """One screen's agent. `client_factory(agent)` and `cache` replace the MQTT client and the media cache
+    (the simulator's network and disk: signage simulate); `durable_journal=False` skips the journal's fsyncs
+    (only for a simulation, where no power is cut)."""
+
+    def __init__(self, config: PlayerConfig, clock: Clock, playback_factory, *, cache_budget_bytes: int = 20 << 30,
+                 client_factory=None, cache=None, durable_journal: bool = True, play_filler: bool = True,
+                 status_every: timedelta = STATUS_EVERY):
         self.config = config
         self.clock = clock
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.journal = Journal(self.data_dir / "journal.db")
-        self.cache = MediaCache(self.data_dir / "media", config.server_url, config.player_id, config.password,
-                                cache_budget_bytes, clock)
+        self.journal = Journal(self.data_dir / "journal.db", durable=durable_journal)
+        self.cache = cache if cache is not None else MediaCache(
+            self.data_dir / "media", config.server_url, config.player_id, config.password, cache_budget_bytes, clock)
+        self.play_filler = play_filler
+        self.status_every = status_every
         self.playback: Playback = playback_factory(lambda event: self.events.put(("playback", event)))
         self.verifier = Verifier([public_key_from_text(key) for key in config.public_keys])
         self.state = AgentState()
@@ -142,7 +150,7 @@ class PlayerAgent:
         self._status_wanted = False
         self._last_status: datetime | None = None
         self._last_sync: datetime | None = None
-        self.client = self._make_client()
+        self.client = client_factory(self) if client_factory is not None else self._make_client()
         self._load_saved_plan()
 
     # -- MQTT: paho's thread only hands over ------------------------------------------------------------
@@ -203,7 +211,7 @@ class PlayerAgent:
                 os.fsync(handle.fileno())
             os.replace(temporary, self._plan_file())
         self.state.plan = plan
-        self.programme = Programme(plan)
+        self.programme = Programme(plan, play_filler=self.play_filler)
         self.state.refused = None
         self._sync_wanted.set()
         log.info("plan %s taken: %d spots", plan.version[:12], len(plan.spots))
@@ -211,11 +219,7 @@ class PlayerAgent:
     # -- running -----------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
-        self.client.connect_async(self.config.broker_host, self.config.broker_port, keepalive=30,
-                                  clean_start=False, properties=properties)
-        self.client.loop_start()
+        self.connect()
         syncer = threading.Thread(target=self._cache_loop, name="cache-sync", daemon=True)
         syncer.start()
         try:
@@ -223,6 +227,15 @@ class PlayerAgent:
         finally:
             self.client.loop_stop()
             self.close()
+
+    def connect(self) -> None:
+        """Start paho's network thread towards the broker (persistent session); it reconnects by itself. `run`
+        does this first; a simulator driving `step` on virtual time calls it alone."""
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        self.client.connect_async(self.config.broker_host, self.config.broker_port, keepalive=30,
+                                  clean_start=False, properties=properties)
+        self.client.loop_start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -259,12 +272,17 @@ class PlayerAgent:
         self._send_status_if_due()
 
     def _seconds_to_next_deadline(self) -> float:
-        """How long the loop may wait for an event: until the next spot starts, the current item must be cut
-        or its end is overdue, and never more than a few seconds."""
+        """How long the loop may wait for an event: until the next deadline, and never more than a few
+        seconds (statuses and resends are due on those turns)."""
         now = self.clock.now()
+        return max(0.0, (min(self.next_deadline(now), now + timedelta(seconds=5)) - now).total_seconds())
+
+    def next_deadline(self, now: datetime) -> datetime:
+        """When the screen next needs a turn with no event: the next spot starts, the current item must be
+        cut or its end is overdue, an alert starts or ends, the ticker comes or goes, a status is due."""
         if self.current is None and self._next_spot_due(now):
-            return 0.0  # its start passed while the loop was busy since deciding to wait for it
-        deadlines = [now + timedelta(seconds=5)]
+            return now  # its start passed while the loop was busy since deciding to wait for it
+        deadlines = [(self._last_status or now) + self.status_every]
         upcoming = self.programme.next_spot(now) if self.programme is not None else None
         if upcoming is not None:
             deadlines.append(upcoming.start)
@@ -282,7 +300,7 @@ class PlayerAgent:
             # The ticker comes and goes with operating hours.
             deadlines += [moment for span in self.state.plan.operating_hours for moment in (span.start, span.end)
                           if moment > now]
-        return max(0.0, (min(deadlines) - now).total_seconds())
+        return max(now, min(deadlines))
 
     def _handle(self, kind: str, value: Any) -> None:
         if kind == "mqtt":
@@ -691,7 +709,7 @@ class PlayerAgent:
 
     def _send_status_if_due(self) -> None:
         now = self.clock.now()
-        if self._status_wanted or self._last_status is None or now - self._last_status >= STATUS_EVERY:
+        if self._status_wanted or self._last_status is None or now - self._last_status >= self.status_every:
             self._send_status()
 
     def _send_status(self) -> None:
@@ -721,9 +739,16 @@ class PlayerAgent:
             self._sync_wanted.wait(timeout=wait)
             self._sync_wanted.clear()
             self._measure_clock_offset()
-            wait = self._cache_pass(wait)
+            wait = self.cache_pass(wait)
 
-    def _cache_pass(self, wait: float = CACHE_SYNC_EVERY.total_seconds()) -> float:
+    def take_cache_wish(self) -> bool:
+        """Whether a cache pass is wanted (a new plan or alert, a sync_now command), clearing the wish: for a
+        simulator, which makes the passes itself instead of the cache thread."""
+        wanted = self._sync_wanted.is_set()
+        self._sync_wanted.clear()
+        return wanted
+
+    def cache_pass(self, wait: float = CACHE_SYNC_EVERY.total_seconds()) -> float:
         """One pass of the cache over the plan's media and the held alerts' clips (fetched alike, and kept while
         held); posts its report to the loop. Returns how long to wait before the next pass (`wait` when it
         could not run)."""

@@ -41,8 +41,10 @@ class Action:
 
 
 class Programme:
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, *, play_filler: bool = True) -> None:
+        """`play_filler=False`: the screen stays dark between spots (the simulator's fast mode)."""
         self.plan = plan
+        self.play_filler = play_filler
         self.zone = ZoneInfo(plan.timezone)
         self._starts = [spot.start for spot in plan.spots]
         self._filler_index = 0
@@ -131,7 +133,7 @@ class Programme:
         return min(candidates)
 
     def _next_filler(self, cached: Callable[[str], bool]) -> tuple[str, int] | None:
-        loop = self.plan.filler
+        loop = self.plan.filler if self.play_filler else []
         for step in range(len(loop)):
             sha = loop[(self._filler_index + step) % len(loop)]
             if cached(sha):

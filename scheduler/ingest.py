@@ -176,6 +176,17 @@ def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: S
     return outcome
 
 
+def ingest_messages(session: Session, pops: list[tuple[str, bytes]], statuses: list[tuple[str, bytes]],
+                    directory: ScreenDirectory, now: datetime) -> IngestOutcome:
+    """One round of what players sent, (player id, payload) each: proof-of-play batches, then statuses, in the
+    caller's transaction. `statuses` of the outcome counts the statuses taken; the acks go out after commit."""
+    outcome = ingest_pop(session, pops, directory, now)
+    directory.refresh(session)
+    outcome.statuses = sum(ingest_status(session, player_id, payload, now, directory)
+                           for player_id, payload in statuses)
+    return outcome
+
+
 def _store(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert the rows whose play_id is new; returns those play_ids."""
     if session.get_bind().dialect.name == "sqlite":
@@ -287,4 +298,4 @@ def ingest_status(session: Session, player_id: str, payload: bytes, now: datetim
     return True
 
 
-__all__ = ["IngestOutcome", "ScreenCalendar", "ScreenDirectory", "ingest_pop", "ingest_status"]
+__all__ = ["IngestOutcome", "ScreenCalendar", "ScreenDirectory", "ingest_messages", "ingest_pop", "ingest_status"]

@@ -21,12 +21,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from sqlalchemy import select
 
 from scheduler.database import Database
-from scheduler.ingest import ScreenDirectory, ingest_pop, ingest_status
-from scheduler.models import PlayerPresence, PublishedPlan
-from scheduler.planning import latest_versions
+from scheduler.ingest import ScreenDirectory, ingest_messages
+from scheduler.planning import newest_plan_bodies, unconfirmed_players
 from signage.clock import Clock
 from signage.config import Settings
 from signage.db import transaction
@@ -145,13 +143,10 @@ class MqttBridge:
         statuses = [(player, payload) for kind, player, payload in items if kind == "status"]
         if not pops and not statuses:
             return
-        now = self.clock.now()
         with transaction(self.database.sessions) as session:
-            outcome = ingest_pop(session, pops, self.directory, now)
-            self.directory.refresh(session)
-            for player_id, payload in statuses:
-                self.stats["statuses" if ingest_status(session, player_id, payload, now, self.directory)
-                                else "bad statuses"] += 1
+            outcome = ingest_messages(session, pops, statuses, self.directory, self.clock.now())
+        self.stats["statuses"] += outcome.statuses
+        self.stats["bad statuses"] += len(statuses) - outcome.statuses
         self.stats["inserted"] += outcome.inserted
         self.stats["duplicates"] += outcome.duplicates
         self.stats.update({f"rejected: {reason}": n for reason, n in outcome.rejected.items()})
@@ -168,11 +163,7 @@ class MqttBridge:
         if not player_ids:
             return 0
         with self.database.sessions() as session:
-            newest = latest_versions(session)
-            rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.body).where(
-                PublishedPlan.player_id.in_(player_ids),
-                PublishedPlan.version.in_([newest[p] for p in player_ids if p in newest])))
-            bodies = {player_id: body for player_id, body in rows if player_id in newest}
+            bodies = newest_plan_bodies(session, player_ids)
         for player_id, body in sorted(bodies.items()):
             envelope = self.signer.envelope_json(body.encode())
             self.client.publish(player_topic(player_id, "plan"), envelope, qos=1, retain=True)
@@ -183,9 +174,7 @@ class MqttBridge:
         """Publish again every plan a player has not confirmed in its status (after a reconnect, or a broker
         that lost its retained messages)."""
         with self.database.sessions() as session:
-            newest = latest_versions(session)
-            confirmed = dict(session.execute(select(PlayerPresence.player_id, PlayerPresence.plan_version)).all())
-        stale = [player_id for player_id, version in newest.items() if confirmed.get(player_id) != version]
+            stale = unconfirmed_players(session)
         return self.publish_plans(stale)
 
     def publish_command(self, player_id: str, name: str, args: dict | None = None,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.revision import current_revision
 from scheduler.ledger import record_plan_figures
-from scheduler.models import PublishedPlan
+from scheduler.models import PlayerPresence, PublishedPlan
 from scheduler.plan_inputs import HORIZON_DAYS, load_planning_inputs, planning_horizon
 from scheduler.planner import PlanningResult, plan_fleet
 
@@ -32,6 +32,22 @@ def latest_versions(session: Session) -> dict[str, str]:
     rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.version)
                            .join(newest, PublishedPlan.id == newest.c.id))
     return {player_id: version for player_id, version in rows}
+
+
+def newest_plan_bodies(session: Session, player_ids: list[str]) -> dict[str, str]:
+    """The newest stored plan (its canonical JSON) of each of `player_ids` that has one."""
+    newest = latest_versions(session)
+    rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.body).where(
+        PublishedPlan.player_id.in_(player_ids),
+        PublishedPlan.version.in_([newest[p] for p in player_ids if p in newest])))
+    return {player_id: body for player_id, body in rows if player_id in newest}
+
+
+def unconfirmed_players(session: Session) -> list[str]:
+    """Players whose last status does not confirm their newest plan."""
+    newest = latest_versions(session)
+    confirmed = dict(session.execute(select(PlayerPresence.player_id, PlayerPresence.plan_version)).all())
+    return [player_id for player_id, version in newest.items() if confirmed.get(player_id) != version]
 
 
 def store_plans(session: Session, result: PlanningResult, now: datetime) -> list[str]:

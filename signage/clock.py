@@ -46,6 +46,17 @@ class VirtualClock:
             self._now = instant.astimezone(UTC)
 
 
+class OffsetClock:
+    """Another clock, some way ahead (or behind, negative): a player whose clock is off, in the simulator."""
+
+    def __init__(self, base: Clock, offset: timedelta) -> None:
+        self.base = base
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+
 def local_date(instant: datetime, timezone: str) -> date:
     """The calendar date at `instant` for someone standing in `timezone`."""
     if instant.tzinfo is None:

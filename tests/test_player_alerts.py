@@ -390,10 +390,10 @@ def test_the_cache_keeps_a_held_alerts_clip_and_lets_it_go_once_the_alert_is_sto
     for sha in (ALERT_CLIP, unneeded):
         screen.cache_file(sha)
     screen.command("alert_start", alert("M1", "info", at(9), at(9, 30), media=ALERT_CLIP))
-    screen.agent._cache_pass()
+    screen.agent.cache_pass()
     assert screen.agent.cache.path_for(ALERT_CLIP) is not None and screen.agent.cache.path_for(unneeded) is None
     screen.command("alert_stop", {"alert_id": "M1"})
-    screen.agent._cache_pass()
+    screen.agent.cache_pass()
     assert screen.agent.cache.path_for(ALERT_CLIP) is None and screen.agent.cache.path_for(CLIP) is not None
     screen.agent.close()
 
