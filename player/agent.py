@@ -61,6 +61,7 @@ CACHE_SYNC_EVERY = timedelta(seconds=60)
 POP_BATCH = 500
 RESEND_AFTER = timedelta(seconds=30)
 WATCHDOG_GRACE = timedelta(seconds=3)
+CLOCK_SET_BACK = "the clock was set back during the play"
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 MEDIA_KIND = {"video": "video", "image": "image", "audio": "audio"}
 
@@ -434,7 +435,10 @@ class PlayerAgent:
                 return
             self._cut_alert_play()
         if self.current is not None:
-            if self.current.deadline is not None and now >= self.current.deadline:
+            if self.current.started_at is not None and now < self.current.started_at - COMPLETION_TOLERANCE:
+                # Its end and the watchdog are on the old time line: waiting for them would hold the screen.
+                self._finish(now, "interrupted", CLOCK_SET_BACK)
+            elif self.current.deadline is not None and now >= self.current.deadline:
                 self._finish(now, "interrupted", "watchdog: no end from playback")
             elif (self.current.action.kind == "filler" and now >= self.current.action.until
                   and self.current.action.until < self.current.natural_end):
@@ -503,6 +507,10 @@ class PlayerAgent:
         action = play.action
         started = play.started_at or at
         expected = action.duration_ms - action.start_offset_ms
+        if at < started:
+            # The clock was set back while it played: how long it lasted is unknown, and a record cannot end before
+            # it starts (the journal would refuse it and the play would be lost). It counts as cut short.
+            at, status, reason = started, "interrupted", CLOCK_SET_BACK
         if status is None:
             status = play_status(started, at, expected)
             if status == "completed" and action.start_offset_ms > 0:

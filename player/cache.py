@@ -18,7 +18,8 @@ credentials: re-register it and install the new config) and the other 4xx that s
 wrong (400, 405, 410, 422, ...), and a media entry the cache cannot use (bad sha256 or url). Those are not
 tried again until `sync(..., ignore_backoff=True)` (the `sync_now` command) or a restart. Retryable: network
 errors and timeouts, 5xx, 404 (the server may get its file back), 408, 409, 425, 429, a sha256 mismatch
-(`CorruptMedia`: the server's file may be repaired) and a full disk.
+(`CorruptMedia`: the server's file may be repaired) and a full disk (which, for a download, starts
+`DISK_RESERVE_BYTES` before the disk is really full: that room is the journal's).
 
 Eviction. Files that no plan needs (not in the plan's media, not playing) are deleted, oldest first (by the time
 they were stored), partial downloads before ready files, only while the cache's disk use (ready and partial
@@ -61,6 +62,9 @@ BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_MAX = timedelta(minutes=10)
 RETRYABLE_4XX = frozenset({404, 408, 409, 425, 429})
 DISK_FULL = "disk full"
+# Room a download never takes: the journal and the plan share the cache's disk, and a play that cannot be journaled
+# is proof-of-play lost. A download that would eat into it stops as a full disk (its partial file kept).
+DISK_RESERVE_BYTES = 32 << 20
 PARTIAL_DIR = "partial"
 PARTIAL_SUFFIX = ".part"
 
@@ -162,6 +166,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
+def _free_bytes(folder: Path) -> int:
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
 def _is_disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
@@ -189,12 +198,15 @@ class MediaCache:
     `clock` drives the retry times. `rng` draws the jitter (pass `random.Random(seed)` for repeatable runs).
     `open_partial(path)` opens a partial file for appending, unbuffered; it is a seam for tests only (e.g. a
     function opening /dev/full, to meet a full disk) and defaults to `open(path, "ab", buffering=0)`.
+    Downloads leave `reserve_bytes` free on the cache's disk (for the journal beside it): short of that, they
+    stop as on a full disk.
     One pass at a time: `sync` and `download` hold a lock; `path_for` and `figures` may be called meanwhile.
     """
 
     def __init__(self, root: Path, server_url: str, player_id: str, secret: str, budget_bytes: int, clock: Clock,
                  timeout_s: float = 30, *, rng: random.Random | None = None,
-                 open_partial: Callable[[Path], BinaryIO] = _open_for_append) -> None:
+                 open_partial: Callable[[Path], BinaryIO] = _open_for_append,
+                 reserve_bytes: int = DISK_RESERVE_BYTES) -> None:
         if not server_url.startswith(("http://", "https://")):
             raise ValueError(f"server_url must start with http:// or https://, not {server_url!r}")
         if budget_bytes < 0:
@@ -208,6 +220,7 @@ class MediaCache:
         self._authorization = "Basic " + base64.b64encode(f"{player_id}:{secret}".encode()).decode("ascii")
         self._rng = rng or random.Random()
         self._open_partial = open_partial
+        self.reserve_bytes = reserve_bytes
         self._opener = urllib.request.build_opener(_NoRedirects)
         self._lock = threading.RLock()
         self._failures: dict[str, _Failure] = {}
@@ -354,6 +367,8 @@ class MediaCache:
                                                         f"bytes ({exc!r}); it resumes from there") from None
                     if not chunk:
                         break
+                    if _free_bytes(partial.parent) - len(chunk) < self.reserve_bytes:
+                        raise OSError(errno.ENOSPC, f"less than {self.reserve_bytes} bytes would be left free")
                     view = memoryview(chunk)
                     while view:
                         count = sink.write(view)
@@ -467,5 +482,5 @@ class MediaCache:
         return evicted
 
 
-__all__ = ["BACKOFF_BASE", "BACKOFF_MAX", "DISK_FULL", "CacheCounts", "CacheError", "CorruptMedia",
-           "DownloadFailed", "MediaCache", "SyncReport", "retryable_status"]
+__all__ = ["BACKOFF_BASE", "BACKOFF_MAX", "DISK_FULL", "DISK_RESERVE_BYTES", "CacheCounts", "CacheError",
+           "CorruptMedia", "DownloadFailed", "MediaCache", "SyncReport", "retryable_status"]

@@ -24,9 +24,9 @@ from campaigns.models import Screen, Site
 from campaigns.revision import current_revision
 from campaigns.windows import WeekSchedule
 from scheduler.alert_delivery import record_alert_acks
-from scheduler.ledger import note_heartbeat
+from scheduler.ledger import dialect_insert, note_heartbeats, reassess_closed_days
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
-from signage.protocol import MAX_BATCH, PopAck, PopBatch, PopRecord, Status
+from signage.protocol import MAX_BATCH, Identifier, PopAck, PopBatch, PopRecord, Status
 
 log = logging.getLogger("signage.ingest")
 
@@ -74,6 +74,7 @@ class _ValidBatch(PopBatch):
 
 
 _WHOLE_BATCH = TypeAdapter(_ValidBatch)
+_BATCH_ID = TypeAdapter(Identifier)
 
 
 @dataclass
@@ -182,8 +183,7 @@ def ingest_messages(session: Session, pops: list[tuple[str, bytes]], statuses: l
     caller's transaction. `statuses` of the outcome counts the statuses taken; the acks go out after commit."""
     outcome = ingest_pop(session, pops, directory, now)
     directory.refresh(session)
-    outcome.statuses = sum(ingest_status(session, player_id, payload, now, directory)
-                           for player_id, payload in statuses)
+    outcome.statuses = ingest_statuses(session, statuses, now, directory)
     return outcome
 
 
@@ -253,49 +253,86 @@ def _roll_up(session: Session, rows: list[dict[str, Any]]) -> None:
         _rollup_upsert(session, [{"screen_id": s, "campaign_id": c, "local_date": d,
                                   **{n: counts[n] for n in ROLLUP_COUNTERS}}
                                  for (s, c, d), counts in sorted(totals.items())])
+        reassess_closed_days(session, totals.keys())
 
 
 def _batch_id_of(payload: bytes) -> str | None:
     try:
         value = json.loads(payload).get("batch_id")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested deeper than Python parses
         return None
-    return value if isinstance(value, str) and 0 < len(value) <= 255 else None
+    try:
+        return _BATCH_ID.validate_python(value)  # what a PopAck can carry back
+    except ValidationError:
+        return None
 
 
-def ingest_status(session: Session, player_id: str, payload: bytes, now: datetime,
-                  directory: ScreenDirectory | None = None) -> bool:
-    """Record a player's status (or its Last Will's `offline`); False, logged, when it is malformed or forged.
-    With the screen directory, an online status also counts towards the player's day in the ledger."""
+def _valid_status(player_id: str, payload: bytes) -> Status | None:
     try:
         status = Status.model_validate_json(payload)
     except ValidationError as exc:
         log.warning("refused a status from %s: %s", player_id, _short(exc))
-        return False
+        return None
     if status.player_id != player_id:
         log.warning("refused a status from %s claiming to be %s", player_id, status.player_id)
-        return False
-    row = session.get(PlayerPresence, player_id)
-    if row is None:
-        row = PlayerPresence(player_id=player_id)
-        session.add(row)
-    row.state = status.state
-    row.last_seen = now
+        return None
+    return status
+
+
+def _presence_of(status: Status, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = {"player_id": status.player_id, "state": status.state, "last_seen": now}
     if status.state == "online":
-        row.plan_version = status.plan_version
-        row.now_playing = status.now_playing
-        if status.cache is not None:
-            row.cache_ready, row.cache_missing, row.cache_bytes = (status.cache.ready, status.cache.missing,
-                                                                   status.cache.bytes)
-        row.journal_backlog = status.journal_backlog
-        row.clock_offset_ms = status.clock_offset_ms
-        row.software_version = status.software_version
-        row.refused = status.refused
-        row.sent_at = status.sent_at
+        cache = status.cache
+        row.update(plan_version=status.plan_version, now_playing=status.now_playing,
+                   journal_backlog=status.journal_backlog, clock_offset_ms=status.clock_offset_ms,
+                   software_version=status.software_version, refused=status.refused, sent_at=status.sent_at)
+        if cache is not None:
+            row.update(cache_ready=cache.ready, cache_missing=cache.missing, cache_bytes=cache.bytes)
+    return row
+
+
+def _upsert_presence(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Each row replaces the columns it carries (an offline Will carries only state and last_seen)."""
+    for columns in {tuple(row) for row in rows}:
+        statement = dialect_insert(session, PlayerPresence)
+        statement = statement.on_conflict_do_update(
+            index_elements=["player_id"],
+            set_={name: getattr(statement.excluded, name) for name in columns if name != "player_id"})
+        session.execute(statement, [row for row in rows if tuple(row) == columns])
+
+
+def ingest_statuses(session: Session, statuses: list[tuple[str, bytes]], now: datetime,
+                    directory: ScreenDirectory | None = None) -> int:
+    """Record players' statuses (or their Last Wills' `offline`), (player id, payload) each, in arrival order:
+    a player's last one in the round is its presence. Malformed and forged ones are logged and skipped; returns
+    how many were taken. With the screen directory, online statuses also count towards the players' days in
+    the ledger. Two statements a round, whatever its size: statuses come from every player every 30 s."""
+    newest: dict[str, dict[str, Any]] = {}
+    beats: dict[tuple[str, date], tuple[int, bool]] = {}
+    taken = 0
+    for player_id, payload in statuses:
+        status = _valid_status(player_id, payload)
+        if status is None:
+            continue
+        taken += 1
+        newest[player_id] = _presence_of(status, now)
         calendar = directory.get(player_id) if directory is not None else None
-        if calendar is not None:
-            note_heartbeat(session, player_id, calendar.locate(now)[0], now, status.plan_version is not None)
-    return True
+        if status.state == "online" and calendar is not None:
+            key = (player_id, calendar.locate(now)[0])
+            count, had_plan = beats.get(key, (0, False))
+            beats[key] = (count + 1, had_plan or status.plan_version is not None)
+    if newest:
+        _upsert_presence(session, list(newest.values()))
+        session.expire_all()  # rows of the identity map may be older than what was just written
+    note_heartbeats(session, beats, now)
+    return taken
 
 
-__all__ = ["IngestOutcome", "ScreenCalendar", "ScreenDirectory", "ingest_messages", "ingest_pop", "ingest_status"]
+def ingest_status(session: Session, player_id: str, payload: bytes, now: datetime,
+                  directory: ScreenDirectory | None = None) -> bool:
+    """Record one player's status; False, logged, when it is malformed or forged (see ingest_statuses)."""
+    return ingest_statuses(session, [(player_id, payload)], now, directory) == 1
+
+
+__all__ = ["IngestOutcome", "ScreenCalendar", "ScreenDirectory", "ingest_messages", "ingest_pop", "ingest_status",
+           "ingest_statuses"]

@@ -6,12 +6,14 @@ Three writers keep it, each in the transaction of the work it describes:
   plan covers;
 - proof-of-play ingest adds the play counts (scheduler/ingest.py), and player statuses mark the days a player was
   heard (`PlayerDay`);
-- the nightly close (`close_days`) names the cause of each short day that has ended in its screen's timezone.
+- the nightly close (`close_days`) names the cause of each short day that has ended in its screen's timezone;
+  plays that arrive for a day already closed (a player back after days out of reach) count all the same, and
+  ingest names that day's cause again (`reassess_closed_days`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -36,7 +38,7 @@ CAUSES = (OFFLINE, NO_PLAN, MEDIA_MISSING, PLAYBACK_ERROR, NO_CAPACITY, NO_PLAYA
 _PLAN_CAUSES = {planner.NO_CAPACITY: NO_CAPACITY, planner.NO_PLAYABLE_CREATIVE: NO_PLAYABLE_CREATIVE}
 
 
-def _dialect_insert(session: Session, table):
+def dialect_insert(session: Session, table):
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return module.insert(table)
 
@@ -57,7 +59,7 @@ def record_plan_figures(session: Session, result: PlanningResult, player_ids: Co
                     .values(required=0, planned=0, plan_reason=None)
                     .execution_options(synchronize_session=False))
     if rows:
-        statement = _dialect_insert(session, DeliveryRollup)
+        statement = dialect_insert(session, DeliveryRollup)
         statement = statement.on_conflict_do_update(
             index_elements=["screen_id", "campaign_id", "local_date"],
             set_={"required": statement.excluded.required, "planned": statement.excluded.planned,
@@ -73,16 +75,20 @@ def record_plan_figures(session: Session, result: PlanningResult, player_ids: Co
     return len(rows)
 
 
-def note_heartbeat(session: Session, player_id: str, local_date: date, now: datetime, had_plan: bool) -> None:
-    """One online status from a player on its local date."""
-    statement = _dialect_insert(session, PlayerDay)
+def note_heartbeats(session: Session, beats: Mapping[tuple[str, date], tuple[int, bool]], now: datetime) -> None:
+    """Online statuses heard at `now`: (player id, its local date) -> (how many, whether any said it had a plan)."""
+    if not beats:
+        return
+    statement = dialect_insert(session, PlayerDay)
     statement = statement.on_conflict_do_update(
         index_elements=["player_id", "local_date"],
-        set_={"heartbeats": PlayerDay.heartbeats + 1, "last_seen": statement.excluded.last_seen,
+        set_={"heartbeats": PlayerDay.heartbeats + statement.excluded.heartbeats,
+              "last_seen": statement.excluded.last_seen,
               "had_plan": PlayerDay.had_plan | statement.excluded.had_plan},
     )
-    session.execute(statement, [{"player_id": player_id, "local_date": local_date, "heartbeats": 1,
-                                 "first_seen": now, "last_seen": now, "had_plan": had_plan}])
+    session.execute(statement, [{"player_id": player_id, "local_date": day, "heartbeats": count, "first_seen": now,
+                                 "last_seen": now, "had_plan": had_plan}
+                                for (player_id, day), (count, had_plan) in sorted(beats.items())])
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,29 @@ def figures_of(row: DeliveryRollup, day: PlayerDay | None) -> DayFigures:
                       attempts=row.completed_total + row.interrupted + row.failed + row.missed,
                       failed=row.failed, media_missing=row.media_missing,
                       heartbeats=day.heartbeats if day else 0, had_plan=day.had_plan if day else False)
+
+
+def reassess_closed_days(session: Session, keys: Collection[tuple[str, str, date]]) -> int:
+    """Name again the cause of the closed screen-days among `keys` (screen, campaign, local date) whose plays
+    arrived after the close: a player out of reach for days sends its journal when it comes back, and its days
+    must then say what it delivered, not "offline". Called by ingest in the transaction that counted the plays;
+    returns how many closed days it looked at."""
+    wanted = set(keys)
+    if not wanted:
+        return 0
+    rows = session.scalars(select(DeliveryRollup).where(
+        DeliveryRollup.closed.is_(True),
+        DeliveryRollup.screen_id.in_({screen for screen, _, _ in wanted}),
+        DeliveryRollup.local_date.in_({day for _, _, day in wanted}))
+        .execution_options(populate_existing=True))
+    seen = 0
+    for row in rows:
+        if (row.screen_id, row.campaign_id, row.local_date) not in wanted:
+            continue
+        row.cause = shortfall_cause(figures_of(row, session.get(PlayerDay, (row.screen_id, row.local_date))))
+        seen += 1
+    session.flush()
+    return seen
 
 
 def close_days(session: Session, now: datetime) -> int:

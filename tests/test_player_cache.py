@@ -217,6 +217,7 @@ def test_an_interrupted_download_resumes_from_the_partial_file_with_a_range_requ
     assert not (tmp_path / "cache" / "partial" / f"{clip}.part").exists()
 
 
+@pytest.mark.faults
 def test_a_file_corrupted_on_the_server_is_never_stored_and_is_stored_once_the_right_file_is_back(
         served, make_cache, clock, tmp_path):
     cache = make_cache()

@@ -199,6 +199,7 @@ def completed(rows, spot_id: str, kind: str = "spot") -> list:
     return [r for r in rows if r.spot_id == spot_id and r.kind == kind and r.status == "completed"]
 
 
+@pytest.mark.faults
 def test_a_player_killed_in_the_middle_of_a_spot_makes_it_good_and_loses_or_doubles_nothing(stack):
     database, bridge = stack.database, stack.bridge
     assets = media_table(database)
@@ -245,6 +246,7 @@ def test_playback_goes_on_while_the_broker_is_down_and_the_backlog_arrives_after
                    .total_seconds()) < 1.0 for i in range(4))
 
 
+@pytest.mark.faults
 def test_a_file_corrupted_on_the_server_is_never_played_and_is_made_good_once_the_right_file_is_back(stack):
     database, bridge, settings = stack.database, stack.bridge, stack.settings
     assets = media_table(database)
