@@ -189,6 +189,12 @@ def test_a_fault_file_naming_an_unknown_player_is_refused_with_the_names(files, 
         run(files, tmp_path, {"players": [{"player": "hn-nowhere", "clock_offset_s": 1}]})
 
 
+def test_the_example_fault_file_reads_as_the_acceptance_run_describes_it():
+    faults = read_fault_file(EXAMPLES / "faults.yaml")
+    assert [(rule.share, bool(rule.offline_daily), bool(rule.crash_daily)) for rule in faults.shares] == [
+        (0.10, True, False), (0.02, False, True)]
+
+
 def test_a_bad_fault_file_is_refused_naming_the_line_and_the_fix(tmp_path):
     path = tmp_path / "faults.yaml"
     path.write_text("schema: signage.faults/1\nplayers:\n  - player: w-001\n    offline:\n"
