@@ -43,6 +43,7 @@ from signage.player_config import PlayerConfig
 from signage.signing import Signer
 from tests.conftest import CAMPAIGN_FILE, FLEET_FILE
 from tests.pg_server import free_port
+from tests.virtual_agent import drain, run_agent_until
 
 pytestmark = pytest.mark.faults
 
@@ -187,8 +188,7 @@ class VirtualScreen:
         return self.agent.state.plan.version if self.agent.state.plan is not None else None
 
     def drain(self) -> None:
-        while not self.agent.events.empty():
-            self.agent.step(*self.agent.events.get_nowait())
+        drain(self.agent)
 
     def turn_until(self, condition, timeout: float, what: str) -> None:
         """Let the agent handle what arrives over the wire (in wall time, the virtual clock still) until
@@ -204,23 +204,7 @@ class VirtualScreen:
             self.agent.step(*event)
 
     def run_until(self, end: datetime, on_wake=None) -> None:
-        """Run the loop on virtual time up to `end`: the clock moves to when the loop would wake, or a timed item
-        ends. `on_wake(now)` runs at each moment (a clock jump, say) and may move the clock itself."""
-        for _ in range(500_000):
-            self.drain()
-            now = self.clock.now()
-            if now >= end:
-                return
-            wake = now + timedelta(seconds=self.agent._seconds_to_next_deadline())
-            if self.playback.ends_at is not None:
-                wake = min(wake, self.playback.ends_at)
-            self.clock.set(max(now, min(wake, end)))
-            if on_wake is not None:
-                on_wake(self.clock.now())
-            self.playback.advance()
-            if self.agent.events.empty():
-                self.agent.step("tick")
-        raise AssertionError(f"the loop spun without reaching {end.isoformat()}")
+        run_agent_until(self.agent, self.playback, self.clock, end, on_wake)
 
     def journaled(self) -> list[dict]:
         """Every record the journal holds (read beside the agent, as another reader of the file would)."""

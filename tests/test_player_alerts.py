@@ -24,6 +24,7 @@ from signage.player_config import PlayerConfig
 from signage.protocol import AlertOrder, canonical_json, format_utc_instant, player_topic, text_sha256
 from signage.signing import Signer, public_key_text
 from tests.test_player_programme import CLIP, LOOP, POSTER, at, make_plan
+from tests.virtual_agent import drain, run_agent_until
 
 PLAYER = "hn-test-001"
 ALERT_CLIP = "d" * 64
@@ -87,24 +88,11 @@ class Screen:
         self.drain()
 
     def drain(self) -> None:
-        while not self.agent.events.empty():
-            self.agent.step(*self.agent.events.get_nowait())
+        drain(self.agent)
 
     def run_until(self, end: datetime) -> None:
         """Run the loop on virtual time up to `end`, waking when the loop would and when a timed item ends."""
-        for _ in range(50_000):
-            self.drain()
-            now = self.clock.now()
-            if now >= end:
-                return
-            wake = now + timedelta(seconds=self.agent._seconds_to_next_deadline())
-            if self.playback.ends_at is not None:
-                wake = min(wake, self.playback.ends_at)
-            self.clock.set(max(now, min(wake, end)))
-            self.playback.advance()
-            if self.agent.events.empty():
-                self.agent.step("tick")
-        raise AssertionError(f"the loop spun without reaching {end.isoformat()}")
+        run_agent_until(self.agent, self.playback, self.clock, end, max_turns=50_000)
 
     def records(self) -> list[dict]:
         """Every record the journal holds, oldest first (read as one batch at a far-off moment, so each call

@@ -204,19 +204,24 @@ def test_a_bad_fault_file_is_refused_naming_the_line_and_the_fix(tmp_path):
     assert "faults.yaml:5" in str(refused.value) and "must come after" in str(refused.value)
 
 
-def test_signage_simulate_writes_the_compliance_report_and_prints_the_figures(files, tmp_path):
+def simulate_one_day(files, tmp_path: Path, fault: str, report: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`signage simulate --require 0.99` as a process over DAY1, with w-001 under `fault` all day."""
     fleet, campaigns = files
     faults = tmp_path / "faults.yaml"
     faults.write_text(f"""schema: signage.faults/1
 players:
   - player: w-001
-    offline: [{{from: "{at(DAY1, '06:00')}", to: "{at(DAY1, '23:00')}"}}]
+    {fault}: [{{from: "{at(DAY1, '00:00')}", to: "{at(DAY1, '23:00')}"}}]
 """, encoding="utf-8")
-    report = tmp_path / "out" / "compliance.csv"
-    done = subprocess.run([sys.executable, "-m", "signage.cli", "simulate", "--fleet", str(fleet), "--campaigns",
+    return subprocess.run([sys.executable, "-m", "signage.cli", "simulate", "--fleet", str(fleet), "--campaigns",
                            str(campaigns), "--from", DAY1.isoformat(), "--to", DAY1.isoformat(), "--faults",
-                           str(faults), "--out", str(report), "--json", "--require", "0.99"],
+                           str(faults), "--out", str(report), "--require", "0.99", *extra],
                           capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_signage_simulate_writes_the_compliance_report_and_prints_the_figures(files, tmp_path):
+    report = tmp_path / "out" / "compliance.csv"
+    done = simulate_one_day(files, tmp_path, "offline", report, "--json")
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert (figures["screen_days"], figures["compliant"], figures["online_screen_days"]) == (3, 2, 2)
@@ -227,16 +232,6 @@ players:
 
 
 def test_signage_simulate_exits_3_when_compliance_falls_below_what_is_required(files, tmp_path):
-    fleet, campaigns = files
-    faults = tmp_path / "faults.yaml"
-    faults.write_text(f"""schema: signage.faults/1
-players:
-  - player: w-001
-    download_failures: [{{from: "{at(DAY1, '00:00')}", to: "{at(DAY1, '23:00')}"}}]
-""", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "signage.cli", "simulate", "--fleet", str(fleet), "--campaigns",
-                           str(campaigns), "--from", DAY1.isoformat(), "--to", DAY1.isoformat(), "--faults",
-                           str(faults), "--out", str(tmp_path / "c.csv"), "--require", "0.99"],
-                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent)
+    done = simulate_one_day(files, tmp_path, "download_failures", tmp_path / "c.csv")
     assert done.returncode == 3, done.stdout + done.stderr
     assert "media_missing 1" in done.stdout
