@@ -15,6 +15,7 @@ first shows, and one with its outcome when it is over.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -151,6 +152,7 @@ class PlayerAgent:
         self._status_wanted = False
         self._last_status: datetime | None = None
         self._last_sync: datetime | None = None
+        self._commands_done = self._load_commands_done()
         self.client = client_factory(self) if client_factory is not None else self._make_client()
         self._load_saved_plan()
 
@@ -337,12 +339,20 @@ class PlayerAgent:
             body = self.verifier.verify(SignedEnvelope.model_validate_json(payload))
             command = Command.model_validate(body)
         except (ValueError, ValidationError, SignatureRefused) as exc:
-            self.state.refused = f"command refused: {str(exc)[:300]}"
-            log.warning(self.state.refused)
+            self._refuse_command(f"command refused: {str(exc)[:300]}")
             return
-        if command.player_id != self.config.player_id or command.expires_at <= self.clock.now():
-            log.info("ignored command %s (another player's, or expired)", command.command_id)
+        now = self.clock.now()
+        if command.player_id != self.config.player_id:
+            self._refuse_command(f"command {command.command_id} refused: it is for {command.player_id}")
             return
+        if command.expires_at <= now:
+            self._refuse_command(f"command {command.command_id} refused: it expired at "
+                                 f"{command.expires_at.isoformat()}")
+            return
+        if command.command_id in self._commands_done:
+            self._refuse_command(f"command {command.command_id} refused: it was carried out already (sent again)")
+            return
+        self._remember_command(command, now)
         if command.name == "sync_now":
             self._sync_wanted.set()
         elif command.name == "reload":
@@ -362,6 +372,35 @@ class PlayerAgent:
         elif command.name == "alert_stop":
             self._alert_stop(command)
         log.info("command %s done", command.name)
+
+    def _refuse_command(self, reason: str) -> None:
+        self.state.refused = reason[:500]
+        log.warning(self.state.refused)
+        self._status_wanted = True
+
+    def _commands_file(self) -> Path:
+        return self.data_dir / "commands.json"
+
+    def _load_commands_done(self) -> dict[str, datetime]:
+        """Ids of the commands carried out and not yet expired: a command sent again is not run again."""
+        try:
+            saved = json.loads(self._commands_file().read_text(encoding="utf-8"))
+            done = {str(key): datetime.fromisoformat(value) for key, value in saved.items()}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.error("the record of commands carried out is not readable (%s); starting afresh", exc)
+            return {}
+        now = self.clock.now()
+        return {key: expires for key, expires in done.items() if expires > now}
+
+    def _remember_command(self, command: Command, now: datetime) -> None:
+        self._commands_done = {key: expires for key, expires in self._commands_done.items() if expires > now}
+        self._commands_done[command.command_id] = command.expires_at
+        temporary = self._commands_file().with_suffix(".tmp")
+        temporary.write_text(json.dumps({key: value.isoformat() for key, value in self._commands_done.items()}),
+                             encoding="utf-8")
+        os.replace(temporary, self._commands_file())
 
     # -- alerts: the orders ----------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, TypeAdapter, ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -292,12 +292,17 @@ def _presence_of(status: Status, now: datetime) -> dict[str, Any]:
 
 
 def _upsert_presence(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Each row replaces the columns it carries (an offline Will carries only state and last_seen)."""
+    """Each row replaces the columns it carries (an offline Will carries only state and last_seen), unless the
+    stored status was sent later than it: with several ingest processes, a player's statuses can be stored out of
+    order (consecutive ones shared out to two processes; every process handed all retained statuses again when it
+    subscribes after a broker restart, found by signage loadtest)."""
     for columns in {tuple(row) for row in rows}:
         statement = dialect_insert(session, PlayerPresence)
         statement = statement.on_conflict_do_update(
             index_elements=["player_id"],
-            set_={name: getattr(statement.excluded, name) for name in columns if name != "player_id"})
+            set_={name: getattr(statement.excluded, name) for name in columns if name != "player_id"},
+            where=or_(statement.excluded.sent_at.is_(None), PlayerPresence.sent_at.is_(None),
+                      statement.excluded.sent_at >= PlayerPresence.sent_at))
         session.execute(statement, [row for row in rows if tuple(row) == columns])
 
 

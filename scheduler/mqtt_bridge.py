@@ -3,11 +3,13 @@
 paho-mqtt 2 runs its network loop on its own thread; its callbacks only hand messages to this
 bridge's worker thread, which does the database work in batches and publishes the acks once the
 records are committed. Subscriptions are made in on_connect, so a reconnect restores them, and the
-ingest subscriptions are shared (`$share/ingest/...`) so that several servers can split the load.
+ingest subscriptions are shared (`$share/ingest-<key>/...`, see `ingest_share`) so that several servers can split
+the load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import socket
@@ -38,10 +40,18 @@ MAX_MESSAGES_PER_ROUND = 400  # pop batches taken into one transaction
 COMMAND_TTL = timedelta(minutes=10)
 
 
+def ingest_share(server_secret: str) -> str:
+    """The shared-subscription group the servers' ingest joins, named from the server account's secret: Mosquitto's
+    ACL file does not check subscriptions, only deliveries, so a player that joined a group it could name would
+    take its turn of every player's proof-of-play, which its ACL then drops (found by tests/test_security_broker.py)."""
+    return f"{SHARED_INGEST}-{hashlib.sha256(f'ingest:{server_secret}'.encode()).hexdigest()[:16]}"
+
+
 class MqttBridge:
     def __init__(self, settings: Settings, database: Database, signer: Signer, clock: Clock, *, username: str,
                  password: str, client_id: str | None = None) -> None:
         self.settings = settings
+        self.ingest_share = ingest_share(password)
         self.database = database
         self.signer = signer
         self.clock = clock
@@ -88,8 +98,8 @@ class MqttBridge:
         if reason_code.is_failure:
             log.error("the broker refused the server's connection: %s", reason_code)
             return
-        client.subscribe([(f"{SHARED_INGEST}/{TOPIC_ROOT}/+/pop", SubscribeOptions(qos=1)),
-                          (f"{SHARED_INGEST}/{TOPIC_ROOT}/+/status", SubscribeOptions(qos=1))])
+        client.subscribe([(f"{self.ingest_share}/{TOPIC_ROOT}/+/pop", SubscribeOptions(qos=1)),
+                          (f"{self.ingest_share}/{TOPIC_ROOT}/+/status", SubscribeOptions(qos=1))])
         self.connected.set()
         self._resync.set()
         self.inbox.put(("wake", "", b""))
@@ -130,13 +140,26 @@ class MqttBridge:
                 items.append(item)
             try:
                 self._handle(items)
-            except Exception:  # a failed round is not acked: the players send it again
-                log.exception("an ingest round of %d messages failed; the players will send them again",
-                              len(items))
+            except Exception:
+                log.exception("an ingest round of %d messages failed; storing them one by one", len(items))
                 self.stats["failed rounds"] += 1
+                self._handle_one_by_one(items)
             if self._resync.is_set() and self.connected.is_set():
                 self._resync.clear()
                 self.republish_unconfirmed()
+
+    def _handle_one_by_one(self, items: list[tuple[str, str, bytes]]) -> None:
+        """After a failed round, each message in its own transaction: one that cannot be stored costs only itself
+        (it is not acked, so its player sends it again), never the good messages that shared its round."""
+        for kind, player_id, payload in items:
+            try:
+                self._handle([(kind, player_id, payload)])
+            except Exception as exc:
+                log.error("a %s message from %s could not be stored (%s: %s); it is not acked", kind, player_id,
+                          type(exc).__name__, str(exc)[:200])
+                self.stats["failed messages"] += 1
+        with self.committed:
+            self.committed.notify_all()
 
     def _handle(self, items: list[tuple[str, str, bytes]]) -> None:
         pops = [(player, payload) for kind, player, payload in items if kind == "pop"]

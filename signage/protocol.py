@@ -15,7 +15,16 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 PLAN_SCHEMA = "signage.plan/1"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -35,11 +44,39 @@ def format_utc_instant(instant: datetime) -> str:
     return format_instant(instant.astimezone(UTC)).replace("+00:00", "Z")
 
 
+# The years an instant on the wire may fall in: wide, but far enough from datetime's limits that converting to
+# UTC or to a screen's zone cannot overflow (a record dated 9999-12-31T23:59-12:00 once stopped an ingest round).
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
+INT32_MAX = 2**31 - 1  # the database's INTEGER columns
+INT64_MAX = 2**63 - 1
+
+
+def _within_wire_years(instant: datetime) -> datetime:
+    try:
+        in_range = EARLIEST_INSTANT <= instant.astimezone(UTC) < LATEST_INSTANT
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError("an instant on the wire lies between 1970 and 9000")
+    return instant
+
+
+def _without_nul(text: str) -> str:
+    # PostgreSQL's text columns cannot hold NUL: one such character would fail the whole ingest transaction.
+    if "\x00" in text:
+        raise ValueError("text on the wire cannot hold a NUL character")
+    return text
+
+
 # One serialiser for every instant, shared with the planner's fast writer so both give the same bytes.
-Instant = Annotated[AwareDatetime, PlainSerializer(format_instant, return_type=str, when_used="json")]
-UtcInstant = Annotated[AwareDatetime, PlainSerializer(format_utc_instant, return_type=str, when_used="json")]
+Instant = Annotated[AwareDatetime, AfterValidator(_within_wire_years),
+                    PlainSerializer(format_instant, return_type=str, when_used="json")]
+UtcInstant = Annotated[AwareDatetime, AfterValidator(_within_wire_years),
+                       PlainSerializer(format_utc_instant, return_type=str, when_used="json")]
 Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
-Identifier = Annotated[str, Field(min_length=1, max_length=255)]
+WireText = Annotated[str, AfterValidator(_without_nul)]
+Identifier = Annotated[WireText, Field(min_length=1, max_length=255)]
 
 
 class WireModel(BaseModel):
@@ -234,6 +271,7 @@ PlayKind = Literal["spot", "makegood", "filler", "alert"]
 # "started" only for alerts: the player acknowledges an alert's start at once, and its end in a second record.
 PlayStatus = Literal["completed", "interrupted", "failed", "missed", "started"]
 MAX_BATCH = 5000
+MAX_NOW_PLAYING_BYTES = 2000
 
 
 class PopRecord(WireModel):
@@ -250,8 +288,8 @@ class PopRecord(WireModel):
     ended_at: Instant
     duration_ms: Annotated[int, Field(ge=0, le=86_400_000)]
     status: PlayStatus
-    reason: Annotated[str, Field(max_length=500)] | None = None
-    plan_version: Annotated[str, Field(max_length=64)] | None = None
+    reason: Annotated[WireText, Field(max_length=500)] | None = None
+    plan_version: Annotated[WireText, Field(max_length=64)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PopRecord:
@@ -283,23 +321,31 @@ class PopAck(WireModel):
 
 
 class CacheFigures(WireModel):
-    ready: Annotated[int, Field(ge=0)]
-    missing: Annotated[int, Field(ge=0)]
-    bytes: Annotated[int, Field(ge=0)]
+    ready: Annotated[int, Field(ge=0, le=INT32_MAX)]
+    missing: Annotated[int, Field(ge=0, le=INT32_MAX)]
+    bytes: Annotated[int, Field(ge=0, le=INT64_MAX)]
 
 
 class Status(WireModel):
     player_id: Identifier
     state: Literal["online", "offline"]
-    plan_version: Annotated[str, Field(max_length=64)] | None = None
+    plan_version: Annotated[WireText, Field(max_length=64)] | None = None
     now_playing: dict[str, Any] | None = None
     cache: CacheFigures | None = None
-    journal_backlog: Annotated[int, Field(ge=0)] | None = None
-    clock_offset_ms: int | None = None
-    software_version: Annotated[str, Field(max_length=64)] | None = None
+    journal_backlog: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    clock_offset_ms: Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)] | None = None
+    software_version: Annotated[WireText, Field(max_length=64)] | None = None
     sent_at: UtcInstant | None = None
-    refused: Annotated[str, Field(max_length=500)] | None = None  # the last plan or command refused, and why
+    refused: Annotated[WireText, Field(max_length=500)] | None = None  # the last plan or command refused, and why
     alerts: Annotated[list[Identifier], Field(max_length=200)] | None = None  # the alerts held, not yet over
+
+    @field_validator("now_playing")
+    @classmethod
+    def _small_plain_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Stored as JSON as it came: strict JSON (no NaN, which PostgreSQL refuses) and small.
+        if value is not None and len(canonical_json(value)) > MAX_NOW_PLAYING_BYTES:
+            raise ValueError(f"now_playing takes at most {MAX_NOW_PLAYING_BYTES} bytes of JSON")
+        return value
 
 
 def canonical_json(obj: Any) -> bytes:

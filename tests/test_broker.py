@@ -240,6 +240,7 @@ def test_a_player_receives_the_retained_plan_the_server_published_on_its_own_pla
     assert (message.topic, message.payload, message.retain) == (player_topic("scr-a", "plan"), b"plan v1", True)
 
 
+@pytest.mark.security
 def test_a_player_receives_nothing_from_another_players_plan_cmd_or_ack(connect):
     server = connect("server")
     others = [player_topic("scr-b", kind) for kind in ("plan", "cmd", "ack")]
@@ -258,6 +259,7 @@ def test_a_player_receives_nothing_from_another_players_plan_cmd_or_ack(connect)
                                                      (player_topic("scr-a", "plan"), b"barrier")]
 
 
+@pytest.mark.security
 def test_a_player_cannot_publish_to_another_players_pop_or_status_nor_to_any_plan_cmd_or_ack(connect):
     listener = connect("server")
     listener.subscribe(f"{TOPIC_ROOT}/#")
@@ -283,6 +285,7 @@ def test_the_server_account_takes_every_players_pop_through_the_shared_ingest_su
                                                              (player_topic("scr-b", "pop"), b"scr-b")]
 
 
+@pytest.mark.security
 def test_a_wrong_password_an_unknown_user_and_an_anonymous_client_are_refused_at_connect(broker, players):
     a, b = players["scr-a"], players["scr-b"]
     attempts = {"wrong password": (a.username, "not-the-secret"), "another player's secret": (a.username, b.password),
@@ -295,6 +298,7 @@ def test_a_wrong_password_an_unknown_user_and_an_anonymous_client_are_refused_at
     assert refused == dict.fromkeys(attempts, (True, False))
 
 
+@pytest.mark.security
 @BOTH_BACKENDS
 def test_a_revoked_player_is_disconnected_and_refused_once_the_supervisor_notices(broker, connect, database, clock,
                                                                                   players):

@@ -124,3 +124,20 @@ def test_status_updates_presence_and_the_last_will_marks_the_player_offline(flee
     with fleet.sessions() as session:
         presence = session.get(PlayerPresence, PLAYER)
     assert (presence.state, presence.plan_version, presence.journal_backlog) == ("offline", "v9", 4)
+
+
+def test_a_status_stored_after_a_newer_one_does_not_turn_presence_back(fleet, clock):
+    # Two ingest processes: the newer status is stored first, the older one (a retained copy handed over again
+    # after a broker restart, or the previous status shared out to the other process) comes after it.
+    def status(version: str, sent: datetime) -> bytes:
+        return json.dumps({"player_id": PLAYER, "state": "online", "plan_version": version,
+                           "sent_at": sent.isoformat()}).encode()
+
+    sent = clock.now()
+    for version, at in (("v2", sent), ("v1", sent - timedelta(seconds=30)), ("v3", sent + timedelta(seconds=1))):
+        with transaction(fleet.sessions) as session:
+            assert ingest_status(session, PLAYER, status(version, at), clock.now())
+        with fleet.sessions() as session:
+            presence = session.get(PlayerPresence, PLAYER)
+        assert presence.plan_version == ("v2" if version == "v1" else version)
+    assert presence.sent_at == sent + timedelta(seconds=1)

@@ -19,6 +19,8 @@ from campaigns.accounts import issue_api_token
 from campaigns.models import User
 from signage.db import transaction
 
+pytestmark = pytest.mark.security
+
 # Per operation and run: enough to reach past validation into the routes, few enough that this file's three
 # runs stay within about three minutes on two cores.
 EXAMPLES_PER_OPERATION = 10
