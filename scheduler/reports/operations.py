@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, case, cast, func, select
+from sqlalchemy import String, case, func, literal, select, true
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from campaigns.models import Campaign, Organisation, Screen, Site
 from media.models import MediaAsset
@@ -67,15 +69,12 @@ def pop_log(session: Session, scope: Scope) -> Iterator[dict]:
             yield dict(zip(keys, row, strict=True))
 
 
-def _local_text(column, dialect: str, minutes: int):
-    """A UTC timestamp column as local ISO text with milliseconds and offset, formatted by the database."""
-    sign = "+" if minutes >= 0 else "-"
-    offset = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    if dialect == "postgresql":
-        local = func.to_char(column + func.make_interval(0, 0, 0, 0, 0, minutes), 'YYYY-MM-DD"T"HH24:MI:SS.MS')
-    else:
-        local = func.strftime("%Y-%m-%dT%H:%M:%f", column, f"{minutes:+d} minutes")
-    return case((column.is_(None), None), else_=local + offset)
+def _local_text(column, minutes: int):
+    """PostgreSQL: a UTC timestamp column as local ISO text with milliseconds (cut, not rounded) and offset."""
+    # Taken to UTC wall time first: to_char would otherwise write the session's TimeZone, whatever it is.
+    local = func.to_char(func.timezone("UTC", column) + func.make_interval(0, 0, 0, 0, 0, minutes),
+                         'YYYY-MM-DD"T"HH24:MI:SS.MS')
+    return case((column.is_(None), None), else_=local + _offset_text(minutes))
 
 
 def _inert_text(column):
@@ -87,51 +86,179 @@ def _inert_text(column):
 def pop_log_csv(session: Session, scope: Scope, timezone: str, language: str = "vi") -> Iterator[bytes]:
     """The proof-of-play log as CSV, the same columns and format as `exports.iter_csv` writes from `pop_log`,
     but formatted by the database and written straight from its cursor: the log of a city runs to millions of
-    rows. Times are in `timezone` at its offset on the period's first day (Hà Nội keeps one offset all year)."""
+    rows. Times are in `timezone` at its offset on the period's first day (Hà Nội keeps one offset all year).
+    Every text cell is quoted, times always carry milliseconds, lines end in CRLF; both databases give the same
+    bytes."""
     import codecs
     import csv
     import io
 
     from scheduler.reports.exports import csv_header
 
-    minutes = offset_minutes(scope, timezone)
-    dialect = session.get_bind().dialect.name
-    # Names once per screen, not joined per row; the log itself is one range of its own index.
-    names = {screen_id: (_inert(site), _inert(organisation)) for screen_id, site, organisation in session.execute(
-        _in_scope(select(Screen.id, Site.name, Organisation.name).join(Site, Site.id == Screen.site_id)
-                  .join(Organisation, Organisation.id == Site.organisation_id), scope))}
-    # Each row leaves the database as two pieces of CSV text around its site and organisation: SQL builds them in
-    # C, and Python only splices in the names (quoted once per screen) and joins lines.
-    def quoted(column):
-        return '"' + func.replace(func.coalesce(column, ""), '"', '""') + '"'
-
-    def plain(column):
-        return func.coalesce(column, "")
-
-    head = (plain(_local_text(PlayRecord.started_at, dialect, minutes)) + "," +
-            plain(_local_text(PlayRecord.ended_at, dialect, minutes)) + "," + quoted(PlayRecord.player_id))
-    tail = (quoted(PlayRecord.campaign_id) + "," + quoted(PlayRecord.media) + "," + quoted(PlayRecord.kind) + "," +
-            plain(_local_text(PlayRecord.scheduled_start, dialect, minutes)) + "," +
-            cast(PlayRecord.duration_ms, String) + "," + quoted(PlayRecord.status) + "," +
-            quoted(_inert_text(PlayRecord.reason)) + "," + quoted(PlayRecord.play_id))
-    query = (select(PlayRecord.player_id, head, tail)
-             .where(PlayRecord.local_date.between(scope.first, scope.last))
-             .order_by(PlayRecord.local_date, PlayRecord.started_at, PlayRecord.play_id))
-    if scope.campaign_id is not None:
-        # On SQLite, as an expression no index answers: otherwise it takes the campaign's index and sorts millions
-        # of rows, instead of walking the log's own index in order and testing each row.
-        campaign = PlayRecord.campaign_id + "" if dialect == "sqlite" else PlayRecord.campaign_id
-        query = query.where(campaign == scope.campaign_id)
-    if len(names) <= 2000:  # a ward or a district: ask for its screens; a city: take the period and sort out here
-        query = query.where(PlayRecord.player_id.in_(sorted(names)))
     buffer = io.StringIO()
     csv.writer(buffer).writerow(csv_header(POP_COLUMNS, language))
     yield codecs.BOM_UTF8 + buffer.getvalue().encode()
-    middle = {screen: f"{_csv_quote(site)},{_csv_quote(org)}" for screen, (site, org) in names.items()}
-    result = session.connection().execution_options(stream_results=True, yield_per=20000).execute(query)
-    for chunk in result.partitions():
-        yield "".join([f"{head_text},{names_text},{tail_text}\r\n" for player, head_text, tail_text in chunk
-                       if (names_text := middle.get(player)) is not None]).encode()
+    minutes = offset_minutes(scope, timezone)
+    if session.get_bind().dialect.name == "postgresql":
+        yield from _pop_log_copy(session, scope, minutes)
+    else:
+        yield from _pop_log_lines(session, scope, minutes)
+
+
+# The log's text columns, which the CSV always quotes (the others, times and the duration, never need quotes).
+_POP_QUOTED = ("player_id", "site", "organisation", "campaign_id", "media", "kind", "status", "reason", "play_id")
+_CHUNK_ROWS = 20000
+_IN_LIST_MAX_SCREENS = 2000  # SQLite: up to this many screens in scope, the query names them; above, Python filters
+
+
+def _pop_log_copy(session: Session, scope: Scope, minutes: int) -> Iterator[bytes]:
+    """PostgreSQL: the whole CSV is written by the server (COPY ... TO STDOUT), joins and order included, and
+    streamed out as it comes; Python only turns its LF line ends into CRLF."""
+    def text(column):
+        return func.coalesce(column, "")
+
+    def local(column):
+        return _local_text(column, minutes)
+
+    # A screen's site and organisation in one lookup the server remembers per screen (Memoize), not three joins
+    # per row; OFFSET 0 keeps the planner from flattening it back into those joins.
+    names = _in_scope(select(text(_inert_text(Site.name)).label("site"),
+                             text(_inert_text(Organisation.name)).label("organisation"))
+                      .join_from(Screen, Site, Site.id == Screen.site_id)
+                      .join(Organisation, Organisation.id == Site.organisation_id)
+                      .where(Screen.id == PlayRecord.player_id), scope).offset(0).lateral("names")
+    query = (select(local(PlayRecord.started_at).label("started_at"), local(PlayRecord.ended_at).label("ended_at"),
+                    text(PlayRecord.player_id).label("player_id"), names.c.site, names.c.organisation,
+                    text(PlayRecord.campaign_id).label("campaign_id"), text(PlayRecord.media).label("media"),
+                    text(PlayRecord.kind).label("kind"), local(PlayRecord.scheduled_start).label("scheduled_start"),
+                    PlayRecord.duration_ms, text(PlayRecord.status).label("status"),
+                    text(_inert_text(PlayRecord.reason)).label("reason"), text(PlayRecord.play_id).label("play_id"))
+             .select_from(PlayRecord).join(names, true())
+             .where(PlayRecord.local_date.between(scope.first, scope.last)))
+    if scope.campaign_id is not None:
+        query = query.where(PlayRecord.campaign_id == scope.campaign_id)
+    query = query.order_by(PlayRecord.local_date, PlayRecord.started_at, PlayRecord.play_id)
+    compiled = query.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    statement = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, FORCE_QUOTE ({', '.join(_POP_QUOTED)}))"
+    connection = session.connection().connection.driver_connection
+    encoding = connection.info.encoding
+    with connection.cursor() as cursor, cursor.copy(statement, compiled.params) as copy:
+        rows: list = []
+        for row in copy:  # one row at a time, as libpq hands them over
+            rows.append(row)
+            if len(rows) == _CHUNK_ROWS:
+                yield _crlf_lines(rows, encoding)
+                rows = []
+        if rows:
+            yield _crlf_lines(rows, encoding)
+
+
+def _crlf_lines(rows: list, encoding: str) -> bytes:
+    """COPY's rows (each ending in LF) as one chunk of UTF-8 with CRLF line ends, as the csv module writes; an LF
+    inside a quoted text stays as it is."""
+    data = b"".join(rows)
+    if data.count(b"\n") == len(rows):
+        data = data.replace(b"\n", b"\r\n")
+    else:
+        data = b"".join([bytes(row[:-1]) + b"\r\n" for row in rows])
+    return data if encoding == "utf-8" else data.decode(encoding).encode()
+
+
+def _pop_log_lines(session: Session, scope: Scope, minutes: int) -> Iterator[bytes]:
+    """SQLite: the log's own index (which holds every column read here) walked in order, and each line put
+    together in Python from the raw columns: SQLite's own string functions (strftime, ||, printf) cost more per
+    row than an f-string. Site and organisation names are looked up once per screen."""
+    names = {screen_id: f"{_csv_quote(screen_id)},{_csv_quote(_inert(site))},{_csv_quote(_inert(organisation))}"
+             .encode() for screen_id, site, organisation in session.execute(
+                 _in_scope(select(Screen.id, Site.name, Organisation.name).join(Site, Site.id == Screen.site_id)
+                           .join(Organisation, Organisation.id == Site.organisation_id), scope))}
+    query = (select(PlayRecord.player_id, PlayRecord.started_at, PlayRecord.ended_at,
+                    func.coalesce(PlayRecord.campaign_id, ""), PlayRecord.media, PlayRecord.kind,
+                    func.coalesce(PlayRecord.scheduled_start, ""), PlayRecord.duration_ms, PlayRecord.status,
+                    func.coalesce(_inert_text(PlayRecord.reason), ""), PlayRecord.play_id)
+             .where(PlayRecord.local_date.between(literal(scope.first.isoformat(), String),
+                                                  literal(scope.last.isoformat(), String)))
+             .order_by(PlayRecord.local_date, PlayRecord.started_at, PlayRecord.play_id))
+    if scope.campaign_id is not None:
+        # "+campaign_id", SQLite's way of saying no index answers this: otherwise it takes the campaign's index and
+        # sorts millions of rows, instead of walking the log's own index in order and testing each row.
+        unindexed = UnaryExpression(PlayRecord.campaign_id.expression, operator=custom_op("+"), type_=String())
+        query = query.where(unindexed == literal(scope.campaign_id, String))
+    if len(names) <= _IN_LIST_MAX_SCREENS:  # a ward or a district: ask for its screens; a city: sort out here
+        query = query.where(PlayRecord.player_id.in_([literal(screen, String) for screen in sorted(names)]))
+    compiled = query.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    parameters = [compiled.params[name] for name in compiled.positiontup]
+    # The raw DB-API cursor: rows as plain tuples of str, no result processing.
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), parameters)
+        local, offset = _local_minutes(scope, minutes), _offset_text(minutes)
+        plain = all(text.count(b'"') == 6 for text in names.values())
+        while rows := cursor.fetchmany(_CHUNK_ROWS):
+            yield _pop_lines(rows, names, local, offset, minutes, plain)
+    finally:
+        cursor.close()
+
+
+def _local_minutes(scope: Scope, minutes: int) -> dict[str, str]:
+    """SQLite's UTC timestamp text ("2024-08-20 01:30:05.250000", the fixed format SQLAlchemy stores) by its first
+    16 characters, the minute, to the local minute in ISO ("2024-08-20T08:30"), made ahead for the period (a plain
+    dict: the fastest lookup there is); "" stays "" (no scheduled start)."""
+    table = {"": ""}
+    _add_minutes(table, minutes, datetime.combine(scope.first - timedelta(days=1), datetime.min.time()),
+                 datetime.combine(scope.last + timedelta(days=2), datetime.min.time()))
+    return table
+
+
+def _add_minutes(table: dict[str, str], minutes: int, first: datetime, end: datetime) -> None:
+    shift, step = timedelta(minutes=minutes), timedelta(minutes=1)
+    while first < end:
+        table[first.strftime("%Y-%m-%d %H:%M")] = (first + shift).strftime("%Y-%m-%dT%H:%M")
+        first += step
+
+
+def _offset_text(minutes: int) -> str:
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _pop_lines(rows: list[tuple], names: dict[str, bytes], local: dict[str, str], offset: str, minutes: int,
+               plain: bool) -> bytes:
+    """The CSV lines of the rows of screens in `names` (their id, site and organisation as CSV bytes). Each time is
+    its local minute, then its seconds and milliseconds as stored (cut, never rounded), then the offset. The rest
+    of a line is ASCII but for a reason or an id now and then, and is encoded on its own: a line with the
+    Vietnamese names in it would be a wide str, slower to build and to encode. Text is quoted without doubling its
+    quotes first, which the count of quotes then proves was right (no text held one), else the lines are made
+    again with them doubled."""
+    try:
+        lines = [f"{local[a[:16]]}{a[16:23]}{offset},{local[b[:16]]}{b[16:23]}{offset},".encode() + screen +
+                 f',"{campaign}","{media}","{kind}",{local[s[:16]]}{s[16:23]}{s and offset},{duration},"{status}",'
+                 f'"{reason}","{play}"\r\n'.encode()
+                 for player, a, b, campaign, media, kind, s, duration, status, reason, play in rows
+                 if (screen := names.get(player)) is not None]
+    except KeyError:  # a minute outside the period (an end, or a scheduled start, days off): add its days
+        _add_days_of(local, minutes, rows)
+        return _pop_lines(rows, names, local, offset, minutes, plain)
+    data = b"".join(lines)
+    if plain and data.count(b'"') == 18 * len(lines):
+        return data
+    q = _csv_quote
+    return b"".join([f"{local[a[:16]]}{a[16:23]}{offset},{local[b[:16]]}{b[16:23]}{offset},".encode() + screen +
+                     f",{q(campaign)},{q(media)},{q(kind)},{local[s[:16]]}{s[16:23]}{s and offset},{duration},"
+                     f"{q(status)},{q(reason)},{q(play)}\r\n".encode()
+                     for player, a, b, campaign, media, kind, s, duration, status, reason, play in rows
+                     if (screen := names.get(player)) is not None])
+
+
+def _add_days_of(local: dict[str, str], minutes: int, rows: list[tuple]) -> None:
+    for row in rows:
+        for value in (row[1], row[2], row[6]):
+            if value[:16] not in local:
+                day = datetime.fromisoformat(value[:10])
+                _add_minutes(local, minutes, day, day + timedelta(days=1))
+                if value[:16] not in local:
+                    raise ValueError(f"play {row[10]!r} has a time stored as {value!r}, not as SQLAlchemy stores "
+                                     f"times in SQLite (YYYY-MM-DD HH:MM:SS.ffffff, UTC)")
 
 
 def _csv_quote(text: str | None) -> str:
