@@ -33,32 +33,27 @@ import httpx  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from campaigns.accounts import create_user  # noqa: E402
-from campaigns.fleet_file import import_fleet  # noqa: E402
-from scheduler.app import create_app  # noqa: E402
+from loadtest.serving import free_port  # noqa: E402
+from loadtest.stand import (  # noqa: E402
+    WARD,
+    confirmed_players,
+    fleet_yaml,
+    load_fleet,
+    register_players,
+    running_server,
+    screen_ids,
+    wait_until,
+)
 from scheduler.broker import BrokerSupervisor  # noqa: E402
 from scheduler.database import open_database  # noqa: E402
 from scheduler.jobs import PlanningService  # noqa: E402
 from scheduler.models import AlertDelivery  # noqa: E402
-from scheduler.players import register_player  # noqa: E402
 from signage.clock import SystemClock  # noqa: E402
 from signage.config import Settings  # noqa: E402
 from signage.db import transaction  # noqa: E402
-from signage.signing import Signer  # noqa: E402
-from tests.pg_server import free_port  # noqa: E402
-from tests.servers import serve_in_thread  # noqa: E402
 
 TARGET_P99_S = 2.0
 PASSWORD = "bench password, long enough"
-
-
-def fleet_yaml(players: int) -> str:
-    lines = ["schema: signage.fleet/1", "organisations:", "  - {id: hn, name: Hà Nội, kind: city}",
-             "  - {id: bench-ward, name: Phường thử, kind: ward, parent: hn}",
-             "sites:", "  - {id: bench-site, name: Trụ sở, kind: ward_office, organisation: bench-ward,",
-             '     operating_hours: {daily: ["00:00-24:00"]}, peak_windows: {daily: ["08:00-11:00"]}}', "screens:"]
-    lines += [f"  - {{id: bench-{i:04d}, site: bench-site, name: S{i}, kind: lcd, resolution: 1920x1080}}"
-              for i in range(players)]
-    return "\n".join(lines) + "\n"
 
 
 def run_agents(config_paths: list[str], ready, stop) -> None:
@@ -123,37 +118,27 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="signage-alert-bench-"))
     settings = Settings(data_dir=work / "data", database_url=f"sqlite:///{work / 'signage.db'}", mqtt=True,
                         jobs=False, broker_port=free_port())
-    (work / "fleet.yaml").write_text(fleet_yaml(args.players), encoding="utf-8")
     database = open_database(settings)
     clock = SystemClock()
+    load_fleet(database, settings, work, fleet_yaml(args.players, prefix="bench", per_site=args.players,
+                                                    peak_windows="08:00-11:00"))
     with transaction(database.sessions) as session:
-        import_fleet(session, work / "fleet.yaml", settings.timezone)
-        create_user(session, username="bench-staff", full_name="Bench", role="staff", organisation_id="bench-ward",
+        create_user(session, username="bench-staff", full_name="Bench", role="staff", organisation_id=WARD,
                     password=PASSWORD, clock=clock)
-    with BrokerSupervisor(settings, database):
-        app = create_app(settings)
-        server, thread, port = serve_in_thread(app)
-        try:
-            run_rounds(args, work, settings, database, app, port)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=60)
+    with BrokerSupervisor(settings, database), running_server(settings) as server:
+        run_rounds(args, work, settings, database, server.app, server.port)
     database.dispose()
 
 
 def run_rounds(args, work: Path, settings: Settings, database, app, port: int) -> None:
-    assert app.state.bridge.connected.wait(20), "the server did not reach the broker"
     clock = SystemClock()
-    signer = Signer.load_or_create(settings.data_dir)
-    ids = [f"bench-{i:04d}" for i in range(args.players)]
+    ids = screen_ids(args.players, "bench")
     configs = {}
-    with transaction(database.sessions) as session:
-        for player_id in ids:
-            config = register_player(session, player_id, settings, signer, f"http://127.0.0.1:{port}", clock.now())
-            config = config.model_copy(update={"data_dir": str(work / "players" / player_id), "headless": True})
-            configs[player_id] = work / "players" / f"{player_id}.json"
-            configs[player_id].parent.mkdir(parents=True, exist_ok=True)
-            config.write(configs[player_id])
+    for player_id, config in register_players(database, settings, ids, f"http://127.0.0.1:{port}", clock).items():
+        config = config.model_copy(update={"data_dir": str(work / "players" / player_id), "headless": True})
+        configs[player_id] = work / "players" / f"{player_id}.json"
+        configs[player_id].parent.mkdir(parents=True, exist_ok=True)
+        config.write(configs[player_id])
     planned = PlanningService(database, clock, settings.timezone).tick(force=True)
     app.state.bridge.publish_plans(planned.changed)
     print(f"{args.players} players ({args.vlc} with libVLC) on {args.processes} worker processes; "
@@ -173,7 +158,7 @@ def run_rounds(args, work: Path, settings: Settings, database, app, port: int) -
     for _ in workers:
         ready.acquire()
     try:
-        wait_until_all_confirm(database, app, ids)
+        wait_until_all_confirm(database, ids)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         token = client.post("/api/v1/auth/token", json={"username": "bench-staff", "password": PASSWORD}).json()
         client.headers["Authorization"] = f"Bearer {token['access_token']}"
@@ -183,7 +168,7 @@ def run_rounds(args, work: Path, settings: Settings, database, app, port: int) -
             answer = client.post("/api/v1/alerts", json={
                 "title": f"Thử cảnh báo {round_number + 1}", "text": "Cảnh báo khẩn: thử hệ thống", "severity":
                 "urgent", "expires_at": (before + timedelta(minutes=10)).isoformat(),
-                "targets": {"organisations": ["bench-ward"]}})
+                "targets": {"organisations": [WARD]}})
             after = datetime.now(UTC)
             answer.raise_for_status()
             alert_id = answer.json()["id"]
@@ -212,21 +197,10 @@ def run_rounds(args, work: Path, settings: Settings, database, app, port: int) -
             agent.wait(timeout=30)
 
 
-def wait_until_all_confirm(database, app, ids: list[str], timeout: float = 120) -> None:
+def wait_until_all_confirm(database, ids: list[str], timeout: float = 120) -> None:
     """Until every player's status names the plan it was given (they are connected and settled)."""
-    from scheduler.models import PlayerPresence
-    from scheduler.planning import latest_versions
-
-    def confirmed() -> bool:
-        with database.sessions() as session:
-            newest = latest_versions(session)
-            have = dict(session.execute(select(PlayerPresence.player_id, PlayerPresence.plan_version)).all())
-        return all(have.get(player_id) == newest.get(player_id) for player_id in ids)
-
-    bridge = app.state.bridge
-    with bridge.committed:
-        if not bridge.committed.wait_for(confirmed, timeout=timeout):
-            raise SystemExit("not every player confirmed its plan within two minutes")
+    if not wait_until(lambda: confirmed_players(database, ids) >= len(ids), timeout):
+        raise SystemExit("not every player confirmed its plan within two minutes")
 
 
 if __name__ == "__main__":

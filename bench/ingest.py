@@ -24,26 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from campaigns.fleet_file import import_fleet  # noqa: E402
+from loadtest.serving import free_port  # noqa: E402
+from loadtest.stand import fleet_yaml, load_fleet, register_players, screen_ids  # noqa: E402
 from scheduler.broker import BrokerSupervisor  # noqa: E402
 from scheduler.database import open_database  # noqa: E402
 from scheduler.ingest_worker import run_ingest_worker  # noqa: E402
 from scheduler.models import PlayRecord  # noqa: E402
-from scheduler.players import register_player  # noqa: E402
 from signage.clock import SystemClock  # noqa: E402
 from signage.config import Settings  # noqa: E402
-from signage.db import transaction  # noqa: E402
-from signage.signing import Signer  # noqa: E402
-from tests.pg_server import free_port  # noqa: E402
 from tests.protocol_client import ProtocolPlayer, pop_record  # noqa: E402
-
-
-def fleet_yaml(players: int) -> str:
-    lines = ["schema: signage.fleet/1", "organisations: [{id: hn, name: Hà Nội, kind: city}]",
-             "sites: [{id: bench-site, name: Bench, kind: bus_station, organisation: hn}]", "screens:"]
-    lines += [f"  - {{id: bench-{i:04d}, site: bench-site, name: S{i}, kind: lcd, resolution: 1920x1080}}"
-              for i in range(players)]
-    return "\n".join(lines) + "\n"
 
 
 def run_players(accounts: list[tuple[str, str]], port: int, records: int, batch: int, ready, go, done) -> None:
@@ -76,13 +65,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="signage-bench-ingest-"))
     settings = Settings(_env_file=None, data_dir=work, database_url=args.database_url, broker_port=free_port())
     database = open_database(settings)
-    (work / "fleet.yaml").write_text(fleet_yaml(args.players), encoding="utf-8")
-    clock = SystemClock()
-    signer = Signer.load_or_create(work)
-    with transaction(database.sessions) as session:
-        import_fleet(session, work / "fleet.yaml", settings.timezone)
-        configs = [register_player(session, f"bench-{i:04d}", settings, signer, "http://127.0.0.1", clock.now())
-                   for i in range(args.players)]
+    load_fleet(database, settings, work, fleet_yaml(args.players, prefix="bench"))
+    configs = list(register_players(database, settings, screen_ids(args.players, "bench"), "http://127.0.0.1",
+                                    SystemClock()).values())
 
     total = args.players * args.records
     with BrokerSupervisor(settings, database):

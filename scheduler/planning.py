@@ -36,11 +36,12 @@ def latest_versions(session: Session) -> dict[str, str]:
 
 def newest_plan_bodies(session: Session, player_ids: list[str]) -> dict[str, str]:
     """The newest stored plan (its canonical JSON) of each of `player_ids` that has one."""
-    newest = latest_versions(session)
-    rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.body).where(
-        PublishedPlan.player_id.in_(player_ids),
-        PublishedPlan.version.in_([newest[p] for p in player_ids if p in newest])))
-    return {player_id: body for player_id, body in rows if player_id in newest}
+    # By the newest row's id, as latest_versions reads it: two IN lists (players, versions) made SQLite probe
+    # their cross product, 4 million index lookups (1.8 s) to publish 2,000 plans (found by signage loadtest).
+    newest = (select(func.max(PublishedPlan.id)).where(PublishedPlan.player_id.in_(player_ids))
+              .group_by(PublishedPlan.player_id))
+    rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.body).where(PublishedPlan.id.in_(newest)))
+    return {player_id: body for player_id, body in rows}
 
 
 def unconfirmed_players(session: Session) -> list[str]:

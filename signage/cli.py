@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from loadtest.cli import loadtest
 from player.cli import run as player_run
 from scheduler.broker_cli import broker, player_app
 from signage import __version__
@@ -36,6 +37,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(player_app, name="player")
 player_app.command("run")(player_run)
 app.command("broker")(broker)
+app.command("loadtest")(loadtest)
 
 out = Console()
 err = Console(stderr=True)

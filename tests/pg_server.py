@@ -10,7 +10,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -18,18 +17,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from loadtest.serving import free_port
+
 
 def postgres_bin_dir() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if not candidates:
         raise RuntimeError("PostgreSQL is not installed: run `make test` (scripts/setup.sh installs it)")
     return Path(candidates[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PostgresServer:

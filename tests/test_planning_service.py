@@ -19,7 +19,7 @@ from scheduler.jobs import PlanningService, start_jobs
 from scheduler.models import PublishedPlan, RecordedShortfall
 from scheduler.plan_inputs import load_planning_inputs
 from scheduler.planner import plan_fleet
-from scheduler.planning import latest_versions
+from scheduler.planning import latest_versions, newest_plan_bodies
 from signage.clock import VirtualClock
 from signage.db import transaction
 from tests.conftest import CAMPAIGN_FILE, FLEET_FILE
@@ -116,6 +116,23 @@ def test_a_changed_override_stores_new_plans_only_for_the_players_it_touches(loa
     assert again.changed == ["hn-hadong-phula-001", "hn-hadong-phula-002", "hn-hadong-phula-003"]
     with loaded.sessions() as session:
         assert session.scalar(select(func.count()).select_from(PublishedPlan)) == 85
+
+
+def test_the_plans_to_publish_are_each_players_newest_and_players_without_one_are_left_out(loaded, clock):
+    service = PlanningService(loaded, clock, TZ)
+    service.tick()
+    with transaction(loaded.sessions) as session:
+        session.scalars(select(FrequencyOverride)).one().plays_per_day = 12
+    service.tick()
+    wanted = ["hn-hadong-phula-001", "hn-nb-t2-001", "no-such-screen"]
+    with loaded.sessions() as session:
+        bodies = newest_plan_bodies(session, wanted)
+        newest = latest_versions(session)
+        versions = session.scalar(select(func.count()).select_from(PublishedPlan)
+                                  .where(PublishedPlan.player_id == "hn-hadong-phula-001"))
+    assert versions == 2 and set(bodies) == {"hn-hadong-phula-001", "hn-nb-t2-001"}
+    for player_id, body in bodies.items():
+        assert json.loads(body)["version"] == newest[player_id]
 
 
 def test_stored_plans_carry_the_version_of_their_canonical_body(loaded, clock):
