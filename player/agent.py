@@ -408,9 +408,7 @@ class PlayerAgent:
         try:
             order = AlertOrder.model_validate(command.args)
         except ValidationError as exc:
-            self.state.refused = f"alert_start {command.command_id} refused: {validation_problems(exc)}"[:500]
-            log.warning(self.state.refused)
-            self._status_wanted = True
+            self._refuse_command(f"alert_start {command.command_id} refused: {validation_problems(exc)}")
             return
         now = self.clock.now()
         if order.expires_at <= now:
@@ -431,9 +429,7 @@ class PlayerAgent:
         try:
             alert_id = AlertStop.model_validate(command.args).alert_id
         except ValidationError as exc:
-            self.state.refused = f"alert_stop {command.command_id} refused: {validation_problems(exc)}"[:500]
-            log.warning(self.state.refused)
-            self._status_wanted = True
+            self._refuse_command(f"alert_stop {command.command_id} refused: {validation_problems(exc)}")
             return
         now = self.clock.now()
         order = self.alerts.stop(alert_id, now)

@@ -47,6 +47,15 @@ def ingest_share(server_secret: str) -> str:
     return f"{SHARED_INGEST}-{hashlib.sha256(f'ingest:{server_secret}'.encode()).hexdigest()[:16]}"
 
 
+def signed_plans(database: Database, signer: Signer, player_ids: list[str]) -> dict[str, bytes]:
+    """The newest stored plan of each of `player_ids` that has one, as the signed envelope players take, by player."""
+    if not player_ids:
+        return {}
+    with database.sessions() as session:
+        bodies = newest_plan_bodies(session, player_ids)
+    return {player_id: signer.envelope_json(body.encode()) for player_id, body in sorted(bodies.items())}
+
+
 class MqttBridge:
     def __init__(self, settings: Settings, database: Database, signer: Signer, clock: Clock, *, username: str,
                  password: str, client_id: str | None = None) -> None:
@@ -183,15 +192,11 @@ class MqttBridge:
 
     def publish_plans(self, player_ids: list[str]) -> int:
         """Publish the newest stored plan of each player, signed, retained, QoS 1."""
-        if not player_ids:
-            return 0
-        with self.database.sessions() as session:
-            bodies = newest_plan_bodies(session, player_ids)
-        for player_id, body in sorted(bodies.items()):
-            envelope = self.signer.envelope_json(body.encode())
+        envelopes = signed_plans(self.database, self.signer, player_ids)
+        for player_id, envelope in envelopes.items():
             self.client.publish(player_topic(player_id, "plan"), envelope, qos=1, retain=True)
-        self.stats["plans published"] += len(bodies)
-        return len(bodies)
+        self.stats["plans published"] += len(envelopes)
+        return len(envelopes)
 
     def republish_unconfirmed(self) -> int:
         """Publish again every plan a player has not confirmed in its status (after a reconnect, or a broker

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 from scheduler.database import Database
 from scheduler.ingest import ScreenDirectory, ingest_messages
 from scheduler.jobs import PlanningService
-from scheduler.planning import PlanningRound, newest_plan_bodies, unconfirmed_players
+from scheduler.mqtt_bridge import signed_plans
+from scheduler.planning import PlanningRound, unconfirmed_players
 from signage.clock import Clock
 from signage.db import transaction
-from signage.protocol import Plan, canonical_json
+from signage.protocol import Plan, SignedEnvelope, canonical_json
 from signage.signing import Signer
 from simulation.network import SimulatedBroker
 
@@ -39,16 +40,12 @@ class SimulatedServer:
         self.publish_plans(planned.changed)
 
     def publish_plans(self, player_ids: list[str]) -> int:
-        if not player_ids:
-            return 0
-        with self.database.sessions() as session:
-            bodies = newest_plan_bodies(session, player_ids)
-        for player_id, body in sorted(bodies.items()):
-            self._note_peak_windows(Plan.model_validate_json(body))
-            if self.broker.publish_to_player(player_id, "plan", self.signer.envelope_json(body.encode()),
-                                             retain=True):
+        envelopes = signed_plans(self.database, self.signer, player_ids)
+        for player_id, envelope in envelopes.items():
+            self._note_peak_windows(Plan.model_validate(SignedEnvelope.model_validate_json(envelope).payload))
+            if self.broker.publish_to_player(player_id, "plan", envelope, retain=True):
                 self.stats["plans published"] += 1
-        return len(bodies)
+        return len(envelopes)
 
     def _note_peak_windows(self, plan: Plan) -> None:
         by_day: dict[date, list[tuple[datetime, datetime]]] = {}
