@@ -5,8 +5,10 @@ Layout under `root`: ready files at `ab/<sha256>` (like the server's store), dow
 checked over the whole file, so whatever sits at a ready path is complete and right, also after a power cut.
 
 Downloads use the server's GET /media/{sha256} (DESIGN §3 media table: `{server_url}{url}`) with HTTP Basic
-`player_id:secret`. A partial file is resumed with `Range: bytes=N-` and `If-Range: "<sha256>"` (the server's
-strong ETag); a 200 instead of a 206 means the server sends the whole file, so the partial starts over.
+`player_id:secret`. A partial file is resumed with `Range: bytes=N-`, without `If-Range`: the URL names the
+content by its sha256, so what it serves never changes (and the whole file's sha256 is checked at the end). That
+keeps resumes working behind nginx's X-Accel-Redirect, whose ETag is nginx's own (docs/deploy.md). A 200 instead
+of a 206 means the server sends the whole file, so the partial starts over.
 Redirects are not followed (the credentials go to the configured server only); proxies from the environment
 (`http_proxy`, `no_proxy`) are honoured, as urllib does.
 
@@ -325,7 +327,6 @@ class MediaCache:
                    "User-Agent": f"signage-player/{self.player_id}"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
-            headers["If-Range"] = f'"{sha}"'
         request = urllib.request.Request(url, headers=headers, method="GET")
         try:
             response = self._opener.open(request, timeout=self.timeout_s)

@@ -212,7 +212,7 @@ def test_an_interrupted_download_resumes_from_the_partial_file_with_a_range_requ
     assert report.downloaded == [clip]
     assert cache.path_for(clip).read_bytes() == data
     [seen] = media_gets(served)
-    assert (seen.range, seen.if_range, seen.status) == (f"bytes={half}-", f'"{clip}"', 206)
+    assert (seen.range, seen.if_range, seen.status) == (f"bytes={half}-", None, 206)
     assert seen.body_bytes == len(data) - half  # only the missing half crossed the wire
     assert not (tmp_path / "cache" / "partial" / f"{clip}.part").exists()
 
