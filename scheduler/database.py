@@ -15,7 +15,7 @@ import campaigns.revision  # noqa: F401 - and bumps the planning revision on cha
 import media.models  # noqa: F401
 import scheduler.models  # noqa: F401
 from signage.config import Settings
-from signage.db import make_engine, make_session_factory
+from signage.db import PoolSize, make_engine, make_session_factory
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -44,10 +44,22 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def open_database(settings: Settings) -> Database:
+def web_pool(settings: Settings) -> PoolSize:
+    """The pool of a server process's web requests: one connection per threadpool thread (the app sizes its
+    threadpool to match), none beyond, and a bounded wait that the web layer answers with 503."""
+    return PoolSize(size=settings.db_pool_size, overflow=0, timeout=settings.db_pool_timeout)
+
+
+# The MQTT bridge's ingest, the planning jobs and alert delivery: a few threads, so a few connections, kept apart
+# from the web pool so that staff requests can never starve proof-of-play ingest (nor the other way round).
+BACKGROUND_POOL = PoolSize(size=3, overflow=5, timeout=30.0)
+
+
+def open_database(settings: Settings, pool: PoolSize | None = None, *, migrate_schema: bool = True) -> Database:
     url = settings.resolved_database_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
-    migrate(engine)
+    engine = make_engine(url, pool)
+    if migrate_schema:
+        migrate(engine)
     return Database(engine, make_session_factory(engine))

@@ -48,3 +48,9 @@ class Lease:
             session.execute(update(SchedulerLease)
                             .where(SchedulerLease.name == self.name, SchedulerLease.holder == self.holder)
                             .values(holder="", expires_at=now))
+
+
+def lease_holder(session: Session, now: datetime, name: str = PLANNER_LEASE) -> str | None:
+    """Who holds the lease now, or None when nobody does (never taken, released, or expired)."""
+    row = session.get(SchedulerLease, name)
+    return row.holder if row is not None and row.holder and row.expires_at > now else None

@@ -29,6 +29,18 @@ class Settings(BaseSettings):
     jobs: bool = Field(True, description="Run the planning jobs in the server (off for a web-only process).")
     mqtt: bool = Field(True, description="Connect the server to the broker: plans out, proof-of-play in.")
     max_upload_bytes: int = Field(2 * 1024**3, ge=1, description="The largest media file staff may upload.")
+    max_body_bytes: int = Field(1024**2, ge=1024, le=2**31,
+                                description="The largest request body other than a media upload or a screenshot "
+                                            "(JSON, forms); checked while the body streams in, before parsing.")
+    db_pool_size: int = Field(20, ge=1, le=500,
+                              description="Database connections each server process keeps for web requests; the "
+                                          "web threadpool gets as many threads. Background work has its own pool.")
+    db_pool_timeout: float = Field(5.0, gt=0, le=120,
+                                   description="Seconds a request waits for a free connection before it is answered "
+                                               "503 with Retry-After.")
+    http_max_pending: int = Field(128, ge=1, le=100_000,
+                                  description="Requests one server process works on at once (answered or waiting "
+                                              "for a thread); more are answered 503 with Retry-After at once.")
     session_hours: int = Field(12, ge=1, le=24 * 30, description="How long a web login lasts.")
     secure_cookies: bool = Field(False, description="Send session cookies over HTTPS only (on behind TLS).")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -64,7 +65,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+@dataclass(frozen=True)
+class PoolSize:
+    """How many connections an engine keeps (`size`), may open beyond them (`overflow`), and how long a caller
+    waits for one when all are taken (`timeout`, seconds: then `sqlalchemy.exc.TimeoutError`)."""
+
+    size: int
+    overflow: int
+    timeout: float
+
+    def engine_options(self, url: str) -> dict[str, int | float]:
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            return {}  # one connection per thread, nothing to size
+        return {"pool_size": self.size, "max_overflow": self.overflow, "pool_timeout": self.timeout}
+
+
+def make_engine(url: str, pool: PoolSize | None = None, **kwargs) -> Engine:
+    if pool is not None:
+        kwargs = {**pool.engine_options(url), **kwargs}
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
