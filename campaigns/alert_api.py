@@ -34,14 +34,13 @@ from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus, MediaKind, Ro
 from campaigns.models import Alert, AuditEntry, Screen
 from campaigns.schema_types import SLUG_PATTERN
 from campaigns.scope import organisation_paths
-from campaigns.workflow import Conflict, NotAllowed, NotFound, WorkflowError
 from scheduler.alert_delivery import ENDINGS, AlertDispatcher
 from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
 from scheduler.i18n import add_messages, translate
 from scheduler.models import AlertDelivery
 from scheduler.pagination import Page, PageDep, PageParams, paginate
 from scheduler.problems import describe_validation_errors
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid, NotAllowed, NotFound, Refused
 from signage.protocol import MAX_ALERT_TEXT
 
 log = logging.getLogger("signage.alerts")
@@ -582,7 +581,7 @@ def create_alert_form(request: Request, session: SessionDep, clock: ClockDep, se
             return _alert_form(request, session, actor, clock, settings.timezone, language, form=form,
                                error=translate("alert.urgent.unconfirmed", language), status=422)
         alert = alert_rules.create_alert(session, actor, clock, data)
-    except (WorkflowError, Invalid) as exc:
+    except Refused as exc:
         session.rollback()
         return _alert_form(request, session, actor, clock, settings.timezone, language, form=form, error=str(exc),
                            status=_page_status(exc))
@@ -626,7 +625,7 @@ def _act(request: Request, session: Session, actor: Actor, clock, timezone: str,
     alert = _page_alert(session, actor, alert_id)
     try:
         action(alert)
-    except (WorkflowError, Invalid) as exc:
+    except Refused as exc:
         session.rollback()
         return _detail(request, session, actor, clock, timezone, language, alert, error=str(exc),
                        status=_page_status(exc))

@@ -10,8 +10,8 @@ The rules:
 - An alert shows from `starts_at` (now, when not given) until `expires_at`, unless it is stopped before. Its phase
   (`alert_phase`) follows from its status and the clock: pending, rejected, scheduled, active, ended, stopped.
 
-Errors are the campaign workflow's: `Invalid`, `NotFound` (not within the user's organisation), `NotAllowed`,
-`Conflict`.
+Errors are the kernel's (signage/errors.py): `Invalid`, `NotFound` (not within the user's organisation),
+`NotAllowed`, `Conflict`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus, MediaKind, Ro
 from campaigns.models import Alert, Organisation
 from campaigns.workflow import (
     EDITORS,
-    Conflict,
-    NotAllowed,
-    NotFound,
     checked_targets,
     is_slug,
     plain_text,
@@ -41,7 +38,7 @@ from campaigns.workflow import (
 from media.models import MediaAsset
 from scheduler.planner import PlanScreen
 from signage.clock import Clock
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid, NotAllowed, NotFound
 from signage.protocol import MAX_ALERT_TEXT
 
 ALERT = "alert"

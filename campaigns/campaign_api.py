@@ -27,12 +27,11 @@ from campaigns.campaign_file import TARGET_KINDS
 from campaigns.kinds import CampaignStatus, MediaKind, WindowPolicy
 from campaigns.models import AuditEntry, Campaign, FrequencyOverride
 from campaigns.scope import is_within
-from campaigns.workflow import Conflict, NotAllowed, NotFound, WorkflowError
 from scheduler.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
 from scheduler.i18n import add_messages
 from scheduler.pagination import Page, PageDep, PageParams, paginate
 from scheduler.problems import Problem
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid, NotAllowed, NotFound, Refused
 
 add_messages({
     "campaign.list.heading": {"vi": "Chiến dịch truyền thông", "en": "Campaigns"},
@@ -196,7 +195,7 @@ def answered() -> Iterator[None]:
         yield
     except NotFound as exc:
         raise not_found(exc.kind, exc.ref) from None
-    except (WorkflowError, Invalid) as exc:
+    except Refused as exc:
         raise Problem(_status_of(exc), str(exc)) from None
 
 
@@ -726,7 +725,7 @@ def create_campaign_form(request: Request, session: SessionDep, clock: ClockDep,
             session, actor, clock, settings.timezone, name=form.get("name") or "",
             campaign_id=(form.get("campaign_id") or "").strip() or None,
             organisation_id=form.get("organisation_id") or None, description=form.get("description") or None)
-    except (WorkflowError, Invalid) as exc:
+    except Refused as exc:
         session.rollback()
         return _wizard(request, session, actor, clock, settings.timezone, language, None, "draft", form=form,
                        error=str(exc), status=_status_of(exc))
@@ -774,7 +773,7 @@ def save_step(request: Request, campaign_id: str, step: str, session: SessionDep
     campaign, _ = _page_campaign(session, actor, campaign_id)
     try:
         _save_step(session, actor, clock, settings.timezone, campaign.id, step, form)
-    except (WorkflowError, Invalid) as exc:
+    except Refused as exc:
         session.rollback()
         return _wizard(request, session, actor, clock, settings.timezone, language, campaign, step, form=form,
                        error=str(exc), status=_status_of(exc))
@@ -821,7 +820,7 @@ def _act(request: Request, session: Session, actor: Actor, clock, timezone: str,
     campaign, owned = _page_campaign(session, actor, campaign_id)
     try:
         action(campaign)
-    except (WorkflowError, Invalid) as exc:
+    except Refused as exc:
         session.rollback()
         if back_to_preview:
             return _wizard(request, session, actor, clock, timezone, language, campaign, "preview",

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from campaigns import fleet_view as fleet
 from campaigns.access import Actor, ActorDep, PageActorDep, not_found
 from campaigns.audit import record_change
-from campaigns.fleet_view import Conflict, HoursRejected, Missing
+from campaigns.fleet_view import HoursRejected
 from campaigns.kinds import OrgKind, Orientation, Role, ScreenKind, SiteKind
 from campaigns.models import Campaign, Organisation, Screen, ScreenGroup, Site
 from campaigns.schema_types import Name, Slug, StrictModel
@@ -35,7 +35,7 @@ from scheduler.models import PublishedPlan
 from scheduler.pagination import Page, PageDep, PageParams, paginate
 from scheduler.problems import Problem
 from signage.clock import local_date
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid, NotFound
 from signage.protocol import Plan
 
 add_messages({
@@ -145,7 +145,7 @@ def answering_problems() -> Iterator[None]:
     """What fleet_view refuses, as problem+json."""
     try:
         yield
-    except Missing as exc:
+    except NotFound as exc:
         raise not_found(exc.kind, exc.ref) from None
     except HoursRejected as exc:
         raise Problem(422, f"the hours are not valid: {exc}", errors=[p.__dict__ for p in exc.problems]) from None
@@ -537,7 +537,7 @@ def site_page(site_id: str, request: Request, session: SessionDep, clock: ClockD
               actor: PageActorDep, saved: int | None = None):
     try:
         site = fleet.site_in_scope(session, actor, site_id)
-    except Missing:
+    except NotFound:
         return _missing_page(request, language, actor)
     context = _site_context(session, actor, site, clock.now())
     if saved is not None:
@@ -550,7 +550,7 @@ async def save_site_hours(site_id: str, request: Request, session: SessionDep, c
                           language: LanguageDep, actor: PageActorDep):
     try:
         site = fleet.site_in_scope(session, actor, site_id)
-    except Missing:
+    except NotFound:
         return _missing_page(request, language, actor)
     actor.require(Role.head, to="change a site's hours")
     form = await request.form()
@@ -583,7 +583,7 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
                 language: LanguageDep, actor: PageActorDep):
     try:
         screen = fleet.screen_in_scope(session, actor, screen_id)
-    except Missing:
+    except NotFound:
         return _missing_page(request, language, actor)
     now = clock.now()
     state = screen_state(session, screen.id, now)
@@ -612,7 +612,7 @@ def screenshot(screen_id: str, request: Request, session: SessionDep, settings: 
                actor: PageActorDep):
     try:
         screen = fleet.screen_in_scope(session, actor, screen_id)
-    except Missing:
+    except NotFound:
         return _missing_page(request, language, actor)
     path = settings.data_dir / "screenshots" / screen.id / "latest.png"
     if not path.is_file():

@@ -1,7 +1,7 @@
 """The fleet as staff see it and change it: organisations, sites, screens and groups within one's subtree.
 
 Every lookup and list here goes through the actor's organisation subtree: what lies outside is reported as
-`Missing`, exactly like what does not exist. Changes keep the fleet file's rules (campaigns/fleet_file.py,
+`NotFound`, exactly like what does not exist. Changes keep the fleet file's rules (campaigns/fleet_file.py,
 campaigns/windows.py) and are written to the audit log with the values before and after. Changes to sites,
 screens and groups move the planning revision by themselves (campaigns/revision.py), so plans follow.
 """
@@ -27,7 +27,7 @@ from campaigns.screen_state import ScreenStateName, state_condition
 from campaigns.windows import DAY_NAMES, WINDOW_FIX, WeekSchedule, Window
 from scheduler.models import PlayerPresence
 from signage.clock import Clock, local_date
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid, NotFound
 
 # -- the fleet page ---------------------------------------------------------------------------------------
 
@@ -80,20 +80,6 @@ def fleet_overview(session: Session, clock: Clock, root_id: str | None = None) -
 
 _SLUG = re.compile(SLUG_PATTERN)
 
-class Missing(LookupError):
-    """No such thing within the actor's subtree (it may exist in another unit's: that is not said)."""
-
-    def __init__(self, kind: str, ref: str) -> None:
-        super().__init__(f"no {kind} {ref!r}")
-        self.kind = kind
-        self.ref = ref
-
-
-class Conflict(Exception):
-    """A change that clashes with what exists: an id already taken (ids are global, like the fleet file's), or a
-    group that campaigns still target."""
-
-
 def _plausible(ref: str | None) -> bool:
     """Every id is a slug (the fleet file and the API make them so): anything else cannot exist, and is not
     worth a query (a NUL character would even upset PostgreSQL)."""
@@ -108,28 +94,28 @@ def visible_organisations(session: Session, actor: Actor) -> list[Organisation]:
 def organisation_in_scope(session: Session, actor: Actor, organisation_id: str) -> Organisation:
     org = session.get(Organisation, organisation_id) if _plausible(organisation_id) else None
     if org is None or not org.path.startswith(actor.org_path):
-        raise Missing("organisation", organisation_id)
+        raise NotFound("organisation", organisation_id)
     return org
 
 
 def site_in_scope(session: Session, actor: Actor, site_id: str) -> Site:
     site = session.get(Site, site_id) if _plausible(site_id) else None
     if site is None or not site.organisation.path.startswith(actor.org_path):
-        raise Missing("site", site_id)
+        raise NotFound("site", site_id)
     return site
 
 
 def screen_in_scope(session: Session, actor: Actor, screen_id: str) -> Screen:
     screen = session.get(Screen, screen_id) if _plausible(screen_id) else None
     if screen is None or not screen.site.organisation.path.startswith(actor.org_path):
-        raise Missing("screen", screen_id)
+        raise NotFound("screen", screen_id)
     return screen
 
 
 def group_in_scope(session: Session, actor: Actor, group_id: str) -> ScreenGroup:
     group = session.get(ScreenGroup, group_id) if _plausible(group_id) else None
     if group is None or not actor.sees_organisation(session, group.organisation_id):
-        raise Missing("group", group_id)
+        raise NotFound("group", group_id)
     return group
 
 
@@ -217,7 +203,7 @@ def create_organisation(session: Session, actor: Actor, clock: Clock, *, organis
     """A new organisation under one of the actor's subtree (never a second root)."""
     parent = organisation_in_scope(session, actor, parent_id)
     if session.get(Organisation, organisation_id) is not None:
-        raise Conflict(f"the organisation id {organisation_id!r} is taken; choose another")
+        raise Conflict(f"the organisation id {organisation_id!r} is taken", "choose another")
     org = Organisation(id=organisation_id, name=name, kind=kind, parent_id=parent.id,
                        path=f"{parent.path}{organisation_id}/")
     session.add(org)
@@ -259,9 +245,12 @@ class HoursProblem:
         return f"{where}: {self.problem}; {self.fix}"
 
 
-class HoursRejected(Exception):
+class HoursRejected(Invalid):
+    """Operating hours or peak windows that break the fleet file's rules, each problem with its day and fix."""
+
     def __init__(self, problems: list[HoursProblem]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
+        super().__init__("the hours are not valid: " + "; ".join(str(p) for p in problems),
+                         "correct them and send them again", errors=[p.__dict__ for p in problems])
         self.problems = problems
 
 
@@ -389,7 +378,7 @@ def change_screen(session: Session, actor: Actor, clock: Clock, screen: Screen, 
 
 
 def group_members(session: Session, actor: Actor, owner: Organisation, screen_ids: Iterable[str]) -> list[Screen]:
-    """The screens for a group of `owner`: each within the actor's reach (else Missing), and within the owner's
+    """The screens for a group of `owner`: each within the actor's reach (else NotFound), and within the owner's
     subtree, as the fleet file requires (else Invalid): a group must not reach screens its owner could not
     target one by one."""
     screens = []
@@ -413,7 +402,7 @@ def create_group(session: Session, actor: Actor, clock: Clock, *, group_id: str,
     owner = organisation_in_scope(session, actor, organisation_id)
     members = group_members(session, actor, owner, screen_ids)
     if session.get(ScreenGroup, group_id) is not None:
-        raise Conflict(f"the group id {group_id!r} is taken; choose another")
+        raise Conflict(f"the group id {group_id!r} is taken", "choose another")
     group = ScreenGroup(id=group_id, name=name, organisation_id=owner.id, screens=members)
     session.add(group)
     record_change(session, actor, clock, action="group.create", entity_kind="group", entity_id=group.id,
@@ -448,8 +437,8 @@ def delete_group(session: Session, actor: Actor, clock: Clock, group: ScreenGrou
         CampaignTarget.kind == "group", CampaignTarget.ref == group.id)) - len(targeting)
     if targeting or others:
         named = ", ".join(targeting) + (f" and {others} of other units" if others else "")
-        raise Conflict(f"campaigns target the group {group.id!r} ({named.removeprefix(' and ')}); take it out of "
-                       "their targets first, or change its screens instead")
+        raise Conflict(f"campaigns target the group {group.id!r} ({named.removeprefix(' and ')})",
+                       "take it out of their targets first, or change its screens instead")
     record_change(session, actor, clock, action="group.delete", entity_kind="group", entity_id=group.id,
                   organisation_id=group.organisation_id, before=_group_values(group))
     session.delete(group)

@@ -22,7 +22,6 @@ from campaigns.workflow import (
     APPROVED,
     OVERRIDE,
     CampaignDraft,
-    NotFound,
     campaign_screens,
     capacity,
     checked,
@@ -33,7 +32,7 @@ from campaigns.workflow import (
 )
 from scheduler.capacity import record_shortfalls
 from signage.clock import Clock
-from signage.errors import Invalid
+from signage.errors import Invalid, NotFound
 
 REASON_LIMIT = 255  # the campaign file's limit for an override's reason
 

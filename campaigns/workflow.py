@@ -5,9 +5,9 @@ The field rules are the campaign file's (campaigns/campaign_file.py models, vali
 whatever the API accepts a campaign file could say, and back. The rules of who may do what, and when, are in
 one place: the `_may_*` checks below, which `allowed_actions` also asks to show only the buttons that work.
 
-Errors say what is wrong and how to fix it: `Invalid` (a value breaks a rule), `NotFound` (not within the
-user's organisation: the same answer as for what does not exist), `NotAllowed` (this role or person may not),
-`Conflict` (not in the campaign's present state).
+Errors are the kernel's four (signage/errors.py), saying what is wrong and how to fix it: `Invalid` (a value
+breaks a rule), `NotFound` (not within the user's organisation: the same answer as for what does not exist),
+`NotAllowed` (this role or person may not), `Conflict` (not in the campaign's present state).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from scheduler.capacity import CapacityCheck, check_capacity_within, record_shor
 from scheduler.plan_inputs import PLANNED_STATUSES, load_planning_inputs
 from scheduler.planner import PlanCampaign, PlanScreen, SiteShortfall, resolve_targets
 from signage.clock import Clock, local_date, local_today
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid, NotAllowed, NotFound
 
 DEFAULT_DAYS = 30  # a new draft runs for a month from today until its dates are set
 YEARS_AHEAD = 10  # campaigns end within this many years: the planner cannot look at dates without end
@@ -63,28 +63,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SINGULAR = {"organisations": "organisation", "site_kinds": "site_kind", "sites": "site", "screens": "screen",
              "groups": "group"}
 _PLURAL = {one: many for many, one in _SINGULAR.items()}
-
-
-class WorkflowError(Exception):
-    def __init__(self, problem: str, fix: str) -> None:
-        super().__init__(f"{problem}; {fix}")
-        self.problem = problem
-        self.fix = fix
-
-
-class NotFound(WorkflowError):
-    def __init__(self, kind: str, ref: str) -> None:
-        super().__init__(f"there is no {kind} {ref!r} within your organisation", "check the id")
-        self.kind = kind
-        self.ref = ref
-
-
-class NotAllowed(WorkflowError):
-    """The user's role, or the user as the submitter, may not do this."""
-
-
-class Conflict(WorkflowError):
-    """The campaign's state (or a taken id) does not allow this now."""
 
 
 class CampaignDraft(CampaignIn):
@@ -361,7 +339,7 @@ def allowed_actions(actor: Actor, campaign: Campaign, owned: bool) -> list[str]:
     for name, check in _ACTIONS.items():
         try:
             check(actor, campaign, owned)
-        except WorkflowError:
+        except (NotAllowed, Conflict):
             continue
         allowed.append(name)
     return allowed
@@ -811,7 +789,7 @@ def archive(session: Session, actor: Actor, clock: Clock, campaign_id: str) -> C
 
 
 __all__ = [
-    "CampaignDraft", "Conflict", "MediaWarning", "NotAllowed", "NotFound", "Preview", "TargetCount", "WorkflowError",
+    "CampaignDraft", "MediaWarning", "Preview", "TargetCount",
     "allowed_actions", "approve", "archive", "audit_query", "campaigns_query", "count_targets", "create_draft",
     "find_campaign", "preview", "reject", "set_creatives", "set_targets", "submit", "update_campaign",
 ]

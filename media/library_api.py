@@ -66,7 +66,7 @@ from scheduler.pagination import Page, PageDep, PageParams, paginate
 from scheduler.problems import Problem
 from signage.clock import Clock
 from signage.config import Settings
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid
 
 add_messages({
     "media.heading": {"vi": "Thư viện media", "en": "Media library"},
@@ -302,7 +302,7 @@ async def page_uploader(request: Request, session: SessionDep, clock: ClockDep) 
     return await _uploader(request, session, clock, page=True)
 
 
-def status_of(exc: Invalid) -> int:
+def status_of(exc: Invalid | Conflict) -> int:
     if isinstance(exc, TooLarge):
         return 413
     if isinstance(exc, NotAForm):
@@ -381,7 +381,7 @@ async def upload_media(request: Request, response: Response, session: SessionDep
     cannot play it. The same bytes uploaded again answer 200 with the item already there."""
     try:
         accepted = await take_upload(request, session, settings, clock, uploader)
-    except Invalid as exc:
+    except (Invalid, Conflict) as exc:
         raise Problem(status_of(exc), str(exc)) from None
     if accepted.duplicate:
         response.status_code = 200
@@ -516,7 +516,7 @@ async def upload_from_page(request: Request, session: SessionDep, settings: Sett
                            language: LanguageDep, uploader: Annotated[Uploader, Depends(page_uploader)]):
     try:
         accepted = await take_upload(request, session, settings, clock, uploader, seconds_field=True)
-    except Invalid as exc:
+    except (Invalid, Conflict) as exc:
         context = await run_in_threadpool(_page_context, session, uploader.actor, settings, language, None, None,
                                           None, 0)
         context.update(notice=None, notice_item=None, error=exc)

@@ -26,7 +26,7 @@ from media.probe import probe
 from media.store import Incoming, MediaStore
 from media.thumbnails import Thumbnails
 from signage.clock import Clock
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid
 
 FILE_FIELD = "file"
 FIELD_BYTES = 4096  # the form's other fields are short: an organisation id, a number, a token
@@ -38,16 +38,18 @@ UPLOAD_ACTION = "media.upload"
 
 
 class TooLarge(Invalid):
+    """Over the upload limit (the web layer answers it 413)."""
+
     def __init__(self, limit: int) -> None:
         super().__init__(f"the file is larger than the {human_bytes(limit)} an upload may be",
                          "shorten or compress it (e.g. re-encode the video at a lower bitrate) and upload it again")
 
 
 class NotAForm(Invalid):
-    """The body is not multipart/form-data at all."""
+    """The body is not multipart/form-data at all (the web layer answers it 415)."""
 
 
-class HeldElsewhere(Invalid):
+class HeldElsewhere(Conflict):
     """The same bytes are already in the library, owned by a unit outside the uploader's subtree."""
 
 
