@@ -26,8 +26,7 @@ from campaigns.kinds import (
 from campaigns.windows import WeekSchedule
 from media.models import MediaAsset
 from signage.db import Base, UTCDateTime, enum_column
-
-ID_LENGTH = 63
+from signage.limits import ID_LENGTH
 
 
 class Organisation(Base):

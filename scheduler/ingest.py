@@ -2,7 +2,11 @@
 
 A batch is never refused whole for one bad record: good records are committed and acked, bad ones
 are named with the reason in the same ack, and logged with the player. A record claiming to come
-from another player than the one whose topic carried it is refused as forged.
+from another player than the one whose topic carried it is refused as forged. Every field the wire
+lets through fits its column (signage.limits), so no value can fail the round's transaction.
+
+Idempotency is per player: a record is the same record when its (player_id, play_id) is, so a play_id
+that another player happened to use is stored for this one too, never acked without being stored.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ class IngestOutcome:
 def _insert_ignoring_duplicates(session: Session):
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(PlayRecord).on_conflict_do_nothing(index_elements=["play_id"])
+    return module.insert(PlayRecord).on_conflict_do_nothing(index_elements=["play_id", "player_id"])
 
 
 def _rollup_upsert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -115,7 +119,7 @@ def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: S
     """Store the proof-of-play batches that players (named by their topics) sent, in the caller's transaction."""
     outcome = IngestOutcome()
     directory.refresh(session)
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}  # by (player_id, play_id)
     batches: list[tuple[str, str, list[str], dict[str, str]]] = []
     for player_id, payload in messages:
         try:
@@ -155,9 +159,9 @@ def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: S
                 rejected[record.play_id] = f"unknown player {player_id!r}"
                 continue
             accepted.append(record.play_id)
-            if record.play_id not in rows:
+            if (player_id, record.play_id) not in rows:
                 local_day, in_peak = calendar.locate(record.started_at)
-                rows[record.play_id] = {**record.__dict__, "local_date": local_day, "in_peak": in_peak,
+                rows[(player_id, record.play_id)] = {**record.__dict__, "local_date": local_day, "in_peak": in_peak,
                                         "received_at": now}
         for reason in rejected.values():
             outcome.rejected[reason.split(":")[0]] += 1
@@ -169,7 +173,7 @@ def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: S
     inserted = _store(session, list(rows.values())) if rows else set()
     outcome.inserted = len(inserted)
     outcome.duplicates = len(rows) - len(inserted)
-    new_rows = [rows[play_id] for play_id in inserted]
+    new_rows = [rows[key] for key in inserted]
     _roll_up(session, new_rows)
     record_alert_acks(session, new_rows)
     for player_id, batch_id, accepted, rejected in batches:
@@ -187,14 +191,15 @@ def ingest_messages(session: Session, pops: list[tuple[str, bytes]], statuses: l
     return outcome
 
 
-def _store(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert the rows whose play_id is new; returns those play_ids."""
+def _store(session: Session, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """Insert the rows whose (player_id, play_id) is new; returns those keys."""
     if session.get_bind().dialect.name == "sqlite":
         return _store_sqlite(session, rows)
-    statement = _insert_ignoring_duplicates(session).returning(PlayRecord.play_id)
-    inserted: set[str] = set()
+    statement = _insert_ignoring_duplicates(session).returning(PlayRecord.player_id, PlayRecord.play_id)
+    inserted: set[tuple[str, str]] = set()
     for start in range(0, len(rows), 2000):
-        inserted.update(session.scalars(statement, rows[start:start + 2000]))
+        inserted.update((player_id, play_id) for player_id, play_id in session.execute(statement,
+                                                                                      rows[start:start + 2000]))
     return inserted
 
 
@@ -214,15 +219,15 @@ def _sqlite_instant(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _store_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+def _store_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
     """SQLite has one writer at a time, so 'which are new' then a plain bulk insert cannot race."""
     connection = session.connection()
-    existing: set[str] = set()
+    existing: set[tuple[str, str]] = set()
     ids = [row["play_id"] for row in rows]
-    for start in range(0, len(ids), 900):
-        existing.update(connection.execute(select(PlayRecord.play_id).where(
-            PlayRecord.play_id.in_(ids[start:start + 900]))).scalars())
-    new = [row for row in rows if row["play_id"] not in existing]
+    for start in range(0, len(ids), 900):  # by play_id, the key's first column; the player is told apart here
+        existing.update((player_id, play_id) for player_id, play_id in connection.execute(
+            select(PlayRecord.player_id, PlayRecord.play_id).where(PlayRecord.play_id.in_(ids[start:start + 900]))))
+    new = [row for row in rows if (row["player_id"], row["play_id"]) not in existing]
     received = _sqlite_instant(new[0]["received_at"]) if new else None  # one per round
     values = [(row["play_id"], row["player_id"], row["spot_id"], row["campaign_id"], row["media"], row["kind"],
                _sqlite_instant(row["scheduled_start"]), _sqlite_instant(row["started_at"]),
@@ -233,7 +238,7 @@ def _store_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[str]:
         cursor.executemany(_SQLITE_INSERT, values)
     finally:
         cursor.close()
-    return {row["play_id"] for row in new}
+    return {(row["player_id"], row["play_id"]) for row in new}
 
 
 def _roll_up(session: Session, rows: list[dict[str, Any]]) -> None:

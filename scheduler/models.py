@@ -5,11 +5,32 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from signage.db import Base, UTCDateTime
+from signage.limits import (
+    ID_LENGTH,
+    PLAY_ID_LENGTH,
+    REASON_LENGTH,
+    SHA256_LENGTH,
+    SPOT_ID_LENGTH,
+    TERM_LENGTH,
+    VERSION_LENGTH,
+)
 
 
 class PublishedPlan(Base):
@@ -69,27 +90,29 @@ class PlayerCredential(Base):
 
 
 class PlayRecord(Base):
-    """One play attempt as the player reported it; `play_id` is the player's and unique forever."""
+    """One play attempt as the player reported it; a player's `play_id`s are unique forever, so the key is
+    (play_id, player_id): two players that happen to make the same id each keep their record (migration 0009)."""
 
     __tablename__ = "play_records"
     # The proof-of-play log reads a period in this order: the index serves its filter and its order, and holds
     # every column the log's CSV writes, so that SQLite never looks a row up in the table (migration 0008).
-    __table_args__ = (Index("ix_play_records_log", "local_date", "started_at", "play_id", "player_id", "campaign_id",
-                            "ended_at", "scheduled_start", "duration_ms", "media", "kind", "status", "reason"),)
+    __table_args__ = (PrimaryKeyConstraint("play_id", "player_id"),
+                      Index("ix_play_records_log", "local_date", "started_at", "play_id", "player_id", "campaign_id",
+                            "ended_at", "scheduled_start", "duration_ms", "media", "kind", "status", "reason"))
 
-    play_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    player_id: Mapped[str] = mapped_column(String(63), index=True)
-    spot_id: Mapped[str | None] = mapped_column(String(255))
-    campaign_id: Mapped[str | None] = mapped_column(String(63), index=True)
-    media: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))
+    play_id: Mapped[str] = mapped_column(String(PLAY_ID_LENGTH))
+    player_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    spot_id: Mapped[str | None] = mapped_column(String(SPOT_ID_LENGTH))
+    campaign_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    media: Mapped[str] = mapped_column(String(SHA256_LENGTH))
+    kind: Mapped[str] = mapped_column(String(TERM_LENGTH))
     scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(500))
-    plan_version: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(TERM_LENGTH))
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    plan_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH))
     local_date: Mapped[date] = mapped_column(Date, index=True)  # in the screen's site timezone
     in_peak: Mapped[bool] = mapped_column(Boolean)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -100,8 +123,8 @@ class DeliveryRollup(Base):
 
     __tablename__ = "delivery_rollups"
 
-    screen_id: Mapped[str] = mapped_column(String(63), primary_key=True)
-    campaign_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    screen_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
     completed_in_peak: Mapped[int] = mapped_column(Integer, default=0)  # spots and make-goods that count
     completed_total: Mapped[int] = mapped_column(Integer, default=0)
@@ -124,17 +147,17 @@ class PlayerPresence(Base):
 
     __tablename__ = "player_presence"
 
-    player_id: Mapped[str] = mapped_column(String(63), primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
-    plan_version: Mapped[str | None] = mapped_column(String(64))
+    player_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    state: Mapped[str] = mapped_column(String(TERM_LENGTH))
+    plan_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH))
     now_playing: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     cache_ready: Mapped[int | None] = mapped_column(Integer)
     cache_missing: Mapped[int | None] = mapped_column(Integer)
     cache_bytes: Mapped[int | None] = mapped_column(BigInteger)
     journal_backlog: Mapped[int | None] = mapped_column(Integer)
     clock_offset_ms: Mapped[int | None] = mapped_column(Integer)
-    software_version: Mapped[str | None] = mapped_column(String(64))
-    refused: Mapped[str | None] = mapped_column(String(500))
+    software_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH))
+    refused: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -145,7 +168,7 @@ class PlayerDay(Base):
 
     __tablename__ = "player_days"
 
-    player_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    player_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     local_date: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
     heartbeats: Mapped[int] = mapped_column(Integer, default=0)  # online statuses (every 30 s while running)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -163,11 +186,11 @@ class AlertDelivery(Base):
     __tablename__ = "alert_deliveries"
 
     alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
-    screen_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    screen_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sends: Mapped[int] = mapped_column(Integer, default=0)
     stop_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(500))
+    outcome: Mapped[str | None] = mapped_column(String(TERM_LENGTH))
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from signage.limits import ID_LENGTH, PLAY_ID_LENGTH, REASON_LENGTH, SPOT_ID_LENGTH, VERSION_LENGTH
+
 PLAN_SCHEMA = "signage.plan/1"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 # Fields of a plan left out of its version, so that re-issuing an unchanged plan keeps the version.
@@ -76,7 +78,12 @@ UtcInstant = Annotated[AwareDatetime, AfterValidator(_within_wire_years),
                        PlainSerializer(format_utc_instant, return_type=str, when_used="json")]
 Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
 WireText = Annotated[str, AfterValidator(_without_nul)]
-Identifier = Annotated[WireText, Field(min_length=1, max_length=255)]
+Identifier = Annotated[WireText, Field(min_length=1, max_length=255)]  # ids made for the wire only (batches, commands)
+# Ids that land in a column are bounded by it (signage.limits).
+EntityId = Annotated[WireText, Field(min_length=1, max_length=ID_LENGTH)]  # screens (= players), campaigns, alerts
+SpotId = Annotated[WireText, Field(min_length=1, max_length=SPOT_ID_LENGTH)]
+Version = Annotated[WireText, Field(max_length=VERSION_LENGTH)]
+Reason = Annotated[WireText, Field(max_length=REASON_LENGTH)]
 
 
 class WireModel(BaseModel):
@@ -100,8 +107,8 @@ class TimeSpan(WireModel):
 class Spot(WireModel):
     """One scheduled play of a campaign's creative."""
 
-    spot_id: Identifier
-    campaign_id: Identifier
+    spot_id: SpotId
+    campaign_id: EntityId
     media: Sha256
     start: Instant
     duration_ms: int = Field(gt=0)
@@ -124,7 +131,7 @@ class Plan(WireModel):
     """What one player plays over its validity: spots at fixed times, filler in between, inside operating hours."""
 
     schema_: Literal["signage.plan/1"] = Field(PLAN_SCHEMA, alias="schema")
-    player_id: Identifier
+    player_id: EntityId
     version: Sha256
     generated_at: UtcInstant
     timezone: str = Field(min_length=1)
@@ -209,7 +216,7 @@ CommandName = Literal["reload", "sync_now", "screenshot", "alert_start", "alert_
 class Command(WireModel):
     schema_: Literal["signage.command/1"] = Field(COMMAND_SCHEMA, alias="schema")
     command_id: Identifier
-    player_id: Identifier
+    player_id: EntityId
     name: CommandName
     issued_at: UtcInstant
     expires_at: UtcInstant
@@ -229,7 +236,7 @@ class AlertOrder(WireModel):
     A media alert's `text` is shown while its file is still being fetched.
     """
 
-    alert_id: Identifier
+    alert_id: EntityId
     severity: AlertSeverity
     kind: AlertKind
     text: Annotated[str, Field(min_length=1, max_length=MAX_ALERT_TEXT)]
@@ -257,7 +264,7 @@ class AlertOrder(WireModel):
 class AlertStop(WireModel):
     """The args of an `alert_stop` command: the alert to take off the screen now."""
 
-    alert_id: Identifier
+    alert_id: EntityId
 
 
 def text_sha256(text: str) -> str:
@@ -277,10 +284,10 @@ MAX_NOW_PLAYING_BYTES = 2000
 class PopRecord(WireModel):
     """One play attempt; `play_id` is made by the player and unique forever, so ingest is idempotent."""
 
-    play_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-    player_id: Identifier
-    spot_id: Identifier | None = None
-    campaign_id: Identifier | None = None
+    play_id: Annotated[str, Field(min_length=8, max_length=PLAY_ID_LENGTH, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    player_id: EntityId
+    spot_id: SpotId | None = None
+    campaign_id: EntityId | None = None
     media: Sha256
     kind: PlayKind
     scheduled_start: Instant | None = None
@@ -288,8 +295,8 @@ class PopRecord(WireModel):
     ended_at: Instant
     duration_ms: Annotated[int, Field(ge=0, le=86_400_000)]
     status: PlayStatus
-    reason: Annotated[WireText, Field(max_length=500)] | None = None
-    plan_version: Annotated[WireText, Field(max_length=64)] | None = None
+    reason: Reason | None = None
+    plan_version: Version | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PopRecord:
@@ -327,17 +334,17 @@ class CacheFigures(WireModel):
 
 
 class Status(WireModel):
-    player_id: Identifier
+    player_id: EntityId
     state: Literal["online", "offline"]
-    plan_version: Annotated[WireText, Field(max_length=64)] | None = None
+    plan_version: Version | None = None
     now_playing: dict[str, Any] | None = None
     cache: CacheFigures | None = None
     journal_backlog: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     clock_offset_ms: Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)] | None = None
-    software_version: Annotated[WireText, Field(max_length=64)] | None = None
+    software_version: Version | None = None
     sent_at: UtcInstant | None = None
-    refused: Annotated[WireText, Field(max_length=500)] | None = None  # the last plan or command refused, and why
-    alerts: Annotated[list[Identifier], Field(max_length=200)] | None = None  # the alerts held, not yet over
+    refused: Reason | None = None  # the last plan or command refused, and why
+    alerts: Annotated[list[EntityId], Field(max_length=200)] | None = None  # the alerts held, not yet over
 
     @field_validator("now_playing")
     @classmethod

@@ -141,3 +141,38 @@ def test_a_status_stored_after_a_newer_one_does_not_turn_presence_back(fleet, cl
             presence = session.get(PlayerPresence, PLAYER)
         assert presence.plan_version == ("v2" if version == "v1" else version)
     assert presence.sent_at == sent + timedelta(seconds=1)
+
+
+# -- idempotency is per player: (player_id, play_id) (issue 16) ---------------------------------------------------
+
+OTHER = "hn-nb-t2-001"
+
+
+def stored_pairs(database) -> set[tuple[str, str]]:
+    with database.sessions() as session:
+        return {tuple(row) for row in session.execute(select(PlayRecord.player_id, PlayRecord.play_id))}
+
+
+def test_a_play_id_another_player_used_is_stored_for_this_player_too_never_acked_unstored(fleet, clock):
+    # Before the key was (player_id, play_id), OTHER was told its record was committed (and deleted it from its
+    # journal) while only PLAYER's row existed.
+    mine = record()
+    ingest(fleet, clock, [(PLAYER, batch([mine]))])
+    theirs = record(player=OTHER, play_id=mine["play_id"])
+    [(player, ack)] = ingest(fleet, clock, [(OTHER, batch([theirs]))]).acks
+    assert (player, ack.committed, ack.rejected) == (OTHER, [mine["play_id"]], {})
+    assert stored_pairs(fleet) == {(PLAYER, mine["play_id"]), (OTHER, mine["play_id"])}
+
+
+def test_the_same_play_id_from_two_players_in_one_round_is_stored_for_each_and_counted_for_each(fleet, clock):
+    shared = str(uuid.uuid4())
+    outcome = ingest(fleet, clock, [(PLAYER, batch([record(play_id=shared)])),
+                                    (OTHER, batch([record(player=OTHER, play_id=shared)]))])
+    assert [(player, ack.committed) for player, ack in outcome.acks] == [(PLAYER, [shared]), (OTHER, [shared])]
+    assert (outcome.inserted, outcome.duplicates) == (2, 0)
+    assert stored_pairs(fleet) == {(PLAYER, shared), (OTHER, shared)}
+    with fleet.sessions() as session:
+        counted = session.execute(select(DeliveryRollup.screen_id, DeliveryRollup.completed_total))
+        assert sorted(tuple(row) for row in counted) == sorted([(PLAYER, 1), (OTHER, 1)])
+    again = ingest(fleet, clock, [(OTHER, batch([record(player=OTHER, play_id=shared)]))])
+    assert (again.inserted, again.duplicates) == (0, 1)

@@ -16,7 +16,8 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from pydantic import ValidationError
+from sqlalchemy import String, func, select
 
 from campaigns.fleet_file import import_fleet
 from scheduler.broker import SERVER_ACCOUNT, BrokerSupervisor, server_broker_secret
@@ -25,7 +26,7 @@ from scheduler.models import PlayerPresence, PlayRecord
 from scheduler.mqtt_bridge import MqttBridge
 from scheduler.players import register_player
 from signage.db import transaction
-from signage.protocol import MAX_BATCH
+from signage.protocol import MAX_BATCH, PopRecord, Status
 from signage.signing import Signer
 from tests.conftest import FLEET_FILE
 from tests.pg_server import free_port
@@ -266,3 +267,48 @@ def test_a_message_the_database_cannot_store_costs_only_itself_not_its_round(fle
     assert (bridge.stats["failed rounds"], bridge.stats["failed messages"]) == (1, 1)
     with fleet.sessions() as session:
         assert session.scalar(select(func.count()).select_from(PlayRecord)) == len(good)
+
+
+# -- every wire field fits the column it lands in (issue 16) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("wire, table, good", [
+    (PopRecord, PlayRecord, record()),
+    (Status, PlayerPresence, {"player_id": PLAYER, "state": "online"}),
+])
+def test_every_text_field_on_the_wire_is_bounded_by_the_column_it_lands_in(wire, table, good):
+    # One over-long campaign_id (the wire allowed 255, the column holds 63) failed PostgreSQL's whole ingest
+    # transaction, so its batch was never acked and was sent again forever.
+    let_through = {}
+    for column in table.__table__.columns:
+        if column.key not in wire.model_fields or not isinstance(column.type, String):
+            continue
+        try:
+            wire.model_validate({**good, column.key: "a" * (column.type.length + 1)})
+        except ValidationError:
+            continue
+        let_through[column.key] = column.type.length
+    assert let_through == {}
+
+
+@pytest.mark.parametrize("field, length", [("campaign_id", 64), ("player_id", 64), ("spot_id", 256),
+                                           ("plan_version", 65), ("reason", 501), ("play_id", 65)])
+def test_a_field_longer_than_its_column_is_refused_by_name_and_the_good_records_of_its_batch_commit(
+        fleet, clock, field, length):
+    value = ("x" * length) if field != "play_id" else "p" * length
+    bad, good = record(**{field: value}), record()
+    with transaction(fleet.sessions) as session:
+        [(_, ack)] = ingest_pop(session, [(PLAYER, batch([bad, good]))], ScreenDirectory(), clock.now()).acks
+    bad_key = bad["play_id"] if field != "play_id" else value[:64]
+    assert ack.committed == [good["play_id"]] and list(ack.rejected) == [bad_key]
+    assert stored(fleet, [good["play_id"], bad["play_id"]]) == {good["play_id"]}
+
+
+@pytest.mark.parametrize("field, length", [("campaign_id", 63), ("spot_id", 255), ("reason", 500),
+                                           ("plan_version", 64)])
+def test_a_field_as_long_as_its_column_is_stored(fleet, clock, field, length):
+    good = record(**{field: "x" * length})
+    with transaction(fleet.sessions) as session:
+        [(_, ack)] = ingest_pop(session, [(PLAYER, batch([good]))], ScreenDirectory(), clock.now()).acks
+    assert ack.committed == [good["play_id"]]
+    assert stored(fleet, [good["play_id"]]) == {good["play_id"]}
