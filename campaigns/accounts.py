@@ -15,10 +15,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from campaigns.access import Actor
 from campaigns.kinds import Role
 from campaigns.models import ApiToken, LoginFailure, Organisation, User, UserSession
 from signage.clock import Clock
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid, NotFound
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -166,3 +167,37 @@ def user_for_api_token(session: Session, token: str, clock: Clock) -> User | Non
 
 def count_users(session: Session) -> int:
     return session.scalar(select(func.count(User.id))) or 0
+
+
+# -- users of one's subtree, as administrators manage them ----------------------------------------------------
+
+
+def user_in_scope(session: Session, actor: Actor, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or not actor.sees_organisation(session, user.organisation_id):
+        raise NotFound("user", str(user_id))
+    return user
+
+
+def add_user(session: Session, actor: Actor, clock: Clock, *, username: str, full_name: str, role: Role,
+             organisation_id: str, password: str) -> User:
+    """An administrator creates a user of their subtree."""
+    actor.require(Role.admin, to="create users")
+    if not actor.sees_organisation(session, organisation_id):
+        raise NotFound("organisation", organisation_id)
+    return create_user(session, username=username, full_name=full_name, role=role, organisation_id=organisation_id,
+                       password=password, clock=clock)
+
+
+def change_user(session: Session, actor: Actor, user_id: int, *, full_name: str | None = None,
+                role: Role | None = None, active: bool | None = None) -> User:
+    """An administrator changes a user of their subtree (never deactivating themselves or dropping their own admin
+    role: some admin must remain); None leaves a field as it is."""
+    actor.require(Role.admin, to="change users")
+    user = user_in_scope(session, actor, user_id)
+    if user.id == actor.user.id and (active is False or (role and role is not Role.admin)):
+        raise Conflict("you cannot deactivate yourself or drop your own admin role", "ask another admin")
+    for field, value in (("full_name", full_name), ("role", role), ("active", active)):
+        if value is not None:
+            setattr(user, field, value)
+    return user

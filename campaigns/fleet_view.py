@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from campaigns.access import Actor
 from campaigns.audit import record_change
-from campaigns.kinds import OrgKind, ScreenKind, SiteKind, default_operating_hours, default_peak_windows
+from campaigns.kinds import OrgKind, Role, ScreenKind, SiteKind, default_operating_hours, default_peak_windows
 from campaigns.models import Campaign, CampaignTarget, Organisation, Screen, ScreenGroup, Site
 from campaigns.schema_types import SLUG_PATTERN, ScheduleSpec
 from campaigns.screen_state import ScreenStateName, state_condition
 from campaigns.windows import DAY_NAMES, WINDOW_FIX, WeekSchedule, Window
 from scheduler.models import PlayerPresence
 from signage.clock import Clock, local_date
-from signage.errors import Conflict, Invalid, NotFound
+from signage.errors import Conflict, Invalid, NotAllowed, NotFound
 
 # -- the fleet page ---------------------------------------------------------------------------------------
 
@@ -200,8 +200,9 @@ def groups_query(actor: Actor, within: Organisation | None = None, screen_id: st
 
 def create_organisation(session: Session, actor: Actor, clock: Clock, *, organisation_id: str, name: str,
                         kind: OrgKind, parent_id: str) -> Organisation:
-    """A new organisation under one of the actor's subtree (never a second root)."""
-    parent = organisation_in_scope(session, actor, parent_id)
+    """A new organisation under one of the actor's subtree (never a second root); administrators only."""
+    parent = organisation_in_scope(session, actor, parent_id)  # another unit's is not found, whatever the role
+    actor.require(Role.admin, to="create organisations")
     if session.get(Organisation, organisation_id) is not None:
         raise Conflict(f"the organisation id {organisation_id!r} is taken", "choose another")
     org = Organisation(id=organisation_id, name=name, kind=kind, parent_id=parent.id,
@@ -220,6 +221,32 @@ def rename_organisation(session: Session, actor: Actor, clock: Clock, org: Organ
     org.name = name
     record_change(session, actor, clock, action="organisation.rename", entity_kind="organisation",
                   entity_id=org.id, organisation_id=org.id, before=before, after=_organisation_values(org))
+
+
+def may_set_alert_approval(actor: Actor, org: Organisation) -> bool:
+    """An admin (of a subtree holding it), or the head of unit of this very organisation."""
+    return actor.role is Role.admin or (actor.role is Role.head and actor.user.organisation_id == org.id)
+
+
+def change_organisation(session: Session, actor: Actor, clock: Clock, organisation_id: str, *,
+                        name: str | None = None, alerts_need_approval: bool | None = None) -> Organisation:
+    """Rename it (administrators), or set whether its staff's alerts wait for its head's approval (administrators,
+    or the head of this unit); None leaves a field as it is. Both are checked before either is changed."""
+    org = organisation_in_scope(session, actor, organisation_id)
+    if name is not None:
+        actor.require(Role.admin, to="rename organisations")
+    if alerts_need_approval is not None and not may_set_alert_approval(actor, org):
+        raise NotAllowed(f"your role ({actor.role.value}) may not set whether {org.id}'s alerts need approval",
+                         f"it takes an admin account or the head of unit of {org.id}")
+    if name is not None:
+        rename_organisation(session, actor, clock, org, name)
+    if alerts_need_approval is not None and alerts_need_approval != org.alerts_need_approval:
+        before = {"alerts_need_approval": bool(org.alerts_need_approval)}
+        org.alerts_need_approval = alerts_need_approval
+        record_change(session, actor, clock, action="organisation.alerts_need_approval", entity_kind="organisation",
+                      entity_id=org.id, organisation_id=org.id, before=before,
+                      after={"alerts_need_approval": org.alerts_need_approval})
+    return org
 
 
 def _organisation_values(org: Organisation) -> dict[str, Any]:
@@ -316,10 +343,17 @@ def checked_hours(kind: SiteKind, operating_hours: Mapping[str, Any] | None,
     return normalised["operating_hours"], normalised["peak_windows"]
 
 
+def require_hours_editor(actor: Actor) -> None:
+    """Heads of unit (and admins) set their sites' hours."""
+    actor.require(Role.head, to="change a site's hours")
+
+
 def change_site_hours(session: Session, actor: Actor, clock: Clock, site: Site,
                       changes: Mapping[str, Mapping[str, Any] | None]) -> bool:
     """Apply `changes` ({"operating_hours"|"peak_windows": spec, or None for the kind's defaults}; a field left
-    out stays as it is), checked as the fleet file checks them. True when something changed."""
+    out stays as it is), checked as the fleet file checks them; heads of unit and admins. True when something
+    changed."""
+    require_hours_editor(actor)
     wanted = {field: changes[field] if field in changes else getattr(site, field) for field in HOURS_FIELDS}
     operating, peaks = checked_hours(site.kind, wanted["operating_hours"], wanted["peak_windows"])
     before = {field: getattr(site, field) for field in HOURS_FIELDS}
@@ -364,6 +398,8 @@ def site_values(site: Site) -> dict[str, Any]:
 
 def change_screen(session: Session, actor: Actor, clock: Clock, screen: Screen, *, name: str | None = None,
                   enabled: bool | None = None) -> bool:
+    """A screen's name, or whether it is in use (a disabled screen gets no plan); administrators only."""
+    actor.require(Role.admin, to="change screens")
     before = {"name": screen.name, "enabled": screen.enabled}
     after = {"name": screen.name if name is None else name, "enabled": screen.enabled if enabled is None else enabled}
     if after == before:
@@ -375,6 +411,9 @@ def change_screen(session: Session, actor: Actor, clock: Clock, screen: Screen, 
 
 
 # -- groups -----------------------------------------------------------------------------------------------
+
+
+GROUP_ROLES = (Role.staff,)  # and admins: who make and change groups of screens
 
 
 def group_members(session: Session, actor: Actor, owner: Organisation, screen_ids: Iterable[str]) -> list[Screen]:
@@ -400,6 +439,7 @@ def _group_values(group: ScreenGroup) -> dict[str, Any]:
 def create_group(session: Session, actor: Actor, clock: Clock, *, group_id: str, name: str, organisation_id: str,
                  screen_ids: Iterable[str]) -> ScreenGroup:
     owner = organisation_in_scope(session, actor, organisation_id)
+    actor.require(*GROUP_ROLES, to="create groups of screens")
     members = group_members(session, actor, owner, screen_ids)
     if session.get(ScreenGroup, group_id) is not None:
         raise Conflict(f"the group id {group_id!r} is taken", "choose another")
@@ -413,6 +453,7 @@ def create_group(session: Session, actor: Actor, clock: Clock, *, group_id: str,
 
 def change_group(session: Session, actor: Actor, clock: Clock, group: ScreenGroup, *, name: str | None = None,
                  screen_ids: Iterable[str] | None = None) -> bool:
+    actor.require(*GROUP_ROLES, to="change groups of screens")
     owner = session.get(Organisation, group.organisation_id)
     before = _group_values(group)
     members = group_members(session, actor, owner, screen_ids) if screen_ids is not None else None
@@ -430,6 +471,7 @@ def change_group(session: Session, actor: Actor, clock: Clock, group: ScreenGrou
 
 def delete_group(session: Session, actor: Actor, clock: Clock, group: ScreenGroup) -> None:
     """Refused while campaigns target the group: deleting it would silently take screens off them."""
+    actor.require(*GROUP_ROLES, to="delete groups of screens")
     targeting = session.scalars(select(Campaign.id).join(CampaignTarget, CampaignTarget.campaign_id == Campaign.id)
                                 .where(CampaignTarget.kind == "group", CampaignTarget.ref == group.id)
                                 .where(Campaign.organisation_id.in_(actor.org_ids())).order_by(Campaign.id)).all()

@@ -11,27 +11,23 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-import campaigns
-import media
-import scheduler
-from campaigns import account_routes, alert_api, campaign_api, fleet_api
-from campaigns.routes import router as fleet_router
-from media import library_api
-from media.routes import router as media_router
+from scheduler import web
 from scheduler.alert_delivery import AlertDispatcher
 from scheduler.database import Database, open_database
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
-from scheduler.player_routes import router as player_router
-from scheduler.problems import install_problem_handlers
-from scheduler.reports import routes as report_routes
+from scheduler.web.problems import install_problem_handlers
+from scheduler.web.routes import accounts, alerts, campaigns, fleet, media_files, media_library, players, reports
 from signage import __version__
 from signage.clock import Clock, SystemClock
 from signage.config import Settings
 from signage.signing import Signer
 
-TEMPLATE_DIRS = [Path(package.__file__).parent / "templates" for package in (scheduler, campaigns, media)]
-STATIC_DIR = Path(scheduler.__file__).parent / "static"
+WEB_DIR = Path(web.__file__).parent
+TEMPLATE_DIRS = [WEB_DIR / "templates"]
+STATIC_DIR = WEB_DIR / "static"
+# The route modules, one per resource; each has an `api` and a `pages` router.
+ROUTES = (accounts, fleet, campaigns, alerts, media_library, media_files, players, reports)
 
 
 def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBridge:
@@ -72,12 +68,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_problem_handlers(app)
-    for module in (account_routes, fleet_api, campaign_api, alert_api, library_api, report_routes):
+    for module in ROUTES:
         app.include_router(module.pages)
         app.include_router(module.api)
-    app.include_router(fleet_router)
-    app.include_router(media_router)
-    app.include_router(player_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

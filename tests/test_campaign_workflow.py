@@ -18,12 +18,11 @@ from campaigns.fleet_file import ImportReport
 from campaigns.kinds import CampaignStatus, Role
 from campaigns.models import AuditEntry, Campaign, FrequencyOverride, User
 from campaigns.revision import current_revision
-from campaigns.workflow import Conflict, NotAllowed, NotFound
 from media.probe import probe
 from media.store import MediaStore
 from scheduler.models import RecordedShortfall
 from scheduler.plan_inputs import load_planning_inputs
-from signage.errors import Invalid
+from signage.errors import Conflict, Invalid, NotAllowed, NotFound
 from tests.conftest import STAFF
 
 TZ = "Asia/Ho_Chi_Minh"

@@ -24,11 +24,11 @@ from fastapi.testclient import TestClient
 from campaigns.campaign_file import import_campaigns
 from campaigns.fleet_file import import_fleet
 from media.models import MediaAsset
-from media.routes import RangeNotSatisfiable, parse_range, router
 from media.store import MediaStore, sha256_of
 from scheduler.app import create_app
 from scheduler.database import Database, open_database
 from scheduler.players import register_player, revoke_player
+from scheduler.web.routes.media_files import RangeNotSatisfiable, api, parse_range
 from signage.clock import VirtualClock
 from signage.config import Settings
 from signage.db import transaction
@@ -79,7 +79,7 @@ sys.addaudithook(_record_opens)
 def media_app(settings: Settings, clock: VirtualClock) -> FastAPI:
     app = create_app(settings, clock)
     if not any(getattr(route, "path", None) == "/media/{sha256}" for route in app.routes):
-        app.include_router(router)
+        app.include_router(api)
     return app
 
 

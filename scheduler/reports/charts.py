@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from html import escape
 
-from scheduler.i18n import add_messages, translate
 from scheduler.reports.exports import number_text, percent_text
 from scheduler.reports.table import Chart
+from scheduler.web.i18n import add_messages, translate
 
 add_messages({
     "chart.plays": {"vi": "Lượt phát", "en": "Plays"},

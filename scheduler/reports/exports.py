@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from scheduler.i18n import add_messages, translate
 from scheduler.reports.table import Chart, Column, Report, Sheet
+from scheduler.web.i18n import add_messages, translate
 
 add_messages({
     "export.info_sheet": {"vi": "Thông tin", "en": "Information"},
@@ -62,7 +62,7 @@ Output = str | os.PathLike[str] | IO[bytes]
 PDF_MAX_ROWS = 1000
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per worksheet, header included
 _CSV_CHUNK_ROWS = 5000
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 _FONT_DIRS = ("/usr/share/fonts/truetype/noto", "/usr/share/fonts/truetype/dejavu")
 _FONTS = (("NotoSans-Regular.ttf", "NotoSans-Bold.ttf"), ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"))
 
@@ -526,7 +526,7 @@ def _pdf_chart(chart: Chart, landscape: bool) -> dict[str, Any]:
 
 
 def pdf_html(report: Report, *, max_rows: int = PDF_MAX_ROWS) -> str:
-    """The PDF's HTML, from scheduler/templates/report_pdf.html: each sheet's first `max_rows` rows."""
+    """The PDF's HTML, from scheduler/web/templates/report_pdf.html: each sheet's first `max_rows` rows."""
     import jinja2
 
     language = report.language

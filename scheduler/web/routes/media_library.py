@@ -1,69 +1,63 @@
-"""The media library: the JSON API under /api/v1/media and the staff pages under /media.
+"""The media library over HTTP: the JSON API under /api/v1/media and the staff pages under /media.
 
-Every read is limited to the media of the user's organisation subtree (MediaAsset.organisation_id);
-another unit's media answers 404. Staff and admins upload and delete; everyone in scope may look.
-The players' own download route, GET /media/{sha256}, is in media/routes.py; the detail page is
-therefore at /media/{sha256}/details.
+Thin routes over media/library.py (scoped queries, deletion, the acceptance of an upload) and media/upload.py
+(the form streamed to disk under a size limit). The players' own download route, GET /media/{sha256}, is in
+media_files.py; the detail page is therefore at /media/{sha256}/details.
+
+Uploads stream the request body, so their routes are `async`; they take no database session: the signed-in user
+is found by a plain `def` dependency on the threadpool, and the upload's database work runs on the threadpool too,
+in a session of its own, closed before the answer.
 """
 
 from __future__ import annotations
 
 import hmac
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from campaigns.access import (
-    CSRF_FIELD,
-    CSRF_HEADER,
-    Actor,
-    ActorDep,
-    PageActorDep,
-    current_actor,
-    current_page_actor,
-    find_actor,
-    not_found,
-)
-from campaigns.audit import record_change
+from campaigns.access import Actor
 from campaigns.kinds import CampaignStatus, MediaKind, Role, ScreenKind
-from campaigns.models import AuditEntry, Campaign, CampaignCreative, Organisation
 from campaigns.schema_types import SLUG_PATTERN
+from media import library
+from media.library import InUse, asset_in_scope, stored_file
 from media.models import MediaAsset
-from media.routes import media_response
 from media.store import SHA256_RE, MediaStore
 from media.thumbnails import Thumbnails
 from media.upload import (
     DEFAULT_DISPLAY_MS,
     MAX_DISPLAY_MS,
-    UPLOAD_ACTION,
     Accepted,
-    HeldElsewhere,
     NotAForm,
-    Received,
     TooLarge,
-    accept_upload,
     check_declared_length,
-    display_ms_from,
-    display_ms_from_seconds,
     human_bytes,
     receive_form,
 )
-from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
-from scheduler.i18n import add_messages
-from scheduler.pagination import Page, PageDep, PageParams, paginate
-from scheduler.problems import Problem
+from scheduler.web.auth import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    ActorDep,
+    PageActorDep,
+    csrf_header_sent,
+    find_actor,
+    signed_in,
+    signed_in_page,
+)
+from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.web.i18n import add_messages
+from scheduler.web.pagination import Page, PageDep, PageParams, paginate
+from scheduler.web.problems import Problem, status_of
+from scheduler.web.routes.media_files import media_response
 from signage.clock import Clock
 from signage.config import Settings
 from signage.errors import Conflict, Invalid
@@ -165,58 +159,11 @@ class MediaUploaded(MediaOut):
     duplicate: bool = Field(description="true when the same bytes were already in the library: this is that item")
 
 
-def asset_in_scope(session: Session, actor: Actor, sha256: str) -> MediaAsset:
-    # The pattern is checked first: an id is never joined to a path or sent to the database unchecked.
-    if SHA256_RE.fullmatch(sha256) is None:
-        raise not_found("media", sha256[:80])
-    asset = session.get(MediaAsset, sha256)
-    if asset is None or not actor.sees_organisation(session, asset.organisation_id):
-        raise not_found("media", sha256)
-    return asset
-
-
-def library_query(session: Session, actor: Actor, kind: MediaKind | None = None, organisation_id: str | None = None,
-                  q: str | None = None) -> Select:
-    """The actor's media, newest first; `organisation_id` narrows it to that unit and the units below it."""
-    query = (select(MediaAsset).where(MediaAsset.organisation_id.in_(actor.org_ids()))
-             .order_by(MediaAsset.created_at.desc(), MediaAsset.sha256))
-    if kind is not None:
-        query = query.where(MediaAsset.kind == kind)
-    if organisation_id:
-        path = session.scalar(select(Organisation.path).where(Organisation.id == organisation_id))
-        if path is None:
-            return query.where(false())
-        query = query.where(MediaAsset.organisation_id.in_(
-            select(Organisation.id).where(Organisation.path.startswith(path, autoescape=True))))
-    q = (q or "").replace("\x00", "").strip().lower()
-    if q:
-        query = query.where(func.lower(MediaAsset.original_name).contains(q, autoescape=True))
-    return query
-
-
-def campaigns_using(session: Session, shas: Sequence[str], actor: Actor | None = None) -> dict[str, list[Campaign]]:
-    """The campaigns whose creatives use each file, by name; only the actor's when an actor is given."""
-    query = (select(CampaignCreative.media_sha256, Campaign).join(Campaign)
-             .where(CampaignCreative.media_sha256.in_(list(shas))).order_by(Campaign.name, Campaign.id))
-    if actor is not None:
-        query = query.where(Campaign.organisation_id.in_(actor.org_ids()))
-    found: dict[str, list[Campaign]] = defaultdict(list)
-    for sha, campaign in session.execute(query):
-        if campaign not in found[sha]:
-            found[sha].append(campaign)
-    return found
-
-
 def describe(session: Session, actor: Actor, assets: Sequence[MediaAsset]) -> list[MediaOut]:
     shas = [asset.sha256 for asset in assets]
-    used = campaigns_using(session, shas, actor)
-    uploads: dict[str, AuditEntry] = {}
-    for entry in session.scalars(select(AuditEntry).where(AuditEntry.entity_kind == "media",
-                                                          AuditEntry.action == UPLOAD_ACTION,
-                                                          AuditEntry.entity_id.in_(shas)).order_by(AuditEntry.id)):
-        uploads[entry.entity_id] = entry
-    names = dict(session.execute(select(Organisation.id, Organisation.name)
-                                 .where(Organisation.id.in_({asset.organisation_id for asset in assets}))).all())
+    used = library.campaigns_using(session, shas, actor)
+    uploads = library.uploads_of(session, shas)
+    names = library.organisation_names(session, {asset.organisation_id for asset in assets})
     views = []
     for asset in assets:
         upload = uploads.get(asset.sha256)
@@ -241,39 +188,9 @@ def describe(session: Session, actor: Actor, assets: Sequence[MediaAsset]) -> li
 
 def list_library(session: Session, actor: Actor, page: PageParams, kind: MediaKind | None,
                  organisation_id: str | None, q: str | None) -> Page[MediaOut]:
-    rows = paginate(session, library_query(session, actor, kind, organisation_id, q), page, lambda asset: asset)
+    rows = paginate(session, library.library_query(session, actor, kind, organisation_id, q), page, lambda a: a)
     return Page[MediaOut](items=describe(session, actor, rows.items), total=rows.total, limit=rows.limit,
                           offset=rows.offset)
-
-
-class InUse(Invalid):
-    def __init__(self, asset: MediaAsset, visible: list[str], hidden: int) -> None:
-        names = ", ".join(visible)
-        others = f"{' and ' if visible else ''}{hidden} campaign(s) of other units" if hidden else ""
-        super().__init__(f"{asset.original_name} is used by {names}{others}",
-                         "remove it from those campaigns first (archived campaigns keep their media too)")
-        self.campaigns = visible
-
-
-def delete_asset(session: Session, actor: Actor, clock: Clock, asset: MediaAsset) -> None:
-    """Removes the library's row (the caller commits, then removes the files); raises InUse while any campaign,
-    the actor's or another unit's, uses it."""
-    users = campaigns_using(session, [asset.sha256]).get(asset.sha256, [])
-    if users:
-        visible = [c.name for c in users if c.organisation.path.startswith(actor.org_path)]
-        raise InUse(asset, visible, len(users) - len(visible))
-    record_change(session, actor, clock, action="media.delete", entity_kind="media", entity_id=asset.sha256,
-                  organisation_id=asset.organisation_id,
-                  before={"name": asset.original_name, "kind": asset.kind.value, "bytes": asset.bytes})
-    session.delete(asset)
-
-
-def stored_file(store: MediaStore, asset: MediaAsset) -> Path:
-    path = store.path_for(asset.sha256)
-    if not path.is_file():
-        raise Problem(404, f"{asset.original_name} is in the library but its file is missing from the server's store; "
-                           "upload it again (or import its campaign file again) to restore it")
-    return path
 
 
 # -- uploads -------------------------------------------------------------------------------------------------
@@ -285,39 +202,43 @@ class Uploader:
     csrf_token: str | None = None  # a browser session's token, still to be found in the form's csrf_token field
 
 
-async def _uploader(request: Request, session: Session, clock: Clock, page: bool) -> Uploader:
-    actor = await find_actor(request, session, clock, csrf_in_stream=True)
-    if actor is None:
-        return Uploader(await (current_page_actor if page else current_actor)(request, session, clock))
+def _uploader(request: Request, clock: Clock, page: bool) -> Uploader:
+    # A session of its own, closed here: the upload that follows may stream for minutes, holding no connection.
+    with request.app.state.database.sessions() as session:
+        found = find_actor(request, session, clock, csrf_header_sent(request), csrf_in_stream=True)
+    actor = signed_in_page(request, found) if page else signed_in(found)
     # A browser form without the CSRF header carries its token in the body, with the file: checked as it streams.
     deferred = actor.via == "session" and CSRF_HEADER not in request.headers
     return Uploader(actor, actor.csrf_token if deferred else None)
 
 
-async def api_uploader(request: Request, session: SessionDep, clock: ClockDep) -> Uploader:
-    return await _uploader(request, session, clock, page=False)
+def api_uploader(request: Request, clock: ClockDep) -> Uploader:
+    return _uploader(request, clock, page=False)
 
 
-async def page_uploader(request: Request, session: SessionDep, clock: ClockDep) -> Uploader:
-    return await _uploader(request, session, clock, page=True)
+def page_uploader(request: Request, clock: ClockDep) -> Uploader:
+    return _uploader(request, clock, page=True)
 
 
-def status_of(exc: Invalid | Conflict) -> int:
+def upload_refused(exc: Invalid) -> Problem | None:
+    """What only HTTP has a status for: a body over the limit (413), or not a form at all (415)."""
     if isinstance(exc, TooLarge):
-        return 413
+        return Problem(413, str(exc))
     if isinstance(exc, NotAForm):
-        return 415
-    if isinstance(exc, HeldElsewhere | InUse):
-        return 409
-    return 422
+        return Problem(415, str(exc))
+    return None
 
 
-async def take_upload(request: Request, session: Session, settings: Settings, clock: Clock, uploader: Uploader,
-                      seconds_field: bool = False) -> Accepted:
-    """Streams the request's form into the store and accepts its file; raises Invalid (what is wrong with the
-    file) or Problem (who may not upload, or where to)."""
-    actor = uploader.actor
-    actor.require(Role.staff, to="upload media")
+def _refusal_status(exc: Invalid | Conflict) -> int:
+    problem = upload_refused(exc) if isinstance(exc, Invalid) else None
+    return problem.status_code if problem is not None else status_of(exc)
+
+
+async def take_upload(request: Request, settings: Settings, uploader: Uploader, accept) -> Any:
+    """Streams the request's form into the store, then runs `accept(session, store, received)` on the threadpool in
+    a session of its own; raises Invalid or Conflict (what is wrong with the file), NotAllowed or NotFound (who may
+    not upload, or where to), or Problem (a stale CSRF token)."""
+    library.may_upload(uploader.actor)
     store, limit = MediaStore(settings.media_dir), settings.max_upload_bytes
     check_declared_length(request.headers.get("content-length"), limit)
     received = await receive_form(request.stream(), request.headers.get("content-type", ""), store, limit)
@@ -325,23 +246,14 @@ async def take_upload(request: Request, session: Session, settings: Settings, cl
         sent = received.fields.get(CSRF_FIELD, "")
         if uploader.csrf_token is not None and not hmac.compare_digest(sent.encode(), uploader.csrf_token.encode()):
             raise Problem(403, "the form's CSRF token is missing or stale; reload the page and send it again")
-        return await run_in_threadpool(_accept, session, store, received, actor, clock, seconds_field)
+        return await run_in_threadpool(_in_session, request, accept, store, received)
     finally:
         received.discard()
 
 
-def _accept(session: Session, store: MediaStore, received: Received, actor: Actor, clock: Clock,
-            seconds_field: bool) -> Accepted:
-    fields = received.fields
-    organisation_id = fields.get("organisation_id", "").strip() or actor.user.organisation_id
-    if re.fullmatch(SLUG_PATTERN, organisation_id) is None or not actor.sees_organisation(session, organisation_id):
-        raise not_found("organisation", organisation_id[:80])
-    display_ms = display_ms_from_seconds(fields.get("display_s")) if seconds_field else display_ms_from(
-        fields.get("display_ms"))
-    accepted = accept_upload(session, store, Thumbnails.beside(store), received, organisation_id, display_ms, actor,
-                             clock)
-    session.commit()
-    return accepted
+def _in_session(request: Request, work, *args: Any) -> Any:
+    with request.app.state.database.sessions() as session:
+        return work(session, *args)
 
 
 UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -375,17 +287,23 @@ def list_media(actor: ActorDep, session: SessionDep, page: PageDep, kind: MediaK
                      413: {"description": "the file is larger than the upload limit"},
                      415: {"description": "the body is not multipart/form-data"},
                      422: {"description": "the file is refused: what is wrong and what players take"}})
-async def upload_media(request: Request, response: Response, session: SessionDep, settings: SettingsDep,
-                       clock: ClockDep, uploader: Annotated[Uploader, Depends(api_uploader)]) -> MediaUploaded:
+async def upload_media(request: Request, response: Response, settings: SettingsDep, clock: ClockDep,
+                       uploader: Annotated[Uploader, Depends(api_uploader)]) -> MediaUploaded:
     """Upload a media file (multipart, field `file`); it is probed and refused, with the reason, when players
     cannot play it. The same bytes uploaded again answer 200 with the item already there."""
+    actor = uploader.actor
+
+    def accept(session: Session, store: MediaStore, received) -> tuple[Accepted, MediaOut]:
+        accepted = library.accept(session, store, received, actor, clock, seconds_field=False)
+        (view,) = describe(session, actor, [accepted.asset])
+        return accepted, view
+
     try:
-        accepted = await take_upload(request, session, settings, clock, uploader)
-    except (Invalid, Conflict) as exc:
-        raise Problem(status_of(exc), str(exc)) from None
+        accepted, view = await take_upload(request, settings, uploader, accept)
+    except Invalid as exc:
+        raise upload_refused(exc) or exc from None
     if accepted.duplicate:
         response.status_code = 200
-    (view,) = await run_in_threadpool(describe, session, uploader.actor, [accepted.asset])
     return MediaUploaded(**view.model_dump(), duplicate=accepted.duplicate)
 
 
@@ -430,20 +348,9 @@ def media_content(sha256: str, request: Request, actor: ActorDep, session: Sessi
             responses={409: {"description": "campaigns still use it; they are named"}})
 def delete_media(sha256: str, actor: ActorDep, session: SessionDep, settings: SettingsDep, clock: ClockDep) -> None:
     """Delete a file no campaign uses."""
-    actor.require(Role.staff, to="delete media")
-    asset = asset_in_scope(session, actor, sha256)
-    try:
-        delete_asset(session, actor, clock, asset)
-    except InUse as exc:
-        raise Problem(409, str(exc), campaigns=exc.campaigns) from None
+    library.delete_media(session, actor, clock, sha256)
     session.commit()
-    remove_files(settings, sha256)
-
-
-def remove_files(settings: Settings, sha256: str) -> None:
-    store = MediaStore(settings.media_dir)
-    store.remove(sha256)
-    Thumbnails.beside(store).remove(sha256)
+    library.remove_files(settings, sha256)
 
 
 # -- pages -----------------------------------------------------------------------------------------------------
@@ -458,8 +365,7 @@ def _page_context(session: Session, actor: Actor, settings: Settings, language: 
     q = (q or "")[:200]
     listing = list_library(session, actor, PageParams(limit=PAGE_SIZE, offset=max(offset, 0)), kind_filter,
                            org_filter, q)
-    organisations = session.scalars(select(Organisation).where(Organisation.id.in_(actor.org_ids()))
-                                    .order_by(Organisation.path)).all()
+    organisations = library.visible_organisations(session, actor)
     base_depth = actor.org_path.count("/")
 
     def page_url(new_offset: int) -> str:
@@ -512,16 +418,21 @@ def library_page(request: Request, session: SessionDep, settings: SettingsDep, l
 
 
 @pages.post("/media")
-async def upload_from_page(request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep,
-                           language: LanguageDep, uploader: Annotated[Uploader, Depends(page_uploader)]):
+async def upload_from_page(request: Request, settings: SettingsDep, clock: ClockDep, language: LanguageDep,
+                           uploader: Annotated[Uploader, Depends(page_uploader)]):
+    actor = uploader.actor
+
+    def accept(session: Session, store: MediaStore, received) -> Accepted:
+        return library.accept(session, store, received, actor, clock, seconds_field=True)
+
     try:
-        accepted = await take_upload(request, session, settings, clock, uploader, seconds_field=True)
+        accepted = await take_upload(request, settings, uploader, accept)
     except (Invalid, Conflict) as exc:
-        context = await run_in_threadpool(_page_context, session, uploader.actor, settings, language, None, None,
-                                          None, 0)
+        context = await run_in_threadpool(_in_session, request, _page_context, actor, settings, language, None,
+                                          None, None, 0)
         context.update(notice=None, notice_item=None, error=exc)
-        response = render(request, "media_library.html", context, language, uploader.actor)
-        response.status_code = status_of(exc)
+        response = render(request, "media_library.html", context, language, actor)
+        response.status_code = _refusal_status(exc)
         return response
     notice = "duplicate" if accepted.duplicate else "uploaded"
     return RedirectResponse(f"/media?notice={notice}&item={accepted.asset.sha256}", status_code=303)
@@ -533,7 +444,7 @@ def detail_page(sha256: str, request: Request, session: SessionDep, language: La
 
 
 def _render_detail(request: Request, session: Session, language: str, actor: Actor, asset: MediaAsset,
-                   error: Invalid | None):
+                   error: InUse | None):
     (view,) = describe(session, actor, [asset])
     context = {"item": view, "error": error, "can_delete": actor.has_role(Role.staff), **formatters(language)}
     response = render(request, "media_detail.html", context, language, actor)
@@ -545,12 +456,11 @@ def _render_detail(request: Request, session: Session, language: str, actor: Act
 @pages.post("/media/{sha256}/delete")
 def delete_from_page(sha256: str, request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep,
                      language: LanguageDep, actor: PageActorDep):
-    actor.require(Role.staff, to="delete media")
-    asset = asset_in_scope(session, actor, sha256)
     try:
-        delete_asset(session, actor, clock, asset)
+        library.delete_media(session, actor, clock, sha256)
     except InUse as exc:
-        return _render_detail(request, session, language, actor, asset, exc)
+        session.rollback()
+        return _render_detail(request, session, language, actor, asset_in_scope(session, actor, sha256), exc)
     session.commit()
-    remove_files(settings, sha256)
+    library.remove_files(settings, sha256)
     return RedirectResponse("/media?notice=deleted", status_code=303)

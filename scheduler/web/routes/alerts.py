@@ -3,8 +3,8 @@ approval, stop and the delivery table).
 
 Thin: each route reads its input, calls campaigns/alerts.py, commits, and only then hands the alert to the
 dispatcher (`request.app.state.alerts`, None when the server runs without a broker), so that no player hears of
-an alert the database does not hold. The workflow's errors become problem+json (API) or the same page again with
-the message (web).
+an alert the database does not hold. The domain's errors become problem+json (API: scheduler/web/problems.py) or
+the same page again with the message (web).
 """
 
 from __future__ import annotations
@@ -27,20 +27,22 @@ from starlette.datastructures import FormData
 
 from campaigns import alerts as alert_rules
 from campaigns import workflow
-from campaigns.access import Actor, ActorDep, PageActorDep
+from campaigns.access import Actor
 from campaigns.alerts import PHASES, AlertIn, Phase, alert_phase, alert_screens, describe_alert, find_alert
-from campaigns.campaign_api import FormDep, ReviewBody, TargetCountOut, TargetsBody, answered
 from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus, MediaKind, Role
 from campaigns.models import Alert, AuditEntry, Screen
 from campaigns.schema_types import SLUG_PATTERN
 from campaigns.scope import organisation_paths
 from scheduler.alert_delivery import ENDINGS, AlertDispatcher
-from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
-from scheduler.i18n import add_messages, translate
 from scheduler.models import AlertDelivery
-from scheduler.pagination import Page, PageDep, PageParams, paginate
-from scheduler.problems import describe_validation_errors
-from signage.errors import Conflict, Invalid, NotAllowed, NotFound, Refused
+from scheduler.web.auth import ActorDep, PageActorDep
+from scheduler.web.bodies import ReviewBody, TargetCountOut, TargetsBody
+from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.web.forms import FormDep
+from scheduler.web.i18n import add_messages, translate
+from scheduler.web.pagination import Page, PageDep, PageParams, paginate
+from scheduler.web.problems import describe_validation_errors, page_not_found, status_of
+from signage.errors import Invalid, NotFound, Refused
 from signage.protocol import MAX_ALERT_TEXT
 
 log = logging.getLogger("signage.alerts")
@@ -336,9 +338,8 @@ def list_alerts(actor: ActorDep, session: SessionDep, clock: ClockDep, page: Pag
                 ) -> Page[AlertOut]:
     """The alerts of the caller's subtree, newest start first."""
     now = clock.now()
-    with answered():
-        query = alert_rules.alerts_query(session, actor, phase=phase, organisation_id=organisation_id,
-                                         severity=severity, now=now)
+    query = alert_rules.alerts_query(session, actor, phase=phase, organisation_id=organisation_id,
+                                     severity=severity, now=now)
     return paginate(session, query, page, lambda alert: AlertOut(**describe_alert(alert, now)))
 
 
@@ -348,11 +349,10 @@ def count_alert_targets(body: TargetCountBody, actor: ActorDep, session: Session
     show on now (the form's live count), at how many sites; `speakers`: the loudspeakers among the targets, which
     play only sound alerts. Targets outside the issuer: 422."""
     targets = body.targets.model_dump()
-    with answered():
-        hit = workflow.count_targets(session, actor, body.organisation_id, targets)  # checks issuer and targets
-        # A probe of the alert, never saved, so that the count follows the alerts' own rule of which screens show one.
-        probe = Alert(organisation_id=hit.organisation_id, targets=targets)
-        showing = alert_screens(session, probe) if hit.screens else []
+    hit = workflow.count_targets(session, actor, body.organisation_id, targets)  # checks issuer and targets
+    # A probe of the alert, never saved, so that the count follows the alerts' own rule of which screens show one.
+    probe = Alert(organisation_id=hit.organisation_id, targets=targets)
+    showing = alert_screens(session, probe) if hit.screens else []
     return TargetCountOut(organisation_id=hit.organisation_id, screens=len(showing),
                           sites=len({screen.site_id for screen in showing}), speakers=hit.speakers)
 
@@ -362,8 +362,7 @@ def create_alert(body: AlertIn, request: Request, actor: ActorDep, session: Sess
                  clock: ClockDep) -> AlertDetail:
     """Issue an alert (staff, heads of unit) for screens of the issuing unit's subtree: sent at once, or pending
     when the unit requires its head's approval."""
-    with answered():
-        alert = alert_rules.create_alert(session, actor, clock, body)
+    alert = alert_rules.create_alert(session, actor, clock, body)
     session.commit()
     if alert.status is AlertStatus.approved:
         dispatch(request, lambda dispatcher: dispatcher.publish(alert.id))
@@ -372,8 +371,7 @@ def create_alert(body: AlertIn, request: Request, actor: ActorDep, session: Sess
 
 @api.get("/alerts/{alert_id}", response_model=AlertDetail)
 def get_alert(alert_id: AlertId, actor: ActorDep, session: SessionDep, clock: ClockDep) -> AlertDetail:
-    with answered():
-        alert = find_alert(session, actor, alert_id)
+    alert = find_alert(session, actor, alert_id)
     return alert_detail(session, alert, clock.now())
 
 
@@ -381,8 +379,7 @@ def get_alert(alert_id: AlertId, actor: ActorDep, session: SessionDep, clock: Cl
 def list_deliveries(alert_id: AlertId, actor: ActorDep, session: SessionDep, clock: ClockDep,
                     page: PageDep) -> Page[DeliveryOut]:
     """Screen by screen: when the command went, and what the player acknowledged; by screen id."""
-    with answered():
-        alert = find_alert(session, actor, alert_id)
+    alert = find_alert(session, actor, alert_id)
     listed = paginate(session, deliveries_query(alert), page, lambda delivery: delivery)
     return Page(items=delivery_rows(session, alert, listed.items, clock.now()), total=listed.total,
                 limit=listed.limit, offset=listed.offset)
@@ -392,8 +389,7 @@ def list_deliveries(alert_id: AlertId, actor: ActorDep, session: SessionDep, clo
 def approve_alert(alert_id: AlertId, request: Request, actor: ActorDep, session: SessionDep, clock: ClockDep,
                   body: ReviewBody | None = None) -> AlertDetail:
     """The head of the issuing unit approves a pending alert: it goes out at once (or at its start)."""
-    with answered():
-        alert = alert_rules.approve_alert(session, actor, clock, alert_id, body.note if body else None)
+    alert = alert_rules.approve_alert(session, actor, clock, alert_id, body.note if body else None)
     session.commit()
     dispatch(request, lambda dispatcher: dispatcher.publish(alert.id))
     return alert_detail(session, alert, clock.now())
@@ -403,8 +399,7 @@ def approve_alert(alert_id: AlertId, request: Request, actor: ActorDep, session:
 def reject_alert(alert_id: AlertId, body: ReviewBody, actor: ActorDep, session: SessionDep,
                  clock: ClockDep) -> AlertDetail:
     """The head of the issuing unit rejects a pending alert, with a note saying why (required)."""
-    with answered():
-        alert = alert_rules.reject_alert(session, actor, clock, alert_id, body.note)
+    alert = alert_rules.reject_alert(session, actor, clock, alert_id, body.note)
     session.commit()
     return alert_detail(session, alert, clock.now())
 
@@ -413,8 +408,7 @@ def reject_alert(alert_id: AlertId, body: ReviewBody, actor: ActorDep, session: 
 def stop_alert(alert_id: AlertId, request: Request, actor: ActorDep, session: SessionDep, clock: ClockDep,
                body: StopBody | None = None) -> AlertDetail:
     """Takes a pending, scheduled or active alert off every screen now; an ended one is a conflict (409)."""
-    with answered():
-        alert = alert_rules.stop_alert(session, actor, clock, alert_id, body.reason if body else None)
+    alert = alert_rules.stop_alert(session, actor, clock, alert_id, body.reason if body else None)
     session.commit()
     dispatch(request, lambda dispatcher: dispatcher.stop(alert.id))
     return alert_detail(session, alert, clock.now())
@@ -422,13 +416,8 @@ def stop_alert(alert_id: AlertId, request: Request, actor: ActorDep, session: Se
 
 # -- pages --------------------------------------------------------------------------------------------------
 
-_PAGE_STATUS = {NotAllowed: 403, Conflict: 409}
 DONE = {"created", "pending", "approved", "rejected", "stopped"}
 ROWS_PER_PAGE = 200
-
-
-def _page_status(exc: Exception) -> int:
-    return _PAGE_STATUS.get(type(exc), 422)
 
 
 def _with_status(response, status: int):
@@ -444,7 +433,7 @@ def _page_alert(session: Session, actor: Actor, alert_id: str) -> Alert:
     try:
         return find_alert(session, actor, alert_id)
     except NotFound as exc:
-        raise HTTPException(404, f"{exc.problem}; {exc.fix}") from None
+        raise page_not_found(exc) from None
 
 
 def _local_time(timezone: str) -> Callable[[datetime | None], str]:
@@ -584,7 +573,7 @@ def create_alert_form(request: Request, session: SessionDep, clock: ClockDep, se
     except Refused as exc:
         session.rollback()
         return _alert_form(request, session, actor, clock, settings.timezone, language, form=form, error=str(exc),
-                           status=_page_status(exc))
+                           status=status_of(exc))
     session.commit()
     if alert.status is AlertStatus.approved:
         dispatch(request, lambda dispatcher: dispatcher.publish(alert.id))
@@ -628,7 +617,7 @@ def _act(request: Request, session: Session, actor: Actor, clock, timezone: str,
     except Refused as exc:
         session.rollback()
         return _detail(request, session, actor, clock, timezone, language, alert, error=str(exc),
-                       status=_page_status(exc))
+                       status=status_of(exc))
     session.commit()
     if send is not None:
         dispatch(request, lambda dispatcher: send(dispatcher, alert.id))

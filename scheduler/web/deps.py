@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from scheduler.i18n import language_of, translate
+from scheduler.web.i18n import language_of, translate
 from signage.clock import Clock
 from signage.config import Settings
 

@@ -1,5 +1,5 @@
 """The fleet over HTTP: the JSON API for organisations, sites (with their peak windows), screens and groups, and
-the web pages "Screens and sites" (/screens, /sites/{id}, /screens/{id}).
+the web pages "Screens and sites" (/screens, /sites/{id}, /screens/{id}) and the fleet overview (/fleet).
 
 Thin routes over campaigns/fleet_view.py (scoped queries and changes), campaigns/screen_state.py (each screen's
 live state) and campaigns/timeline.py (today's plan as a picture).
@@ -7,8 +7,6 @@ live state) and campaigns/timeline.py (today's plan as a picture).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -20,22 +18,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import fleet_view as fleet
-from campaigns.access import Actor, ActorDep, PageActorDep, not_found
-from campaigns.audit import record_change
-from campaigns.fleet_view import HoursRejected
+from campaigns.access import Actor
+from campaigns.fleet_view import HoursRejected, fleet_overview
 from campaigns.kinds import OrgKind, Orientation, Role, ScreenKind, SiteKind
-from campaigns.models import Campaign, Organisation, Screen, ScreenGroup, Site
+from campaigns.models import Campaign, Organisation, Screen, ScreenGroup, Site, User
 from campaigns.schema_types import Name, Slug, StrictModel
 from campaigns.screen_state import STATES, ScreenState, ScreenStateName, screen_state, screen_states
 from campaigns.timeline import day_timeline, timeline_svg
 from campaigns.windows import DAY_NAMES
-from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
-from scheduler.i18n import add_messages, translate
 from scheduler.models import PublishedPlan
-from scheduler.pagination import Page, PageDep, PageParams, paginate
-from scheduler.problems import Problem
+from scheduler.web.auth import ActorDep, PageActorDep
+from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.web.forms import FormDep
+from scheduler.web.i18n import add_messages, translate
+from scheduler.web.pagination import Page, PageDep, PageParams, paginate
 from signage.clock import local_date
-from signage.errors import Conflict, Invalid, NotFound
+from signage.errors import Invalid, NotFound
 from signage.protocol import Plan
 
 add_messages({
@@ -140,21 +138,6 @@ ScheduleBody = Annotated[dict[Annotated[str, StringConstraints(max_length=16)],
                               Annotated[list[WindowText], Field(max_length=24)]], Field(max_length=16)]
 
 
-@contextmanager
-def answering_problems() -> Iterator[None]:
-    """What fleet_view refuses, as problem+json."""
-    try:
-        yield
-    except NotFound as exc:
-        raise not_found(exc.kind, exc.ref) from None
-    except HoursRejected as exc:
-        raise Problem(422, f"the hours are not valid: {exc}", errors=[p.__dict__ for p in exc.problems]) from None
-    except Invalid as exc:
-        raise Problem(422, str(exc)) from None
-    except Conflict as exc:
-        raise Problem(409, str(exc)) from None
-
-
 # -- API: organisations -----------------------------------------------------------------------------------
 
 
@@ -191,25 +174,20 @@ def list_organisations(actor: ActorDep, session: SessionDep, page: PageDep, kind
                        parent_id: Annotated[str | None, Query(max_length=63)] = None,
                        q: Search = None) -> Page[OrganisationOut]:
     """The organisations of your subtree (yours and those below it)."""
-    with answering_problems():
-        parent = fleet.organisation_in_scope(session, actor, parent_id).id if parent_id is not None else None
+    parent = fleet.organisation_in_scope(session, actor, parent_id).id if parent_id is not None else None
     return paginate(session, fleet.organisations_query(actor, kind, parent, q), page, OrganisationOut.of)
 
 
 @api.get("/organisations/{organisation_id}", response_model=OrganisationOut)
 def get_organisation(organisation_id: str, actor: ActorDep, session: SessionDep) -> OrganisationOut:
-    with answering_problems():
-        return OrganisationOut.of(fleet.organisation_in_scope(session, actor, organisation_id))
+    return OrganisationOut.of(fleet.organisation_in_scope(session, actor, organisation_id))
 
 
 @api.post("/organisations", response_model=OrganisationOut, status_code=201)
 def add_organisation(body: OrganisationCreate, actor: ActorDep, session: SessionDep,
                      clock: ClockDep) -> OrganisationOut:
-    with answering_problems():
-        fleet.organisation_in_scope(session, actor, body.parent_id)  # another unit's is not found, whatever the role
-        actor.require(Role.admin, to="create organisations")
-        org = fleet.create_organisation(session, actor, clock, organisation_id=body.id, name=body.name,
-                                        kind=body.kind, parent_id=body.parent_id)
+    org = fleet.create_organisation(session, actor, clock, organisation_id=body.id, name=body.name,
+                                    kind=body.kind, parent_id=body.parent_id)
     session.commit()
     return OrganisationOut.of(org)
 
@@ -219,28 +197,10 @@ def change_organisation(organisation_id: str, body: OrganisationPatch, actor: Ac
                         clock: ClockDep) -> OrganisationOut:
     """Rename it (administrators), or set whether its staff's alerts wait for its head's approval
     (administrators, or the head of this unit)."""
-    with answering_problems():
-        org = fleet.organisation_in_scope(session, actor, organisation_id)
-    if body.name is not None:
-        actor.require(Role.admin, to="rename organisations")
-    if body.alerts_need_approval is not None and not _heads(actor, org):
-        raise Problem(403, f"your role ({actor.role.value}) may not set whether {org.id}'s alerts need approval; "
-                           f"it takes an admin account or the head of unit of {org.id}")
-    if body.name is not None:
-        fleet.rename_organisation(session, actor, clock, org, body.name)
-    if body.alerts_need_approval is not None and body.alerts_need_approval != org.alerts_need_approval:
-        before = {"alerts_need_approval": bool(org.alerts_need_approval)}
-        org.alerts_need_approval = body.alerts_need_approval
-        record_change(session, actor, clock, action="organisation.alerts_need_approval", entity_kind="organisation",
-                      entity_id=org.id, organisation_id=org.id, before=before,
-                      after={"alerts_need_approval": org.alerts_need_approval})
+    org = fleet.change_organisation(session, actor, clock, organisation_id, name=body.name,
+                                    alerts_need_approval=body.alerts_need_approval)
     session.commit()
     return OrganisationOut.of(org)
-
-
-def _heads(actor: Actor, org: Organisation) -> bool:
-    """An admin (of a subtree holding it), or the head of unit of this very organisation."""
-    return actor.role is Role.admin or (actor.role is Role.head and actor.user.organisation_id == org.id)
 
 
 # -- API: sites -------------------------------------------------------------------------------------------
@@ -284,25 +244,21 @@ class SiteHoursPatch(StrictModel):
 def list_sites(actor: ActorDep, session: SessionDep, page: PageDep,
                organisation_id: Annotated[str | None, Query(max_length=63, description="its whole subtree")] = None,
                kind: SiteKind | None = None, q: Search = None) -> Page[SiteOut]:
-    with answering_problems():
-        within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
+    within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
     return paginate(session, fleet.sites_query(actor, within, kind, q), page, SiteOut.of)
 
 
 @api.get("/sites/{site_id}", response_model=SiteOut)
 def get_site(site_id: str, actor: ActorDep, session: SessionDep) -> SiteOut:
-    with answering_problems():
-        return SiteOut.of(fleet.site_in_scope(session, actor, site_id))
+    return SiteOut.of(fleet.site_in_scope(session, actor, site_id))
 
 
 @api.patch("/sites/{site_id}", response_model=SiteOut)
 def change_site_hours(site_id: str, body: SiteHoursPatch, actor: ActorDep, session: SessionDep,
                       clock: ClockDep) -> SiteOut:
     """Operating hours and peak windows, checked as the fleet file checks them; the screens' plans follow."""
-    with answering_problems():
-        site = fleet.site_in_scope(session, actor, site_id)
-        actor.require(Role.head, to="change a site's hours")
-        fleet.change_site_hours(session, actor, clock, site, body.model_dump(include=body.model_fields_set))
+    site = fleet.site_in_scope(session, actor, site_id)
+    fleet.change_site_hours(session, actor, clock, site, body.model_dump(include=body.model_fields_set))
     session.commit()
     return SiteOut.of(site)
 
@@ -375,9 +331,8 @@ def list_screens(actor: ActorDep, session: SessionDep, clock: ClockDep, page: Pa
                  kind: ScreenKind | None = None, state: ScreenStateName | None = None,
                  q: Search = None) -> Page[ScreenOut]:
     now = clock.now()
-    with answering_problems():
-        within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
-        site = fleet.site_in_scope(session, actor, site_id).id if site_id else None
+    within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
+    site = fleet.site_in_scope(session, actor, site_id).id if site_id else None
     listed = paginate(session, fleet.screens_query(actor, now, within, site, site_kind, kind, state, q), page,
                       lambda screen: screen)
     return Page(items=_screens_out(session, actor, listed.items, now), total=listed.total, limit=listed.limit,
@@ -386,8 +341,7 @@ def list_screens(actor: ActorDep, session: SessionDep, clock: ClockDep, page: Pa
 
 @api.get("/screens/{screen_id}", response_model=ScreenOut)
 def get_screen(screen_id: str, actor: ActorDep, session: SessionDep, clock: ClockDep) -> ScreenOut:
-    with answering_problems():
-        screen = fleet.screen_in_scope(session, actor, screen_id)
+    screen = fleet.screen_in_scope(session, actor, screen_id)
     return _screens_out(session, actor, [screen], clock.now())[0]
 
 
@@ -395,9 +349,7 @@ def get_screen(screen_id: str, actor: ActorDep, session: SessionDep, clock: Cloc
 def change_screen(screen_id: str, body: ScreenPatch, actor: ActorDep, session: SessionDep,
                   clock: ClockDep) -> ScreenOut:
     """A screen's name, or whether it is in use (a disabled screen gets no plan)."""
-    with answering_problems():
-        screen = fleet.screen_in_scope(session, actor, screen_id)
-    actor.require(Role.admin, to="change screens")
+    screen = fleet.screen_in_scope(session, actor, screen_id)
     fleet.change_screen(session, actor, clock, screen, name=body.name, enabled=body.enabled)
     session.commit()
     return _screens_out(session, actor, [screen], clock.now())[0]
@@ -433,53 +385,41 @@ class GroupPatch(StrictModel):
     screens: ScreenIds | None = Field(None, description="the whole new membership")
 
 
-GROUP_ROLES = (Role.staff,)
-
-
 @api.get("/groups", response_model=Page[GroupOut])
 def list_groups(actor: ActorDep, session: SessionDep, page: PageDep,
                 organisation_id: Annotated[str | None, Query(max_length=63, description="its whole subtree")] = None,
                 screen_id: Annotated[str | None, Query(max_length=63, description="groups holding it")] = None,
                 q: Search = None) -> Page[GroupOut]:
-    with answering_problems():
-        within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
-        screen = fleet.screen_in_scope(session, actor, screen_id).id if screen_id else None
+    within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
+    screen = fleet.screen_in_scope(session, actor, screen_id).id if screen_id else None
     return paginate(session, fleet.groups_query(actor, within, screen, q), page, GroupOut.of)
 
 
 @api.get("/groups/{group_id}", response_model=GroupOut)
 def get_group(group_id: str, actor: ActorDep, session: SessionDep) -> GroupOut:
-    with answering_problems():
-        return GroupOut.of(fleet.group_in_scope(session, actor, group_id))
+    return GroupOut.of(fleet.group_in_scope(session, actor, group_id))
 
 
 @api.post("/groups", response_model=GroupOut, status_code=201)
 def add_group(body: GroupCreate, actor: ActorDep, session: SessionDep, clock: ClockDep) -> GroupOut:
-    with answering_problems():
-        fleet.organisation_in_scope(session, actor, body.organisation_id)
-        actor.require(*GROUP_ROLES, to="create groups of screens")
-        group = fleet.create_group(session, actor, clock, group_id=body.id, name=body.name,
-                                   organisation_id=body.organisation_id, screen_ids=body.screens)
+    group = fleet.create_group(session, actor, clock, group_id=body.id, name=body.name,
+                               organisation_id=body.organisation_id, screen_ids=body.screens)
     session.commit()
     return GroupOut.of(group)
 
 
 @api.patch("/groups/{group_id}", response_model=GroupOut)
 def change_group(group_id: str, body: GroupPatch, actor: ActorDep, session: SessionDep, clock: ClockDep) -> GroupOut:
-    with answering_problems():
-        group = fleet.group_in_scope(session, actor, group_id)
-        actor.require(*GROUP_ROLES, to="change groups of screens")
-        fleet.change_group(session, actor, clock, group, name=body.name, screen_ids=body.screens)
+    group = fleet.group_in_scope(session, actor, group_id)
+    fleet.change_group(session, actor, clock, group, name=body.name, screen_ids=body.screens)
     session.commit()
     return GroupOut.of(group)
 
 
 @api.delete("/groups/{group_id}", status_code=204)
 def remove_group(group_id: str, actor: ActorDep, session: SessionDep, clock: ClockDep) -> None:
-    with answering_problems():
-        group = fleet.group_in_scope(session, actor, group_id)
-        actor.require(*GROUP_ROLES, to="delete groups of screens")
-        fleet.delete_group(session, actor, clock, group)
+    group = fleet.group_in_scope(session, actor, group_id)
+    fleet.delete_group(session, actor, clock, group)
     session.commit()
 
 
@@ -546,14 +486,13 @@ def site_page(site_id: str, request: Request, session: SessionDep, clock: ClockD
 
 
 @pages.post("/sites/{site_id}")
-async def save_site_hours(site_id: str, request: Request, session: SessionDep, clock: ClockDep,
-                          language: LanguageDep, actor: PageActorDep):
+def save_site_hours(site_id: str, request: Request, session: SessionDep, clock: ClockDep, language: LanguageDep,
+                    actor: PageActorDep, form: FormDep):
     try:
         site = fleet.site_in_scope(session, actor, site_id)
     except NotFound:
         return _missing_page(request, language, actor)
-    actor.require(Role.head, to="change a site's hours")
-    form = await request.form()
+    fleet.require_hours_editor(actor)  # before the form's hours are read: a refusal, not their problems
     action = form.get("action", "save")
     texts = {field: {day: str(form.get(f"{field}.{day}", ""))[:200] for day in DAY_NAMES}
              for field in fleet.HOURS_FIELDS}
@@ -576,6 +515,21 @@ async def save_site_hours(site_id: str, request: Request, session: SessionDep, c
         return response
     session.commit()
     return RedirectResponse(f"/sites/{site.id}?saved={int(changed)}", status_code=303)
+
+
+@pages.get("/fleet")
+def fleet_page(request: Request, session: SessionDep, clock: ClockDep, language: LanguageDep, actor: PageActorDep,
+               org: str | None = None):
+    root = org if org and actor.sees_organisation(session, org) else own_root(actor.user)
+    overview = fleet_overview(session, clock, root)
+    # A group of a unit above the user's is not theirs to know, even when it holds their screens.
+    visible = set(session.scalars(actor.org_ids()))
+    return render(request, "fleet.html", {"overview": overview, "visible_organisations": visible}, language, actor)
+
+
+def own_root(user: User) -> str | None:
+    """The top of what the user sees; None (everything) for a user of the city, the root organisation."""
+    return user.organisation_id if user.organisation.parent_id is not None else None
 
 
 @pages.get("/screens/{screen_id}")

@@ -8,20 +8,22 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 
-from media.routes import PlayerDep
-from scheduler.deps import ClockDep, SettingsDep
-from scheduler.problems import Problem, ProblemRoute
+from scheduler.web.auth import PlayerDep
+from scheduler.web.deps import ClockDep, SettingsDep
+from scheduler.web.problems import Problem, ProblemRoute
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SCREENSHOT_BYTES = 10 * 1024 * 1024
 
-router = APIRouter(tags=["players"], route_class=ProblemRoute)
+api = APIRouter(tags=["players"], route_class=ProblemRoute)
+pages = APIRouter(include_in_schema=False)
 
 
-@router.post("/players/{player_id}/screenshot", status_code=201)
+@api.post("/players/{player_id}/screenshot", status_code=201)
 async def upload_screenshot(player_id: str, request: Request, player: PlayerDep, settings: SettingsDep,
                             clock: ClockDep) -> dict[str, str]:
-    """A player's screenshot (PNG): kept as the newest for its screen."""
+    """A player's screenshot (PNG): kept as the newest for its screen. Async to stream the body; the player's
+    credentials are checked on the threadpool (PlayerDep), and nothing here touches the database."""
     if player != player_id:
         raise Problem(403, f"player {player!r} may only send its own screenshots, not {player_id!r}'s")
     body = bytearray()

@@ -17,12 +17,9 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
-from campaigns.access import Actor, ActorDep, PageActorDep, not_found
+from campaigns.access import Actor, not_found
 from campaigns.models import Campaign, Organisation, Screen, Site
-from scheduler.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
-from scheduler.i18n import add_messages
 from scheduler.models import DeliveryRollup
-from scheduler.problems import Problem
 from scheduler.reports import charts
 from scheduler.reports.build import KINDS, build_report, make_scope
 from scheduler.reports.cadence import cadence_period
@@ -36,8 +33,12 @@ from scheduler.reports.compliance import (
 )
 from scheduler.reports.exports import cell_text
 from scheduler.reports.table import Column, Report
+from scheduler.web.auth import ActorDep, PageActorDep
+from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.web.i18n import add_messages
+from scheduler.web.problems import Problem
 from signage.clock import local_today
-from signage.errors import Invalid
+from signage.errors import Refused
 
 add_messages({
     "nav.reports": {"vi": "Báo cáo", "en": "Reports"},
@@ -92,10 +93,7 @@ def scope_for(session: Session, actor: Actor, clock, settings, organisation_id: 
         raise not_found("organisation", organisation_id)
     if campaign_id is not None and not visible_campaign(session, actor, campaign_id):
         raise not_found("campaign", campaign_id)
-    try:
-        return make_scope(session, organisation_id, first, last, campaign_id, local_today(clock, settings.timezone))
-    except Invalid as exc:
-        raise Problem(422, str(exc)) from None
+    return make_scope(session, organisation_id, first, last, campaign_id, local_today(clock, settings.timezone))
 
 
 def refuse_campaign(kind: str, campaign_id: str | None) -> None:
@@ -106,10 +104,7 @@ def refuse_campaign(kind: str, campaign_id: str | None) -> None:
 def check_report(kind: str, scope: Scope, now: datetime, timezone: str) -> None:
     """Refuses what a report cannot be asked for before any of it is built: an export has begun streaming by then."""
     if kind == "cadence":
-        try:
-            cadence_period(scope, now, timezone)
-        except Invalid as exc:
-            raise Problem(422, str(exc)) from None
+        cadence_period(scope, now, timezone)
 
 
 def add_charts(session: Session, report: Report, scope: Scope, timezone: str) -> None:
@@ -266,6 +261,8 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
         check_report(kind, scope, clock.now(), settings.timezone)
     except Problem as exc:
         scope, error = None, str(exc.detail)
+    except Refused as exc:
+        scope, error = None, str(exc)
     report, sheets, summary = None, [], None
     if scope is not None:
         report = build_report(session, kind, scope, clock.now(), language, settings.timezone)

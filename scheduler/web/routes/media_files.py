@@ -10,23 +10,20 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
 from media.models import MediaAsset
 from media.store import MediaStore
-from scheduler.deps import SettingsDep, get_db
-from scheduler.players import player_secret_matches
-from scheduler.problems import Problem, ProblemRoute, problem_response
+from scheduler.web.auth import PlayerDep, ShortSessionDep
+from scheduler.web.deps import SettingsDep
+from scheduler.web.problems import Problem, ProblemRoute, problem_response
 
 log = logging.getLogger(__name__)
 
-REALM = "signage-media"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 IMMUTABLE = "public, max-age=31536000, immutable"
 CHUNK = 64 * 1024  # per connection in flight: small, since many players may download at once
@@ -80,40 +77,12 @@ def etag_matches(header: str, etag: str, *, weak: bool) -> bool:
     return etag in tags
 
 
-def unauthorised(detail: str) -> Problem:
-    return Problem(401, detail, {"WWW-Authenticate": f'Basic realm="{REALM}"'})
+api = APIRouter(tags=["media"], route_class=ProblemRoute)
+pages = APIRouter(include_in_schema=False)
 
 
-class PlayerBasic(HTTPBasic):
-    def make_not_authenticated_error(self) -> HTTPException:
-        return unauthorised("send HTTP Basic credentials: the player id as user name and the player's secret as "
-                            "password (both are in the player's config file from `signage player register`)")
-
-
-player_basic = PlayerBasic(realm=REALM, description="user name: the player id; password: the player's secret")
-
-# Scope "function": the session gives its connection back to the pool before the file streams, since a
-# download over 4G may take minutes and would otherwise hold a database connection all along.
-ShortSessionDep = Annotated[Session, Depends(get_db, scope="function")]
-
-
-def authenticated_player(credentials: Annotated[HTTPBasicCredentials, Depends(player_basic)],
-                         session: ShortSessionDep) -> str:
-    """The id of the player whose credentials came with the request, checked against the database each time
-    (one SHA-256 compare), so that a revocation takes effect on the next request."""
-    if not player_secret_matches(session, credentials.username, credentials.password):
-        raise unauthorised(f"player {credentials.username!r} is unknown, revoked, or sent another secret; "
-                           "register it again with `signage player register` and use the new config file")
-    return credentials.username
-
-
-PlayerDep = Annotated[str, Depends(authenticated_player)]
-
-router = APIRouter(tags=["media"], route_class=ProblemRoute)
-
-
-@router.get("/media/{sha256}", summary="Download a media file (single byte ranges supported)")
-@router.head("/media/{sha256}", summary="A media file's headers")
+@api.get("/media/{sha256}", summary="Download a media file (single byte ranges supported)")
+@api.head("/media/{sha256}", summary="A media file's headers")
 def media_file(sha256: str, request: Request, player: PlayerDep, session: ShortSessionDep,
                settings: SettingsDep) -> Response:
     path, asset = find_media(session, MediaStore(settings.media_dir), sha256)
@@ -179,4 +148,4 @@ async def file_chunks(path: Path, offset: int, length: int) -> AsyncIterator[byt
             yield chunk
 
 
-__all__ = ["PlayerDep", "RangeNotSatisfiable", "authenticated_player", "parse_range", "router"]
+__all__ = ["RangeNotSatisfiable", "api", "etag_matches", "media_response", "pages", "parse_range"]

@@ -1,4 +1,10 @@
-"""RFC 9457 problem+json: how every API error is answered, with what is wrong and how to fix it."""
+"""RFC 9457 problem+json: how every API error is answered, with what is wrong and how to fix it.
+
+The one mapping of the domain's errors (signage/errors.py) to HTTP: `NotFound` 404, `NotAllowed` 403, `Conflict`
+409, `Invalid` 422, answered as problem+json wherever they are not caught (a page that shows its form again with
+the message catches them itself, and takes its status from `status_of`). `Problem` is for what only HTTP knows:
+401 with its WWW-Authenticate, 413, 415, 416, a CSRF refusal.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,12 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from signage.errors import Conflict, Invalid, NotAllowed, NotFound, Refused
+
 API_PREFIX = "/api/"
+# The domain's four errors and their status; a subclass takes its parent's.
+STATUS_OF_ERROR: tuple[tuple[type[Refused], int], ...] = ((NotFound, 404), (NotAllowed, 403), (Conflict, 409),
+                                                          (Invalid, 422))
 
 
 class Problem(HTTPException):
@@ -28,9 +39,24 @@ def problem_response(status: int, detail: str, headers: dict[str, str] | None = 
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
 
 
+def status_of(exc: Refused) -> int:
+    """The HTTP status of a domain error."""
+    return next((status for kind, status in STATUS_OF_ERROR if isinstance(exc, kind)), 422)
+
+
+def refusal_response(exc: Refused) -> JSONResponse:
+    """A domain error as problem+json: its message (what is wrong; how to fix it) and its details."""
+    return problem_response(status_of(exc), str(exc), **exc.details)
+
+
+def page_not_found(exc: NotFound) -> HTTPException:
+    """A page's answer to what is not within the user's organisation: its 404 page (not problem+json)."""
+    return HTTPException(404, f"{exc.problem}; check the id")
+
+
 class ProblemRoute(APIRoute):
-    """Answers the Problems raised by a route or its dependencies as problem+json, for routes outside /api/
-    (the player-facing ones), so that they need no handler registered on the app."""
+    """Answers the Problems and domain errors raised by a route or its dependencies as problem+json, for routes
+    outside /api/ (the player-facing ones), so that they need no handler registered on the app."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -40,6 +66,8 @@ class ProblemRoute(APIRoute):
                 return await handler(request)
             except Problem as exc:
                 return problem_response(exc.status_code, str(exc.detail), exc.headers, **exc.extra)
+            except Refused as exc:
+                return refusal_response(exc)
 
         return answer_problems
 
@@ -51,7 +79,15 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, A
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """API errors (under /api/) as problem+json; the web pages keep their own error pages."""
+    """API errors (under /api/) as problem+json, the domain's errors with them; the web pages keep their own
+    error pages."""
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return refusal_response(exc)
+
+    for kind, _ in STATUS_OF_ERROR:
+        app.add_exception_handler(kind, refused)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -10,23 +10,24 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from campaigns.access import SESSION_COOKIE, ActorDep, PageActorDep, not_found
+from campaigns import accounts as account_rules
+from campaigns.access import not_found
 from campaigns.accounts import (
     LoginRefused,
     LoginThrottled,
     authenticate,
     close_session,
-    create_user,
     issue_api_token,
     open_session,
+    user_in_scope,
 )
 from campaigns.kinds import Role
 from campaigns.models import ApiToken, User
-from scheduler.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
-from scheduler.i18n import add_messages
-from scheduler.pagination import Page, PageDep, paginate
-from scheduler.problems import Problem
-from signage.errors import Invalid
+from scheduler.web.auth import SESSION_COOKIE, ActorDep, PageActorDep
+from scheduler.web.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
+from scheduler.web.i18n import add_messages
+from scheduler.web.pagination import Page, PageDep, paginate
+from scheduler.web.problems import Problem
 
 add_messages({
     "login.heading": {"vi": "Đăng nhập", "en": "Sign in"},
@@ -193,13 +194,6 @@ def list_users(actor: ActorDep, session: SessionDep, page: PageDep, role: Role |
     return paginate(session, query, page, UserOut.of)
 
 
-def user_in_scope(session: SessionDep, actor: ActorDep, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None or not actor.sees_organisation(session, user.organisation_id):
-        raise not_found("user", str(user_id))
-    return user
-
-
 @api.get("/users/{user_id}", response_model=UserOut)
 def get_user(user_id: RowId, actor: ActorDep, session: SessionDep) -> UserOut:
     return UserOut.of(user_in_scope(session, actor, user_id))
@@ -207,26 +201,15 @@ def get_user(user_id: RowId, actor: ActorDep, session: SessionDep) -> UserOut:
 
 @api.post("/users", response_model=UserOut, status_code=201)
 def add_user(body: UserCreate, actor: ActorDep, session: SessionDep, clock: ClockDep) -> UserOut:
-    actor.require(Role.admin, to="create users")
-    if not actor.sees_organisation(session, body.organisation_id):
-        raise not_found("organisation", body.organisation_id)
-    try:
-        user = create_user(session, username=body.username, full_name=body.full_name, role=body.role,
-                           organisation_id=body.organisation_id, password=body.password, clock=clock)
-    except Invalid as exc:
-        raise Problem(422, str(exc)) from None
+    user = account_rules.add_user(session, actor, clock, username=body.username, full_name=body.full_name,
+                                  role=body.role, organisation_id=body.organisation_id, password=body.password)
     session.commit()
     return UserOut.of(user)
 
 
 @api.patch("/users/{user_id}", response_model=UserOut)
 def change_user(user_id: RowId, body: UserUpdate, actor: ActorDep, session: SessionDep) -> UserOut:
-    actor.require(Role.admin, to="change users")
-    user = user_in_scope(session, actor, user_id)
-    if user.id == actor.user.id and (body.active is False or (body.role and body.role is not Role.admin)):
-        raise Problem(409, "you cannot deactivate yourself or drop your own admin role; ask another admin")
-    for field, value in body.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(user, field, value)
+    user = account_rules.change_user(session, actor, user_id, full_name=body.full_name, role=body.role,
+                                     active=body.active)
     session.commit()
     return UserOut.of(user)

@@ -2,18 +2,17 @@
 list, the wizard, the detail page with approval, overrides and the audit trail).
 
 Thin: each route reads its input, calls campaigns/workflow.py or campaigns/overrides.py, commits, and answers.
-The workflow's errors become problem+json (API) or the same page again with the message (web).
+The workflow's errors become problem+json (API: scheduler/web/problems.py) or the same page again with the
+message (web).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,16 +21,19 @@ from starlette.datastructures import FormData
 
 from campaigns import overrides as override_rules
 from campaigns import workflow
-from campaigns.access import Actor, ActorDep, PageActorDep, not_found
+from campaigns.access import Actor
 from campaigns.campaign_file import TARGET_KINDS
 from campaigns.kinds import CampaignStatus, MediaKind, WindowPolicy
 from campaigns.models import AuditEntry, Campaign, FrequencyOverride
 from campaigns.scope import is_within
-from scheduler.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
-from scheduler.i18n import add_messages
-from scheduler.pagination import Page, PageDep, PageParams, paginate
-from scheduler.problems import Problem
-from signage.errors import Conflict, Invalid, NotAllowed, NotFound, Refused
+from scheduler.web.auth import ActorDep, PageActorDep
+from scheduler.web.bodies import ReviewBody, TargetCountOut, TargetsBody
+from scheduler.web.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
+from scheduler.web.forms import FormDep
+from scheduler.web.i18n import add_messages
+from scheduler.web.pagination import Page, PageDep, PageParams, paginate
+from scheduler.web.problems import page_not_found, status_of
+from signage.errors import Invalid, NotFound, Refused
 
 add_messages({
     "campaign.list.heading": {"vi": "Chiến dịch truyền thông", "en": "Campaigns"},
@@ -181,37 +183,7 @@ api = APIRouter(prefix="/api/v1", tags=["campaigns"])
 pages = APIRouter(include_in_schema=False)
 
 STEPS = ("draft", "media", "targets", "dates", "frequency", "preview")
-_WORKFLOW_STATUS = {NotAllowed: 403, Conflict: 409}
-
-
-def _status_of(exc: Exception) -> int:
-    return _WORKFLOW_STATUS.get(type(exc), 422)
-
-
-@contextmanager
-def answered() -> Iterator[None]:
-    """The workflow's errors as problem+json: 404 for what is not within the user's organisation, 403, 409, 422."""
-    try:
-        yield
-    except NotFound as exc:
-        raise not_found(exc.kind, exc.ref) from None
-    except Refused as exc:
-        raise Problem(_status_of(exc), str(exc)) from None
-
-
 # -- API models ---------------------------------------------------------------------------------------------
-
-
-class TargetsBody(BaseModel):
-    """Screens hit: those of the organisation subtrees (of the owner, when only site kinds are given) of the listed
-    site kinds (any when none), plus the listed sites, groups and screens; all within the owner's subtree."""
-
-    model_config = ConfigDict(extra="forbid")
-    organisations: list[str] = Field(default_factory=list, max_length=500)
-    site_kinds: list[str] = Field(default_factory=list, max_length=50)
-    sites: list[str] = Field(default_factory=list, max_length=5000)
-    screens: list[str] = Field(default_factory=list, max_length=50000)
-    groups: list[str] = Field(default_factory=list, max_length=500)
 
 
 class CreativeOut(BaseModel):
@@ -316,11 +288,6 @@ class CreativesBody(BaseModel):
     creatives: list[CreativeBody] = Field(max_length=workflow.MAX_CREATIVES, description="in play order")
 
 
-class ReviewBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    note: str | None = Field(None, max_length=workflow.MAX_NOTE)
-
-
 class OverrideBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     organisation_id: str | None = Field(None, max_length=63, description="the unit (with those below it); or site_id")
@@ -371,13 +338,6 @@ class AuditOut(BaseModel):
                    after=row.after)
 
 
-class TargetCountOut(BaseModel):
-    organisation_id: str
-    screens: int
-    sites: int
-    speakers: int
-
-
 def _owned(campaign: Campaign, actor: Actor) -> bool:
     return is_within(campaign.organisation.path, actor.org_path)
 
@@ -424,9 +384,8 @@ def list_campaigns(actor: ActorDep, session: SessionDep, page: PageDep,
                    active_on: Annotated[date | None, Query(description="approved and running on this day")] = None,
                    ) -> Page[CampaignOut]:
     """The campaigns of the caller's subtree, and those of the units above that play on its screens."""
-    with answered():
-        query = workflow.campaigns_query(session, actor, statuses=status or (), organisation_id=organisation_id,
-                                         q=q, active_on=active_on)
+    query = workflow.campaigns_query(session, actor, statuses=status or (), organisation_id=organisation_id,
+                                     q=q, active_on=active_on)
     return paginate(session, query, page, lambda c: campaign_out(session, actor, c))
 
 
@@ -434,20 +393,18 @@ def list_campaigns(actor: ActorDep, session: SessionDep, page: PageDep,
 def create_campaign(body: CampaignCreate, actor: ActorDep, session: SessionDep, clock: ClockDep,
                     settings: SettingsDep) -> CampaignDetail:
     """A new draft (staff, heads of unit)."""
-    with answered():
-        campaign = workflow.create_draft(
-            session, actor, clock, settings.timezone, name=body.name, campaign_id=body.id,
-            organisation_id=body.organisation_id, description=body.description, start_date=body.start_date,
-            end_date=body.end_date, plays_per_day=body.plays_per_day, window=body.window, windows=body.windows,
-            priority=body.priority)
+    campaign = workflow.create_draft(
+        session, actor, clock, settings.timezone, name=body.name, campaign_id=body.id,
+        organisation_id=body.organisation_id, description=body.description, start_date=body.start_date,
+        end_date=body.end_date, plays_per_day=body.plays_per_day, window=body.window, windows=body.windows,
+        priority=body.priority)
     session.commit()
     return campaign_detail(session, actor, campaign)
 
 
 @api.get("/campaigns/{campaign_id}", response_model=CampaignDetail)
 def get_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep) -> CampaignDetail:
-    with answered():
-        campaign, _ = workflow.find_campaign(session, actor, campaign_id)
+    campaign, _ = workflow.find_campaign(session, actor, campaign_id)
     return campaign_detail(session, actor, campaign)
 
 
@@ -455,9 +412,8 @@ def get_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep) 
 def change_campaign(campaign_id: CampaignId, body: CampaignPatch, actor: ActorDep, session: SessionDep,
                     clock: ClockDep, settings: SettingsDep) -> CampaignDetail:
     """Name, description, dates, frequency, window, priority. An approved campaign stays planned and is re-planned."""
-    with answered():
-        campaign = workflow.update_campaign(session, actor, clock, settings.timezone, campaign_id,
-                                            body.model_dump(exclude_unset=True))
+    campaign = workflow.update_campaign(session, actor, clock, settings.timezone, campaign_id,
+                                        body.model_dump(exclude_unset=True))
     session.commit()
     return campaign_detail(session, actor, campaign)
 
@@ -465,8 +421,7 @@ def change_campaign(campaign_id: CampaignId, body: CampaignPatch, actor: ActorDe
 @api.put("/campaigns/{campaign_id}/targets", response_model=CampaignDetail)
 def put_targets(campaign_id: CampaignId, body: TargetsBody, actor: ActorDep, session: SessionDep, clock: ClockDep,
                 settings: SettingsDep) -> CampaignDetail:
-    with answered():
-        campaign = workflow.set_targets(session, actor, clock, settings.timezone, campaign_id, body.model_dump())
+    campaign = workflow.set_targets(session, actor, clock, settings.timezone, campaign_id, body.model_dump())
     session.commit()
     return campaign_detail(session, actor, campaign)
 
@@ -474,9 +429,8 @@ def put_targets(campaign_id: CampaignId, body: TargetsBody, actor: ActorDep, ses
 @api.put("/campaigns/{campaign_id}/creatives", response_model=CampaignDetail)
 def put_creatives(campaign_id: CampaignId, body: CreativesBody, actor: ActorDep, session: SessionDep,
                   clock: ClockDep, settings: SettingsDep) -> CampaignDetail:
-    with answered():
-        campaign = workflow.set_creatives(session, actor, clock, settings.timezone, campaign_id,
-                                          [(c.sha256, c.duration_s) for c in body.creatives])
+    campaign = workflow.set_creatives(session, actor, clock, settings.timezone, campaign_id,
+                                      [(c.sha256, c.duration_s) for c in body.creatives])
     session.commit()
     return campaign_detail(session, actor, campaign)
 
@@ -495,8 +449,7 @@ def _preview_out(preview: workflow.Preview) -> PreviewOut:
 def preview_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, clock: ClockDep,
                      settings: SettingsDep) -> PreviewOut:
     """The capacity preview: screens hit, plays per day, and any shortfall by site and day (changes nothing)."""
-    with answered():
-        preview = workflow.preview(session, actor, clock, settings.timezone, campaign_id)
+    preview = workflow.preview(session, actor, clock, settings.timezone, campaign_id)
     session.rollback()
     return _preview_out(preview)
 
@@ -504,8 +457,7 @@ def preview_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionD
 @api.post("/campaigns/{campaign_id}/submit", response_model=CampaignDetail)
 def submit_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, clock: ClockDep,
                     settings: SettingsDep) -> CampaignDetail:
-    with answered():
-        campaign = workflow.submit(session, actor, clock, settings.timezone, campaign_id)
+    campaign = workflow.submit(session, actor, clock, settings.timezone, campaign_id)
     session.commit()
     return campaign_detail(session, actor, campaign)
 
@@ -514,9 +466,8 @@ def submit_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDe
 def approve_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, clock: ClockDep,
                      settings: SettingsDep, body: ReviewBody | None = None) -> CampaignDetail:
     """A head of unit or manager of the owning unit (not the submitter) approves: scheduled, or active today."""
-    with answered():
-        campaign = workflow.approve(session, actor, clock, settings.timezone, campaign_id,
-                                    body.note if body else None)
+    campaign = workflow.approve(session, actor, clock, settings.timezone, campaign_id,
+                                body.note if body else None)
     session.commit()
     return campaign_detail(session, actor, campaign)
 
@@ -525,8 +476,7 @@ def approve_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionD
 def reject_campaign(campaign_id: CampaignId, body: ReviewBody, actor: ActorDep, session: SessionDep,
                     clock: ClockDep) -> CampaignDetail:
     """Back to draft, with a note saying what to change (the note is required)."""
-    with answered():
-        campaign = workflow.reject(session, actor, clock, campaign_id, body.note)
+    campaign = workflow.reject(session, actor, clock, campaign_id, body.note)
     session.commit()
     return campaign_detail(session, actor, campaign)
 
@@ -535,8 +485,7 @@ def reject_campaign(campaign_id: CampaignId, body: ReviewBody, actor: ActorDep, 
 def archive_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, clock: ClockDep,
                      ) -> CampaignDetail:
     """Drafts and ended campaigns only; the history stays."""
-    with answered():
-        campaign = workflow.archive(session, actor, clock, campaign_id)
+    campaign = workflow.archive(session, actor, clock, campaign_id)
     session.commit()
     return campaign_detail(session, actor, campaign)
 
@@ -544,8 +493,7 @@ def archive_campaign(campaign_id: CampaignId, actor: ActorDep, session: SessionD
 @api.get("/campaigns/{campaign_id}/overrides", response_model=Page[OverrideOut])
 def list_overrides(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, page: PageDep,
                    ) -> Page[OverrideOut]:
-    with answered():
-        query = override_rules.overrides_query(session, actor, campaign_id)
+    query = override_rules.overrides_query(session, actor, campaign_id)
     return paginate(session, query, page, OverrideOut.of)
 
 
@@ -554,10 +502,9 @@ def set_override(campaign_id: CampaignId, body: OverrideBody, actor: ActorDep, s
                  clock: ClockDep, settings: SettingsDep) -> OverrideOut:
     """A head of unit raises the rate on their unit's (or one of its sites') screens; the same place again
     changes that override."""
-    with answered():
-        row = override_rules.set_override(session, actor, clock, settings.timezone, campaign_id,
-                                          organisation_id=body.organisation_id, site_id=body.site_id,
-                                          plays_per_day=body.plays_per_day, reason=body.reason)
+    row = override_rules.set_override(session, actor, clock, settings.timezone, campaign_id,
+                                      organisation_id=body.organisation_id, site_id=body.site_id,
+                                      plays_per_day=body.plays_per_day, reason=body.reason)
     session.commit()
     return OverrideOut.of(row)
 
@@ -565,8 +512,7 @@ def set_override(campaign_id: CampaignId, body: OverrideBody, actor: ActorDep, s
 @api.delete("/campaigns/{campaign_id}/overrides/{override_id}", status_code=204)
 def remove_override(campaign_id: CampaignId, override_id: RowId, actor: ActorDep,
                     session: SessionDep, clock: ClockDep, settings: SettingsDep) -> Response:
-    with answered():
-        override_rules.remove_override(session, actor, clock, settings.timezone, campaign_id, override_id)
+    override_rules.remove_override(session, actor, clock, settings.timezone, campaign_id, override_id)
     session.commit()
     return Response(status_code=204)
 
@@ -574,8 +520,7 @@ def remove_override(campaign_id: CampaignId, override_id: RowId, actor: ActorDep
 @api.get("/campaigns/{campaign_id}/audit", response_model=Page[AuditOut])
 def campaign_audit(campaign_id: CampaignId, actor: ActorDep, session: SessionDep, page: PageDep) -> Page[AuditOut]:
     """Who changed what and when, with the values before and after; newest first."""
-    with answered():
-        query = workflow.audit_query(session, actor, campaign_id)
+    query = workflow.audit_query(session, actor, campaign_id)
     return paginate(session, query, page, AuditOut.of)
 
 
@@ -591,26 +536,18 @@ def count_targets(actor: ActorDep, session: SessionDep,
     """How many enabled screens a targeting hits now (the wizard's live count); refs outside the owner: 422."""
     targets = {"organisations": organisations or [], "site_kinds": site_kinds or [], "sites": sites or [],
                "screens": screens or [], "groups": groups or []}
-    with answered():
-        count = workflow.count_targets(session, actor, organisation_id, targets)
+    count = workflow.count_targets(session, actor, organisation_id, targets)
     return TargetCountOut(**count.__dict__)
 
 
 # -- pages --------------------------------------------------------------------------------------------------
 
 
-async def _form(request: Request) -> FormData:
-    return await request.form()  # parsed once: the CSRF check has read it already
-
-
-FormDep = Annotated[FormData, Depends(_form)]
-
-
 def _page_campaign(session: Session, actor: Actor, campaign_id: str) -> tuple[Campaign, bool]:
     try:
         return workflow.find_campaign(session, actor, campaign_id)
     except NotFound as exc:
-        raise HTTPException(404, f"{exc.problem}; {exc.fix}") from None
+        raise page_not_found(exc) from None
 
 
 def _redirect(path: str) -> RedirectResponse:
@@ -728,7 +665,7 @@ def create_campaign_form(request: Request, session: SessionDep, clock: ClockDep,
     except Refused as exc:
         session.rollback()
         return _wizard(request, session, actor, clock, settings.timezone, language, None, "draft", form=form,
-                       error=str(exc), status=_status_of(exc))
+                       error=str(exc), status=status_of(exc))
     session.commit()
     return _redirect(f"/campaigns/{campaign.id}/edit?step=media")
 
@@ -776,7 +713,7 @@ def save_step(request: Request, campaign_id: str, step: str, session: SessionDep
     except Refused as exc:
         session.rollback()
         return _wizard(request, session, actor, clock, settings.timezone, language, campaign, step, form=form,
-                       error=str(exc), status=_status_of(exc))
+                       error=str(exc), status=status_of(exc))
     session.commit()
     following = STEPS[min(STEPS.index(step) + 1, len(STEPS) - 1)]
     return _redirect(f"/campaigns/{campaign.id}/edit?step={following}")
@@ -824,9 +761,9 @@ def _act(request: Request, session: Session, actor: Actor, clock, timezone: str,
         session.rollback()
         if back_to_preview:
             return _wizard(request, session, actor, clock, timezone, language, campaign, "preview",
-                           error=str(exc), status=_status_of(exc))
+                           error=str(exc), status=status_of(exc))
         return _detail(request, session, actor, clock, timezone, language, campaign, owned, error=str(exc),
-                       status=_status_of(exc))
+                       status=status_of(exc))
     session.commit()
     return _redirect(f"/campaigns/{campaign.id}?done={done}")
 
@@ -882,7 +819,7 @@ def remove_override_form(request: Request, campaign_id: str, override_id: RowId,
         try:
             override_rules.remove_override(session, actor, clock, settings.timezone, campaign.id, override_id)
         except NotFound as exc:
-            raise HTTPException(404, f"{exc.problem}; {exc.fix}") from None
+            raise page_not_found(exc) from None
 
     return _act(request, session, actor, clock, settings.timezone, language, campaign_id, remove, "override")
 
