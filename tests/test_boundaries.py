@@ -34,6 +34,21 @@ def test_the_player_package_imports_no_server_code():
     assert offenders == []
 
 
+WEB_CODE = ("fastapi", "starlette", "scheduler.web")
+DOMAIN_PACKAGES = ("campaigns", "media")
+
+
+def test_the_domain_packages_import_no_web():
+    """campaigns/ and media/ know nothing of HTTP: the web layer is scheduler/web/, over the kernel's errors."""
+    offenders = []
+    for package in DOMAIN_PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            for name in imported_modules(path):
+                if any(name == web or name.startswith(web + ".") for web in WEB_CODE):
+                    offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert offenders == []
+
+
 def test_the_boundary_check_sees_a_forbidden_import(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("from scheduler.database import open_database\nimport campaigns.models as m\n")
