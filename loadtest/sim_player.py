@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from loadtest.aio_mqtt import AsyncioMqtt, LoopClient
 from loadtest.tally import Tally
 from signage import __version__
-from signage.protocol import Command, Plan, SignedEnvelope, Status, canonical_json, player_topic
+from signage.protocol import Command, Plan, SignedEnvelope, Status, canonical_json, plan_order, player_topic
 from signage.signing import SignatureRefused, Verifier
 
 log = logging.getLogger("signage.loadtest")
@@ -169,9 +169,9 @@ class SimPlayer:
                 raise ValueError(f"the plan is for {plan.player_id}, not this player")
             if plan.computed_version() != plan.version:
                 raise ValueError("the plan's version does not match its body")
-            if self.plan is not None and plan.version != self.plan.version \
-                    and plan.generated_at <= self.plan.generated_at:
-                raise ValueError(f"the plan of {plan.generated_at.isoformat()} is older than the one held")
+            order = plan_order(self.plan, plan)  # the agent's rule: by sequence, never by a clock
+            if order not in ("take", "same"):
+                raise ValueError(order)
         except (ValueError, ValidationError, SignatureRefused) as exc:
             self.refused = f"plan refused: {exc}"[:500]
             self.tally.add("plans_refused")
@@ -180,6 +180,7 @@ class SimPlayer:
             return
         self._plan_payload = payload
         if self.plan is not None and plan.version == self.plan.version:
+            self.plan = plan  # the same plan under a later sequence, perhaps: older ones stay refused
             return
         self.plan, self.refused = plan, None
         self._templates = plays_of(plan)

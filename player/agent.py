@@ -51,6 +51,8 @@ from signage.protocol import (
     SignedEnvelope,
     Status,
     canonical_json,
+    command_order,
+    plan_order,
     player_topic,
 )
 from signage.signing import SignatureRefused, Verifier, public_key_from_text
@@ -152,7 +154,7 @@ class PlayerAgent:
         self._status_wanted = False
         self._last_status: datetime | None = None
         self._last_sync: datetime | None = None
-        self._commands_done = self._load_commands_done()
+        self._last_sequence, self._commands_done = self._load_commands_done()
         self.client = client_factory(self) if client_factory is not None else self._make_client()
         self._load_saved_plan()
 
@@ -202,11 +204,11 @@ class PlayerAgent:
         if plan.computed_version() != plan.version:
             raise ValueError("the plan's version does not match its body")
         current = self.state.plan
-        if current is not None:
-            if plan.version == current.version:
-                return
-            if plan.generated_at <= current.generated_at:
-                raise ValueError(f"the plan of {plan.generated_at.isoformat()} is older than the one held")
+        order = plan_order(current, plan)
+        if order == "same":
+            return
+        if order != "take":
+            raise ValueError(order)
         if save:
             temporary = self._plan_file().with_suffix(".tmp")
             temporary.write_bytes(payload)
@@ -214,8 +216,10 @@ class PlayerAgent:
                 os.fsync(handle.fileno())
             os.replace(temporary, self._plan_file())
         self.state.plan = plan
-        self.programme = Programme(plan, play_filler=self.play_filler)
         self.state.refused = None
+        if current is not None and current.version == plan.version:
+            return  # the plan held, re-issued under a later sequence: kept so older plans stay refused
+        self.programme = Programme(plan, play_filler=self.play_filler)
         self._sync_wanted.set()
         log.info("plan %s taken: %d spots", plan.version[:12], len(plan.spots))
 
@@ -345,7 +349,13 @@ class PlayerAgent:
         if command.player_id != self.config.player_id:
             self._refuse_command(f"command {command.command_id} refused: it is for {command.player_id}")
             return
-        if command.expires_at <= now:
+        out_of_order = command_order(self._last_sequence, command)
+        if out_of_order is not None:
+            self._refuse_command(f"command {command.command_id} refused: {out_of_order}")
+            return
+        # A sequenced command waited no longer than its MQTT message expiry, which the broker counts; only an
+        # unsequenced one (a server from before the sequence) is judged by its expires_at, the server's clock.
+        if command.sequence is None and command.expires_at <= now:
             self._refuse_command(f"command {command.command_id} refused: it expired at "
                                  f"{command.expires_at.isoformat()}")
             return
@@ -381,25 +391,40 @@ class PlayerAgent:
     def _commands_file(self) -> Path:
         return self.data_dir / "commands.json"
 
-    def _load_commands_done(self) -> dict[str, datetime]:
-        """Ids of the commands carried out and not yet expired: a command sent again is not run again."""
+    def _load_commands_done(self) -> tuple[int | None, dict[str, datetime]]:
+        """The highest sequence of the commands carried out, and the ids of the unsequenced ones not yet expired:
+        a command sent again is not run again. (The file of a player from before the sequence holds the ids
+        alone.)"""
         try:
             saved = json.loads(self._commands_file().read_text(encoding="utf-8"))
+            if "done" in saved and isinstance(saved["done"], dict):
+                last = saved.get("last_sequence")
+                last = int(last) if last is not None else None
+                saved = saved["done"]
+            else:
+                last = None
             done = {str(key): datetime.fromisoformat(value) for key, value in saved.items()}
         except FileNotFoundError:
-            return {}
+            return None, {}
         except (ValueError, TypeError, AttributeError) as exc:
+            # Starting afresh takes the next sequenced command whatever its number: one replay at worst, never a
+            # player locked out of commands.
             log.error("the record of commands carried out is not readable (%s); starting afresh", exc)
-            return {}
+            return None, {}
         now = self.clock.now()
-        return {key: expires for key, expires in done.items() if expires > now}
+        return last, {key: expires for key, expires in done.items() if expires > now}
 
     def _remember_command(self, command: Command, now: datetime) -> None:
         self._commands_done = {key: expires for key, expires in self._commands_done.items() if expires > now}
-        self._commands_done[command.command_id] = command.expires_at
+        if command.sequence is not None:
+            self._last_sequence = command.sequence
+        else:
+            self._commands_done[command.command_id] = command.expires_at
         temporary = self._commands_file().with_suffix(".tmp")
-        temporary.write_text(json.dumps({key: value.isoformat() for key, value in self._commands_done.items()}),
-                             encoding="utf-8")
+        temporary.write_text(json.dumps({"last_sequence": self._last_sequence, "done": {
+            key: value.isoformat() for key, value in self._commands_done.items()}}), encoding="utf-8")
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(temporary, self._commands_file())
 
     # -- alerts: the orders ----------------------------------------------------------------------------------

@@ -141,9 +141,10 @@ class AlertDispatcher:
         return sends
 
     def _send(self, sends: list[_Send]) -> int:
-        for send in sends:
-            self.bridge.publish_command(send.screen_id, send.name, send.args, ttl=send.ttl)
-        return len(sends)
+        from scheduler.mqtt_bridge import CommandOrder  # the bridge imports this module (through ingest)
+
+        return len(self.bridge.publish_commands([CommandOrder(send.screen_id, send.name, send.args, send.ttl)
+                                                 for send in sends]))
 
 
 @dataclass(frozen=True)

@@ -34,18 +34,33 @@ from signage.limits import (
 
 
 class PublishedPlan(Base):
-    """Every plan version a player was given; the newest row per player is what it should be playing."""
+    """Every plan version a player was given; the newest row per player is what it should be playing.
+
+    `sequence` orders a player's plans (players take a plan only above the one they hold, never by a clock): one
+    counter for the fleet, each new row the largest yet, so a screen removed and added again never starts below
+    what its player holds. It is in `body` too, signed; rows stored before migration 0010 have it only here.
+    """
 
     __tablename__ = "published_plans"
     __table_args__ = (UniqueConstraint("player_id", "version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     player_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"), index=True)
-    version: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(SHA256_LENGTH))
+    sequence: Mapped[int] = mapped_column(BigInteger, unique=True)
     body: Mapped[str] = mapped_column(Text)  # the plan's canonical JSON, as signed and sent
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CommandSequence(Base):
+    """The sequence of the last command given to each player: commands are ordered by it, never by a clock."""
+
+    __tablename__ = "command_sequences"
+
+    player_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    last: Mapped[int] = mapped_column(BigInteger)
 
 
 class SchedulerLease(Base):

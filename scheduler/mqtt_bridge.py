@@ -16,16 +16,21 @@ import socket
 import threading
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy.orm import Session
 
 from scheduler.database import Database
 from scheduler.ingest import ScreenDirectory, ingest_messages
+from scheduler.ledger import dialect_insert
+from scheduler.models import CommandSequence
 from scheduler.planning import newest_plan_bodies, unconfirmed_players
 from signage.clock import Clock
 from signage.config import Settings
@@ -45,6 +50,32 @@ def ingest_share(server_secret: str) -> str:
     ACL file does not check subscriptions, only deliveries, so a player that joined a group it could name would
     take its turn of every player's proof-of-play, which its ACL then drops (found by tests/test_security_broker.py)."""
     return f"{SHARED_INGEST}-{hashlib.sha256(f'ingest:{server_secret}'.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class CommandOrder:
+    player_id: str
+    name: str
+    args: dict[str, Any]
+    ttl: timedelta = COMMAND_TTL
+
+
+def next_command_sequences(session: Session, player_ids: list[str]) -> list[int]:
+    """A new command sequence for each of `player_ids` (in order; a player named twice gets two), counted up in
+    `command_sequences` in the caller's transaction."""
+    wanted = Counter(player_ids)
+    last = {}
+    for player_id, count in sorted(wanted.items()):
+        statement = dialect_insert(session, CommandSequence).values(player_id=player_id, last=count)
+        statement = statement.on_conflict_do_update(index_elements=["player_id"],
+                                                    set_={"last": CommandSequence.last + count})
+        last[player_id] = session.scalar(statement.returning(CommandSequence.last))
+    given: Counter = Counter()
+    sequences = []
+    for player_id in player_ids:
+        given[player_id] += 1
+        sequences.append(last[player_id] - wanted[player_id] + given[player_id])
+    return sequences
 
 
 def signed_plans(database: Database, signer: Signer, player_ids: list[str]) -> dict[str, bytes]:
@@ -71,6 +102,7 @@ class MqttBridge:
         self.committed = threading.Condition()  # notified after every ingest round, for tests and benches
         self._stopping = threading.Event()
         self._resync = threading.Event()
+        self._command_order = threading.Lock()
         # A stable id and a persistent session: pop messages published while the server restarts wait for it.
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"signage-server-{socket.gethostname()}",
@@ -207,12 +239,27 @@ class MqttBridge:
 
     def publish_command(self, player_id: str, name: str, args: dict | None = None,
                         ttl: timedelta = COMMAND_TTL) -> Command:
+        return self.publish_commands([CommandOrder(player_id, name, args or {}, ttl)])[0]
+
+    def publish_commands(self, orders: list[CommandOrder]) -> list[Command]:
+        """Sign and publish commands, each under the next sequence of its player (a player runs a command only
+        above the last it ran). They go out before the sequences commit: the counters' rows stay locked until
+        then, so another thread or server process cannot publish a later sequence to the same player first."""
+        if not orders:
+            return []
         now = self.clock.now()
-        command = Command(command_id=str(uuid.uuid4()), player_id=player_id, name=name, issued_at=now,
-                          expires_at=now + ttl, args=args or {})
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.MessageExpiryInterval = max(1, int(ttl.total_seconds()))
-        envelope = self.signer.sign(command.model_dump(mode="json", by_alias=True))
-        self.client.publish(player_topic(player_id, "cmd"), canonical_json(envelope), qos=1, retain=False,
-                            properties=properties)
-        return command
+        commands = []
+        with self._command_order, transaction(self.database.sessions) as session:
+            sequences = next_command_sequences(session, [order.player_id for order in orders])
+            for order, sequence in zip(orders, sequences, strict=True):
+                command = Command(command_id=str(uuid.uuid4()), player_id=order.player_id, name=order.name,
+                                  issued_at=now, expires_at=now + order.ttl, args=order.args, sequence=sequence)
+                properties = Properties(PacketTypes.PUBLISH)
+                # The broker drops it when it waited longer than this, counting from when it took it: how stale a
+                # command may be does not rest on any clock's wall time.
+                properties.MessageExpiryInterval = max(1, int(order.ttl.total_seconds()))
+                envelope = self.signer.sign(command.model_dump(mode="json", by_alias=True))
+                self.client.publish(player_topic(order.player_id, "cmd"), canonical_json(envelope), qos=1,
+                                    retain=False, properties=properties)
+                commands.append(command)
+        return commands

@@ -6,6 +6,10 @@ Every model forbids unknown fields, because a payload that does not match the co
 Instants are written ISO-8601 with their own offset ("2024-08-20T05:30:00+07:00", local to the screen), except
 `generated_at`, which is UTC with a "Z". Serialising a parsed plan gives back the same bytes, so a player can
 recompute a plan's `version` from what it holds.
+
+Plans and commands are put in order by `sequence`, a number the server's database makes larger for each plan (each
+command) it gives a player, never by a clock: a server whose clock jumped ahead and was put right must not lock its
+players out of every later plan (issue 16). `plan_order` and `command_order` are the players' rules.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from signage.limits import ID_LENGTH, PLAY_ID_LENGTH, REASON_LENGTH, SPOT_ID_LEN
 PLAN_SCHEMA = "signage.plan/1"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 # Fields of a plan left out of its version, so that re-issuing an unchanged plan keeps the version.
-UNVERSIONED_PLAN_FIELDS = ("version", "generated_at")
+UNVERSIONED_PLAN_FIELDS = ("version", "generated_at", "sequence")
 
 
 def format_instant(instant: datetime) -> str:
@@ -84,6 +88,7 @@ EntityId = Annotated[WireText, Field(min_length=1, max_length=ID_LENGTH)]  # scr
 SpotId = Annotated[WireText, Field(min_length=1, max_length=SPOT_ID_LENGTH)]
 Version = Annotated[WireText, Field(max_length=VERSION_LENGTH)]
 Reason = Annotated[WireText, Field(max_length=REASON_LENGTH)]
+SequenceNumber = Annotated[int, Field(ge=1, le=2**63 - 1)]  # the database's BIGINT
 
 
 class WireModel(BaseModel):
@@ -134,6 +139,9 @@ class Plan(WireModel):
     player_id: EntityId
     version: Sha256
     generated_at: UtcInstant
+    # Signed with the rest, left out of the version; absent from plans of a server before the sequence (and from
+    # `signage plan` files, which no player takes).
+    sequence: SequenceNumber | None = Field(None, exclude_if=lambda value: value is None)
     timezone: str = Field(min_length=1)
     valid_from: Instant
     valid_until: Instant
@@ -172,6 +180,53 @@ class Plan(WireModel):
     def computed_version(self) -> str:
         """The version this plan's body calls for; equal to `version` unless the plan was tampered with."""
         return plan_version(self.wire_dict())
+
+
+def plan_order(held: Plan | None, offered: Plan) -> str:
+    """What a player does with a verified plan `offered` for it while holding `held`: "take", "same" (the plan
+    held, sent again: nothing to do), or the reason it is refused.
+
+    Sequenced plans go by `sequence` alone: a higher one is taken, a lower or equal one is a replay. The same version
+    under a higher sequence is taken too (it was re-issued after others), so that an older plan replayed later is
+    still refused. A player still holding a plan from before the sequence takes the first sequenced plan, and from
+    then on never an unsequenced one. Between two unsequenced plans (a server from before the sequence) the later
+    `generated_at` wins, as it used to.
+    """
+    if held is None:
+        return "take"
+    if offered.sequence is not None and held.sequence is not None:
+        if offered.sequence > held.sequence:
+            return "take"
+        if offered.sequence == held.sequence and offered.version == held.version:
+            return "same"
+        return (f"plan {offered.sequence} is not later than plan {held.sequence}, the one held "
+                "(a plan sent again after a newer one)")
+    if offered.sequence is not None:
+        return "take"
+    if held.sequence is not None:
+        return f"the plan carries no sequence, and plan {held.sequence} is held (a plan from before the sequence)"
+    if offered.version == held.version:
+        return "same"
+    if offered.generated_at <= held.generated_at:
+        return f"the plan of {offered.generated_at.isoformat()} is older than the one held"
+    return "take"
+
+
+def command_order(last_sequence: int | None, command: Command) -> str | None:
+    """Why a player refuses `command`, given the highest sequence among the commands it carried out (None before
+    any sequenced one); None when it may run it. A command runs only when its sequence is above every one carried
+    out: a lower or equal one was sent again, or is stale. Once a sequenced command was carried out, an unsequenced
+    one is refused (it comes from before the sequence). How long a command may wait on the way is its MQTT message
+    expiry, counted by the broker, not this rule."""
+    if command.sequence is None:
+        if last_sequence is not None:
+            return (f"it carries no sequence, and command {last_sequence} was carried out already "
+                    "(a command from before the sequence)")
+        return None
+    if last_sequence is not None and command.sequence <= last_sequence:
+        return (f"its sequence {command.sequence} is not above {last_sequence}, the last one carried out "
+                "(sent again, or stale)")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -221,6 +276,7 @@ class Command(WireModel):
     issued_at: UtcInstant
     expires_at: UtcInstant
     args: dict[str, Any] = Field(default_factory=dict)
+    sequence: SequenceNumber | None = Field(None, exclude_if=lambda value: value is None)  # as a plan's, per player
 
 
 AlertSeverity = Literal["info", "urgent"]
@@ -363,7 +419,7 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def plan_version(plan_body: dict[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of a plan without its `version` and `generated_at`."""
+    """sha256 hex of the canonical JSON of a plan without its `version`, `generated_at` and `sequence`."""
     body = {key: value for key, value in plan_body.items() if key not in UNVERSIONED_PLAN_FIELDS}
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
@@ -386,7 +442,9 @@ __all__ = [
     "Spot",
     "TimeSpan",
     "canonical_json",
+    "command_order",
     "format_instant",
+    "plan_order",
     "format_utc_instant",
     "plan_version",
 ]

@@ -72,7 +72,7 @@ def test_a_broker_restarted_while_plans_go_out_leaves_every_player_on_the_newest
         for screen in screens:
             player_id = screen.config.player_id
             assert screen.held_version() != first[player_id]
-            assert screen.agent.state.refused is None or "older than the one held" in screen.agent.state.refused
+            assert screen.agent.state.refused is None or "is not later than" in screen.agent.state.refused
             friday = [s for s in screen.agent.state.plan.spots
                       if s.campaign_id == CAMPAIGN and s.start.astimezone(HANOI).date() == FRIDAY]
             row = stack.ledger(player_id)[FRIDAY]

@@ -23,6 +23,7 @@ from scheduler.broker import BrokerSupervisor
 from scheduler.database import Database
 from scheduler.models import PlayRecord, PublishedPlan
 from scheduler.mqtt_bridge import MqttBridge
+from scheduler.planning import next_plan_sequence
 from scheduler.players import register_player
 from signage.config import Settings
 from signage.db import transaction
@@ -144,7 +145,9 @@ def publish_plan(database, bridge, player_id: str, spots: list[tuple[datetime, M
     }
     body["version"] = plan_version(body)
     with transaction(database.sessions) as session:
-        session.add(PublishedPlan(player_id=player_id, version=body["version"], body=canonical_json(body).decode(),
+        body["sequence"] = next_plan_sequence(session)
+        session.add(PublishedPlan(player_id=player_id, version=body["version"], sequence=body["sequence"],
+                                  body=canonical_json(body).decode(),
                                   valid_from=valid_from, valid_until=valid_until, created_at=datetime.now(UTC)))
     assert bridge.publish_plans([player_id]) == 1
 
@@ -301,4 +304,4 @@ def test_a_tampered_plan_and_an_older_plan_are_refused_and_the_status_says_why(s
     older["spots"] = []
     older["version"] = plan_version(older)
     bridge.client.publish(topic, bridge.signer.envelope_json(canonical_json(older)), qos=1, retain=True)
-    status_with("older than the one held")
+    status_with("is not later than")
