@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -13,9 +14,11 @@ from fastapi.templating import Jinja2Templates
 
 from scheduler import web
 from scheduler.alert_delivery import AlertDispatcher
-from scheduler.database import Database, open_database
+from scheduler.database import BACKGROUND_POOL, Database, open_database, web_pool
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
+from scheduler.web import health
+from scheduler.web.guards import install_guards, size_threadpool
 from scheduler.web.problems import install_problem_handlers
 from scheduler.web.routes import accounts, alerts, campaigns, fleet, media_files, media_library, players, reports
 from signage import __version__
@@ -39,28 +42,42 @@ def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBr
     return bridge
 
 
+def start_services(app: FastAPI, settings: Settings) -> None:
+    """The databases (web pool and background pool), the broker link and the jobs; run on a thread at start."""
+    state = app.state
+    state.database = open_database(settings, web_pool(settings))
+    state.background_database = open_database(settings, BACKGROUND_POOL, migrate_schema=False)
+    bridge = start_bridge(settings, state.background_database, state.clock) if settings.mqtt else None
+    state.bridge = bridge
+    state.alerts = AlertDispatcher(state.background_database, bridge, state.clock) if bridge else None
+    state.jobs = None
+    if settings.jobs:
+        publish = (lambda planned: bridge.publish_plans(planned.changed)) if bridge else None
+        state.planning = PlanningService(state.background_database, state.clock, settings.timezone,
+                                         on_plans_changed=publish)
+        state.jobs = start_jobs(state.planning, settings.timezone, state.alerts)
+
+
+def stop_services(app: FastAPI) -> None:
+    state = app.state
+    if state.jobs is not None:
+        state.jobs.shutdown(wait=True)
+        state.planning.stop()
+    if state.bridge is not None:
+        state.bridge.stop()
+    state.background_database.dispose()
+    state.database.dispose()
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.database = open_database(settings)
-        bridge = start_bridge(settings, app.state.database, app.state.clock) if settings.mqtt else None
-        app.state.bridge = bridge
-        app.state.alerts = AlertDispatcher(app.state.database, bridge, app.state.clock) if bridge else None
-        jobs = None
-        if settings.jobs:
-            publish = (lambda planned: bridge.publish_plans(planned.changed)) if bridge else None
-            app.state.planning = PlanningService(app.state.database, app.state.clock, settings.timezone,
-                                                 on_plans_changed=publish)
-            jobs = start_jobs(app.state.planning, settings.timezone, app.state.alerts)
+        size_threadpool(settings)
+        await anyio.to_thread.run_sync(start_services, app, settings)
         try:
             yield
         finally:
-            if jobs is not None:
-                jobs.shutdown(wait=True)
-                app.state.planning.stop()
-            if bridge is not None:
-                bridge.stop()
-            app.state.database.dispose()
+            await anyio.to_thread.run_sync(stop_services, app)
 
     app = FastAPI(title="Hà Nội signage scheduler", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -68,6 +85,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_problem_handlers(app)
+    install_guards(app, settings)
+    app.include_router(health.router)
     for module in ROUTES:
         app.include_router(module.pages)
         app.include_router(module.api)
@@ -75,9 +94,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/campaigns")
-
-    @app.get("/healthz", tags=["ops"])
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
 
     return app
