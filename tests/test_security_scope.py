@@ -33,7 +33,7 @@ PHULA_MARKERS = [SECRET_CAMPAIGN, SECRET_GROUP, SECRET_CLIP, "hn-hadong-phula", 
 # Routes anyone may call: the login page and the token endpoint (they authenticate by their body), the health
 # check, static files, the API's description, and "/" (a redirect to /campaigns, which asks for sign-in); the
 # players' endpoints have credentials of their own.
-PUBLIC = {"GET /login", "POST /login", "GET /healthz", "/static", "GET /openapi.json", "GET /docs",
+PUBLIC = {"GET /login", "POST /login", "GET /healthz", "GET /readyz", "/static", "GET /openapi.json", "GET /docs",
           "GET /docs/oauth2-redirect", "GET /redoc", "POST /api/v1/auth/token", "GET /"}
 PLAYER_AUTH = {"GET /media/{sha256}", "HEAD /media/{sha256}", "POST /players/{player_id}/screenshot"}
 
@@ -146,8 +146,8 @@ def test_every_list_shows_an_admin_of_another_ward_nothing_of_phula(app, api, we
     seen = {}
     for route in routes(app):
         method, _, path = route.partition(" ")
-        if method != "GET" or "{" in path or path in ("/login", "/healthz", "/openapi.json", "/docs", "/redoc",
-                                                       "/docs/oauth2-redirect"):
+        if method != "GET" or "{" in path or path in ("/login", "/healthz", "/readyz", "/openapi.json", "/docs",
+                                                       "/redoc", "/docs/oauth2-redirect"):
             continue
         client = outsider if path.startswith("/api/") else web
         answer = client.get(path, params={"limit": 200} if path.startswith("/api/") else None)

@@ -1,7 +1,9 @@
 """What operators and load balancers probe: `/healthz` (the process answers: it touches nothing that can block,
 so it answers while every connection and thread is busy) and `/readyz` (the process can do its work: the database
-answers through the web pool, the broker link is up where this process has one, and some server holds the
-planning lease). Both are `async def` on purpose: they must not queue behind the threadpool they report on."""
+answers through the web pool and the broker link is up where this process has one). `/readyz` also says whether
+some server holds the planning lease, but a missing planner does not make this process unready: a load balancer
+that took every web node out for it would lock staff out of the system they need to see and fix it. Both are
+`async def` on purpose: they must not queue behind the threadpool they report on."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ router = APIRouter(tags=["ops"])
 class Check:
     ok: bool
     detail: str
+    required: bool = True
 
 
 def failure_text(exc: BaseException) -> str:
@@ -43,11 +46,11 @@ def database_and_lease(request: Request) -> dict[str, Check]:
             holder = lease_holder(session, now)
     except Exception as exc:  # noqa: BLE001 - whatever the driver raises is what the operator needs to see
         return {"database": Check(False, f"unreachable: {failure_text(exc)}"),
-                "planning": Check(False, "unknown while the database is unreachable")}
+                "planning": Check(False, "unknown while the database is unreachable", required=False)}
     planning = getattr(state, "planning", None)
     if holder is None:
         lease = Check(False, "no server holds the planning lease: plans are not being kept current; start "
-                             "`signage server` with SIGNAGE_JOBS=true on one machine")
+                             "`signage server` with SIGNAGE_JOBS=true on one machine", required=False)
     elif planning is not None and planning.lease.holder == holder:
         lease = Check(True, "this process plans")
     else:
@@ -82,8 +85,8 @@ async def ready(request: Request) -> JSONResponse:
     if waited.cancelled_caught:
         checks |= {"database": Check(False, f"no answer within {READY_TIMEOUT_S:g} s: every connection is busy "
                                             "or the database hangs"),
-                   "planning": Check(False, "unknown while the database does not answer")}
-    ready_now = all(check.ok for check in checks.values())
+                   "planning": Check(False, "unknown while the database does not answer", required=False)}
+    ready_now = all(check.ok for check in checks.values() if check.required)
     body: dict[str, Any] = {"status": "ready" if ready_now else "not ready", "version": __version__,
                             "checks": {name: asdict(check) for name, check in checks.items()}}
     return JSONResponse(body, 200 if ready_now else 503, None if ready_now else {"Retry-After": "5"})
