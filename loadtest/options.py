@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
+from signage.db import shown_url
 from signage.protocol import MAX_BATCH
 
 
@@ -35,6 +36,10 @@ class LoadtestOptions(BaseModel):
     target_ingest_per_s: float = Field(5000, ge=0)
     target_storm_s: float = Field(30, gt=0)
     json_path: Path | None = None
+
+    @field_serializer("database_url")
+    def _without_password(self, url: str | None) -> str | None:
+        return None if url is None else shown_url(url)  # the report (printed, written as JSON) names no password
 
     @model_validator(mode="after")
     def _consistent(self) -> LoadtestOptions:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import campaigns.models  # noqa: F401 - registers the tables on Base.metadata
@@ -16,6 +16,7 @@ import media.models  # noqa: F401
 import scheduler.models  # noqa: F401
 from signage.config import Settings
 from signage.db import PoolSize, make_engine, make_session_factory
+from signage.private_files import narrow_if_present, private_directory, private_file
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -44,6 +45,26 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL, or SQLite in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def keep_private(settings: Settings, database_file: Path) -> None:
+    """The SQLite database (password hashes, player secrets' hashes) readable by its owner only: the file and its
+    -wal and -shm (SQLite gives them the database's mode) 0600, the data directory 0700; made so, or narrowed with
+    a warning. A directory of the operator's own choosing, outside the data directory, is only made if missing."""
+    directory = database_file.parent
+    if not directory.is_dir() or directory.resolve() == settings.data_dir.resolve():
+        private_directory(directory)
+    private_file(database_file)
+    for suffix in ("-wal", "-shm", "-journal"):
+        narrow_if_present(database_file.with_name(database_file.name + suffix))
+
+
 def web_pool(settings: Settings) -> PoolSize:
     """The pool of a server process's web requests: one connection per threadpool thread (the app sizes its
     threadpool to match), none beyond, and a bounded wait that the web layer answers with 503."""
@@ -57,8 +78,9 @@ BACKGROUND_POOL = PoolSize(size=3, overflow=5, timeout=30.0)
 
 def open_database(settings: Settings, pool: PoolSize | None = None, *, migrate_schema: bool = True) -> Database:
     url = settings.resolved_database_url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database_file = sqlite_file(url)
+    if database_file is not None:
+        keep_private(settings, database_file)
     engine = make_engine(url, pool)
     if migrate_schema:
         migrate(engine)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
+from sqlalchemy import DateTime, Enum, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -78,6 +79,15 @@ class PoolSize:
         if url in ("sqlite://", "sqlite:///:memory:"):
             return {}  # one connection per thread, nothing to size
         return {"pool_size": self.size, "max_overflow": self.overflow, "pool_timeout": self.timeout}
+
+
+def shown_url(url: str) -> str:
+    """A database (or any) URL as it may be printed or logged: its password, if any, replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Not a URL SQLAlchemy reads: show its scheme only, in case a password hides in the rest.
+        return url.partition("://")[0] + "://***" if "://" in url else "***"
 
 
 def make_engine(url: str, pool: PoolSize | None = None, **kwargs) -> Engine:

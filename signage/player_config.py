@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from signage.private_files import write_private
+
 PLAYER_CONFIG_SCHEMA = "signage.player-config/1"
 
 
@@ -35,10 +37,5 @@ class PlayerConfig(BaseModel):
             raise ValueError(f"{path} is not a player config: {exc}") from None
 
     def write(self, path: Path) -> None:
-        import os
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = self.model_dump_json(by_alias=True, indent=2)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the secret
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        """Writes the file mode 0600 (it holds the secret), replacing any file there, whatever its mode was."""
+        write_private(path, self.model_dump_json(by_alias=True, indent=2) + "\n")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from signage.private_files import narrow_if_present, private_directory, write_private
 from signage.protocol import SignedEnvelope, canonical_json
 
 PRIVATE_KEY_FILE = "signing-key.pem"
@@ -47,21 +47,20 @@ class Signer:
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> Signer:
-        """The server's key under the data directory, made at first start (mode 0600)."""
+        """The server's key under the data directory (mode 0700), made at first start (mode 0600); a key or
+        directory found readable by others is narrowed to those modes, with a warning."""
+        private_directory(data_dir)
         path = data_dir / PRIVATE_KEY_FILE
         if path.exists():
+            narrow_if_present(path)
             from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
             key = load_pem_private_key(path.read_bytes(), password=None)
             if not isinstance(key, Ed25519PrivateKey):
                 raise ValueError(f"{path} is not an Ed25519 key; move it away to have a new one made")
             return cls(key)
-        data_dir.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
+        write_private(path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()), replace=False)
         return cls(key)
 
     def sign(self, payload: dict[str, Any]) -> SignedEnvelope:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -116,3 +118,15 @@ def test_the_broker_supervisor_and_the_player_agent_log_no_secret(fleet, setting
                     if path.is_file() and path.name != "server.secret"}
     texts = {"logs": everything_logged.text, "player status": status, **broker_files}
     assert leaks(texts, secrets) == {}
+
+
+def test_db_upgrade_prints_and_logs_no_database_password(postgres, tmp_path):
+    password = "Mật-khẩu-CSDL-7f3a9c2e"
+    url = postgres.create_database().replace("://postgres@", f"://postgres:{quote(password, safe='')}@")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")}
+    env.update(SIGNAGE_DATA_DIR=str(tmp_path / "var"), SIGNAGE_DATABASE_URL=url)
+    upgrade = subprocess.run([SIGNAGE, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "database at the newest schema: postgresql+psycopg://postgres:***@127.0.0.1" in upgrade.stdout
+    texts = {"output and logs": "".join((upgrade.stdout + upgrade.stderr).split())}  # rich wraps long lines
+    assert leaks(texts, {"database password": password, "quoted": quote(password, safe="")}) == {}

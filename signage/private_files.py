@@ -1,0 +1,80 @@
+"""Files only their owner may read: the data directory (0700), the database, keys and secrets in it (0600).
+
+Modes are set explicitly, whatever the process's umask, when the file or directory is made; one found with wider
+modes (made by an older version, or copied in) is narrowed with a warning. The standard library only: the player
+agent writes its config through `write_private` too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger("signage")
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def _narrow(path: Path, mode: int) -> None:
+    """Sets `path` to `mode` if any group or other bit is set (a mode kept narrower by its owner stays)."""
+    current = stat.S_IMODE(path.stat().st_mode)
+    if current & 0o077:
+        log.warning("%s had mode %04o, readable by other local users; set it to %04o", path, current, mode)
+        os.chmod(path, mode)
+
+
+def private_directory(path: Path) -> Path:
+    """Makes `path` (and missing parents) mode 0700, or narrows it to 0700 if it exists with wider modes."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, PRIVATE_DIR)  # mkdir's mode passes through the umask
+        return path
+    _narrow(path, PRIVATE_DIR)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Creates `path` empty with mode 0600 if it does not exist, or narrows it to 0600 if it does."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        _narrow(path, PRIVATE_FILE)
+        return path
+    try:
+        os.fchmod(descriptor, PRIVATE_FILE)
+    finally:
+        os.close(descriptor)
+    return path
+
+
+def narrow_if_present(path: Path) -> None:
+    """Narrows an existing file to 0600 (a database's -wal and -shm files, a key); nothing if it is absent."""
+    if path.exists():
+        _narrow(path, PRIVATE_FILE)
+
+
+def write_private(path: Path, content: str | bytes, *, replace: bool = True) -> None:
+    """Replaces `path` in one step by a file of mode 0600 holding `content`: the old file's mode is not kept, and
+    a reader never sees half of it. With `replace=False` an existing file is kept and FileExistsError raised (two
+    processes making the same key: one wins)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp makes it 0600
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), PRIVATE_FILE)
+            handle.write(content.encode() if isinstance(content, str) else content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)  # gone after os.replace; the second name after os.link
+
+
+__all__ = ["PRIVATE_DIR", "PRIVATE_FILE", "narrow_if_present", "private_directory", "private_file", "write_private"]
