@@ -22,13 +22,28 @@ from signage.errors import Invalid
 WAIT = 10.0  # seconds to wait for any one event; the items themselves last at most 3 s
 
 
+class WatchedPlayback(VlcPlayback):
+    """A VlcPlayback that also notes each media position libVLC reports (`MediaPlayerTimeChanged`), by token: how
+    far into the media libVLC itself says it got, whatever the wall clock did meanwhile."""
+
+    def __init__(self, post, **options: Any) -> None:
+        self.positions: dict[str, list[int]] = {}
+        super().__init__(post, **options)
+
+    def _on_time(self, event: Any) -> None:
+        item = self._current
+        if item is not None:
+            self.positions.setdefault(item.token, []).append(event.u.new_time)
+        super()._on_time(event)
+
+
 class Screen:
-    """A VlcPlayback whose post function only enqueues, noting the thread it ran on."""
+    """A VlcPlayback whose post function only enqueues, noting the thread it ran on (and libVLC's positions)."""
 
     def __init__(self) -> None:
         self.posted: queue.Queue[tuple[PlaybackEvent, int]] = queue.Queue()
         self.post_threads: set[int] = set()
-        self.playback = VlcPlayback(self.post, clock=SystemClock(), headless=True)
+        self.playback = WatchedPlayback(self.post, clock=SystemClock(), headless=True)
 
     def post(self, event: PlaybackEvent) -> None:
         self.posted.put((event, threading.get_ident()))
@@ -61,9 +76,9 @@ def kinds(events: list[PlaybackEvent]) -> list[tuple[str, str]]:
     return [(e.token, e.kind) for e in events]
 
 
-def seconds_playing(events: list[PlaybackEvent]) -> float:
-    started = next(e.at for e in events if e.kind == "started")
-    return (events[-1].at - started).total_seconds()
+def positions_reached(screen: Screen, token: str) -> list[int]:
+    """The media positions (ms) libVLC reported for `token` once it had moved off the start."""
+    return [position for position in screen.playback.positions.get(token, []) if position > 0]
 
 
 def eventually(attempt: Callable[[], bool], timeout: float = 3.0) -> bool:
@@ -94,13 +109,17 @@ def png_pixels(path: Path) -> tuple[int, int, bytes]:
 # VlcPlayback: real libVLC
 
 
-def test_a_clip_posts_started_then_ended_about_its_length_later(screen, make_media):
+# How long an item took in real time says nothing on a busy machine (a 2-second clip took 4.4 s under load): whether
+# it played through is decided on the positions in the media that libVLC itself reported while it played.
+
+
+def test_a_clip_posts_started_then_ended_after_playing_to_its_end(screen, make_media):
     clip = make_media("clip.mp4", seconds=2)
     screen.playback.play(clip, "video", "clip-1", duration_ms=2000)
     events = screen.until_done("clip-1")
     assert kinds(events) == [("clip-1", "started"), ("clip-1", "ended")]
-    played = seconds_playing(events)
-    assert played >= 1.5 and played <= 4.0, played
+    reached = positions_reached(screen, "clip-1")
+    assert reached and 1000 <= reached[-1] <= 2000, reached
     assert events[-1].detail is None and events[0].at.tzinfo is not None
 
 
@@ -109,8 +128,8 @@ def test_an_image_is_shown_for_its_duration(screen, make_media):
     screen.playback.play(still, "image", "still-1", duration_ms=1500)
     events = screen.until_done("still-1")
     assert kinds(events) == [("still-1", "started"), ("still-1", "ended")]
-    played = seconds_playing(events)
-    assert played >= 1.2 and played <= 3.0, played
+    reached = positions_reached(screen, "still-1")  # libVLC shows a still as media of that length
+    assert reached and 750 <= reached[-1] <= 1500, reached
 
 
 def test_an_mp3_plays_and_ends(screen, make_media):
@@ -118,8 +137,8 @@ def test_an_mp3_plays_and_ends(screen, make_media):
     screen.playback.play(spot, "audio", "spot-1", duration_ms=2000)
     events = screen.until_done("spot-1")
     assert kinds(events) == [("spot-1", "started"), ("spot-1", "ended")]
-    played = seconds_playing(events)
-    assert played >= 1.5 and played <= 4.0, played
+    reached = positions_reached(screen, "spot-1")
+    assert reached and 1000 <= reached[-1] <= 2000, reached
 
 
 def test_joining_a_clip_mid_way_plays_only_the_rest(screen, make_media):
@@ -127,8 +146,9 @@ def test_joining_a_clip_mid_way_plays_only_the_rest(screen, make_media):
     screen.playback.play(clip, "video", "joined", start_offset_ms=2000, duration_ms=3000)
     events = screen.until_done("joined")
     assert kinds(events) == [("joined", "started"), ("joined", "ended")]
-    played = seconds_playing(events)
-    assert played >= 0.6 and played <= 2.0, played
+    reached = positions_reached(screen, "joined")
+    assert reached and all(2000 <= position <= 3000 for position in reached), reached  # never the first 2 s
+    assert reached[-1] >= 2500, reached
 
 
 @pytest.mark.parametrize(("name", "kind", "lacking"), [("broken.mp4", "video", "no picture in broken.mp4: the file is "
