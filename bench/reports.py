@@ -45,7 +45,8 @@ CAUSES = ["offline", "media_missing", "playback_error", "no_plan", "no_capacity"
 
 def generate(url: str, screens: int, days: int, plays: int, seed: int) -> None:
     rng = random.Random(seed)
-    settings = Settings(_env_file=None, database_url=url, data_dir=Path(tempfile.gettempdir()), mqtt=False)
+    settings = Settings(_env_file=None, database_url=url, data_dir=Path(tempfile.mkdtemp(prefix="signage-bench-")),
+                        mqtt=False)
     database = open_database(settings)
     now = datetime(2024, 10, 1, tzinfo=UTC)
     orgs = [{"id": "hn", "name": "UBND Thành phố Hà Nội", "kind": OrgKind.city, "parent_id": None, "path": "/hn/"}]
@@ -125,7 +126,8 @@ def measure(url: str, general: bool) -> None:
     from scheduler.reports.compliance import screen_days, summarise
     from scheduler.reports.exports import write_csv
 
-    settings = Settings(_env_file=None, database_url=url, data_dir=Path(tempfile.gettempdir()), mqtt=False)
+    settings = Settings(_env_file=None, database_url=url, data_dir=Path(tempfile.mkdtemp(prefix="signage-bench-")),
+                        mqtt=False)
     database = open_database(settings)
     today = date(2024, 10, 1)
     with database.sessions() as session:

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 CHUNK = 1 << 20
+FILE_MODE = 0o640
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -74,6 +75,8 @@ class MediaStore:
             incoming.discard()
             return sha, False
         target.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp made it 0600; the web server in front (nginx, in the store's group) sends it to players.
+        os.chmod(incoming.path, FILE_MODE)
         os.replace(incoming.path, target)
         return sha, True
 

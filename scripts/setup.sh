@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 # mosquitto: the MQTT broker; libvlc: playback (video-output: X11/OpenGL for a real screen); ffmpeg: probing and test media; postgresql: the
 # second database the tests run against; poppler-utils: reading exported PDFs; chromium: UI tests; Pango: WeasyPrint's
-# text layout for PDF reports, in DejaVu Sans (Vietnamese glyphs, embedded in the PDFs).
+# text layout for PDF reports, in DejaVu Sans (Vietnamese glyphs, embedded in the PDFs); nginx: the production
+# front that sends players' media (tests/test_media_nginx.py, bench/http_load.py).
 PACKAGES=(mosquitto mosquitto-clients libvlc5 libvlc-bin vlc-plugin-base vlc-plugin-video-output ffmpeg postgresql
           postgresql-contrib
-          poppler-utils chromium fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 python3-venv)
+          poppler-utils chromium fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 python3-venv nginx)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -22,10 +23,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian starts the system's mosquitto and postgresql services on install; the project runs its own.
-if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
-  systemctl stop mosquitto || true
-fi
+# Debian starts the system's mosquitto, postgresql and nginx services on install; the project runs its own.
+for service in mosquitto nginx; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+  fi
+done
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     http_max_pending: int = Field(128, ge=1, le=100_000,
                                   description="Requests one server process works on at once (answered or waiting "
                                               "for a thread); more are answered 503 with Retry-After at once.")
+    media_accel_redirect: str | None = Field(
+        None, pattern=r"^/[A-Za-z0-9_./-]*/$", max_length=200,
+        description="Behind nginx: the internal location (e.g. /_media/) that serves the media store; players' "
+                    "downloads are then answered with X-Accel-Redirect and sent by nginx. Unset: the app streams "
+                    "them itself.")
     session_hours: int = Field(12, ge=1, le=24 * 30, description="How long a web login lasts.")
     secure_cookies: bool = Field(False, description="Send session cookies over HTTPS only (on behind TLS).")
 

@@ -17,23 +17,35 @@ log = logging.getLogger("signage")
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+GROUP_SEARCH = 0o010
 
 
-def _narrow(path: Path, mode: int) -> None:
-    """Sets `path` to `mode` if any group or other bit is set (a mode kept narrower by its owner stays)."""
+def _narrow(path: Path, mode: int, keep: int = 0) -> None:
+    """Sets `path` to `mode` if any group or other bit is set beyond those in `keep` (which stay if set; a mode
+    kept narrower by its owner stays)."""
     current = stat.S_IMODE(path.stat().st_mode)
-    if current & 0o077:
-        log.warning("%s had mode %04o, readable by other local users; set it to %04o", path, current, mode)
-        os.chmod(path, mode)
+    if current & 0o077 & ~keep:
+        narrowed = mode | (current & keep)
+        log.warning("%s had mode %04o, readable by other local users; set it to %04o", path, current, narrowed)
+        os.chmod(path, narrowed)
 
 
 def private_directory(path: Path) -> Path:
-    """Makes `path` (and missing parents) mode 0700, or narrows it to 0700 if it exists with wider modes."""
+    """Makes `path` (and missing parents) mode 0700, or narrows it to 0700 (0710 if it had group search) if it
+    exists with wider modes."""
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, PRIVATE_DIR)  # mkdir's mode passes through the umask
         return path
-    _narrow(path, PRIVATE_DIR)
+    if path.stat().st_mode & stat.S_ISVTX:
+        # A shared directory such as /tmp named as the data directory: narrowing it would lock every other user
+        # and service out of it. Left alone, and said.
+        log.warning("%s is a shared directory (sticky bit): its mode is left alone; give the server a data "
+                    "directory of its own", path)
+        return path
+    # Group search (0710) may stay: it lets nginx, in the server's group, reach the media store's files by name
+    # (docs/deploy.md) without listing the directory or reading the database and key, which are 0600.
+    _narrow(path, PRIVATE_DIR, keep=GROUP_SEARCH)
     return path
 
 

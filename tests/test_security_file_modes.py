@@ -16,6 +16,7 @@ import pytest
 
 from scheduler.database import open_database
 from signage.config import Settings
+from signage.private_files import private_directory
 from signage.signing import PRIVATE_KEY_FILE, Signer
 
 pytestmark = pytest.mark.security
@@ -90,3 +91,19 @@ def test_player_register_over_an_existing_config_writes_it_0600(fleet, cli_env, 
     assert mode(target) == 0o600
     assert '"password"' in target.read_text()  # the new secret is inside
     assert not [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}")]  # no temporary left
+
+
+def test_a_shared_directory_named_as_the_data_directory_is_never_narrowed(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # as /tmp is: narrowing it would lock every other user and service out
+    private_directory(shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+
+
+def test_group_search_on_the_data_directory_stays_for_nginx_but_group_read_goes(tmp_path):
+    data = tmp_path / "var"
+    data.mkdir()
+    os.chmod(data, 0o750)  # what systemd's StateDirectoryMode gave an older install
+    private_directory(data)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o710

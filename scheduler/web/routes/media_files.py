@@ -1,4 +1,5 @@
-"""Media for players: GET/HEAD /media/{sha256}, authenticated per player, with ETag and single byte ranges.
+"""Media for players: GET/HEAD /media/{sha256}, authenticated per player, with ETag and single byte ranges; or,
+behind nginx (SIGNAGE_MEDIA_ACCEL_REDIRECT), authenticated here and sent by nginx.
 
 A stored file never changes (its name is its sha256), so its strong ETag is the sha256 itself and
 caches may keep it for a year. Ranges let a player on a flaky 4G link resume a download.
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
-from media.models import MediaAsset
+from media.models import MediaAsset, held_by
 from media.store import MediaStore
 from scheduler.web.auth import PlayerDep, ShortSessionDep
 from scheduler.web.deps import SettingsDep
@@ -86,6 +87,8 @@ pages = APIRouter(include_in_schema=False)
 def media_file(sha256: str, request: Request, player: PlayerDep, session: ShortSessionDep,
                settings: SettingsDep) -> Response:
     path, asset = find_media(session, MediaStore(settings.media_dir), sha256)
+    if settings.media_accel_redirect:
+        return accel_redirect(settings.media_accel_redirect, path.relative_to(settings.media_dir), asset.mime)
     return media_response(path, asset.mime, sha256, request.method, request.headers.get("range"),
                           request.headers.get("if-range"), request.headers.get("if-none-match"))
 
@@ -95,7 +98,7 @@ def find_media(session: Session, store: MediaStore, sha256: str) -> tuple[Path, 
     if SHA256_RE.fullmatch(sha256) is None:
         raise Problem(404, f"{sha256[:80]!r} is not a media id: ids are sha256 digests, 64 lowercase hex "
                            "characters, as listed in the player's plan")
-    asset = session.get(MediaAsset, sha256)
+    asset = session.scalar(held_by(sha256).limit(1))  # any unit's row: the file is the same
     if asset is None:
         raise Problem(404, f"no media file has the sha256 {sha256}; fetch the player's current plan, "
                            "which lists the media it needs")
@@ -105,6 +108,14 @@ def find_media(session: Session, store: MediaStore, sha256: str) -> tuple[Path, 
         raise Problem(404, f"the media file {sha256} is in the library but missing from the server's store; "
                            "an operator should import its campaign file again to restore it")
     return path, asset
+
+
+def accel_redirect(prefix: str, relative: Path, mime: str) -> Response:
+    """Hands the transfer to nginx: an empty answer naming the file under nginx's internal location, so no worker
+    is held for the minutes a download over 4G takes. nginx keeps Content-Type and Cache-Control from it and does
+    Range, HEAD and If-None-Match itself (with its own ETag, which players do not depend on)."""
+    return Response(headers={"X-Accel-Redirect": prefix + relative.as_posix(), "Content-Type": mime,
+                             "Cache-Control": IMMUTABLE})
 
 
 def media_response(path: Path, mime: str, sha256: str, method: str, range_header: str | None,
@@ -148,4 +159,4 @@ async def file_chunks(path: Path, offset: int, length: int) -> AsyncIterator[byt
             yield chunk
 
 
-__all__ = ["RangeNotSatisfiable", "api", "etag_matches", "media_response", "pages", "parse_range"]
+__all__ = ["RangeNotSatisfiable", "accel_redirect", "api", "etag_matches", "media_response", "pages", "parse_range"]

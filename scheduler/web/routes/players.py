@@ -6,6 +6,7 @@ import os
 import tempfile
 from datetime import datetime
 
+import anyio
 from fastapi import APIRouter, Request
 
 from scheduler.web.auth import PlayerDep
@@ -23,7 +24,8 @@ pages = APIRouter(include_in_schema=False)
 async def upload_screenshot(player_id: str, request: Request, player: PlayerDep, settings: SettingsDep,
                             clock: ClockDep) -> dict[str, str]:
     """A player's screenshot (PNG): kept as the newest for its screen. Async to stream the body; the player's
-    credentials are checked on the threadpool (PlayerDep), and nothing here touches the database."""
+    credentials are checked on the threadpool (PlayerDep), the file is written on a worker thread, and nothing
+    here touches the database."""
     if player != player_id:
         raise Problem(403, f"player {player!r} may only send its own screenshots, not {player_id!r}'s")
     body = bytearray()
@@ -34,7 +36,8 @@ async def upload_screenshot(player_id: str, request: Request, player: PlayerDep,
                                "the screen's own size")
     if not body.startswith(PNG_SIGNATURE):
         raise Problem(422, "the body is not a PNG image; send the PNG that libVLC's snapshot wrote")
-    return {"stored": store_screenshot(settings.data_dir, player_id, bytes(body), clock.now())}
+    stored = await anyio.to_thread.run_sync(store_screenshot, settings.data_dir, player_id, bytes(body), clock.now())
+    return {"stored": stored}
 
 
 def store_screenshot(data_dir, player_id: str, png: bytes, now: datetime) -> str:
