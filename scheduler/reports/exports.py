@@ -14,8 +14,9 @@ CSV choices, for the people who open the file in Excel and for the programs that
   proof-of-play log's durations are measured in milliseconds.
 - Dates are ISO (2024-08-20); datetimes ISO in the report's timezone with its offset (2024-08-20T10:00:00+07:00,
   milliseconds when there are any), UTC with "+00:00" when the report names none.
-- A text starting like a formula (=, +, -, @) gets a leading apostrophe, so that a spreadsheet shows it rather
-  than runs it; ids (column kind "id") are written unchecked.
+- Every text cell, ids included, starting like a formula (=, +, -, @, a tab or a carriage return) gets a leading
+  apostrophe, so that a spreadsheet shows it rather than runs it (scheduler/reports/formulas.py: the one rule of
+  every CSV and XLSX writer, the XLSX's cells and information sheet included); numbers stay numbers.
 
 The XLSX has typed cells (see table.py for each kind) and opens on a "Thông tin" sheet with the title,
 organisation, period and generation time. The PDF is for handing in: at most PDF_MAX_ROWS rows a sheet.
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from scheduler.reports.formulas import INERT_EXPRESSION, INERT_NAMES, inert
 from scheduler.reports.table import Chart, Column, Report, Sheet
 from scheduler.web.i18n import add_messages, translate
 
@@ -91,11 +93,6 @@ def _points(fraction: float) -> float:
 def _percent_points(fraction: float) -> str:
     return f"{_points(fraction):.1f}"
 
-
-# A text starting like a formula is made inert with a leading apostrophe (OWASP's advice against CSV injection):
-# campaign and file names are typed by people, and spreadsheets run what starts with "=".
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_INERT = "(_v if (_v := {value}).__class__ is not str or not _v.startswith(_F) else \"'\" + _v)"
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -186,23 +183,24 @@ def _csv_converter(column: Column, zone, decimal_comma: bool) -> Callable[[Any],
 
 def _row_maker(columns: list[Column], converters: list[Callable[[Any], Any] | None], *,
                lenient: bool = False, as_text: bool = False) -> Callable[[dict], tuple]:
-    """One compiled expression per row, `(r["a"], c1(r["b"]), ...)`, text cells checked inline for a formula's
-    start: a Python loop, or even a function call, per cell costs more than the CSV writer itself, and the log
-    export must write over 200,000 rows a second. Rows must carry every column's key; `lenient` (for totals)
-    takes a missing key as empty; `as_text` gives every cell as a str ("" for None), ready to be joined."""
-    env: dict[str, Any] = {"_F": _FORMULA_STARTS}
+    """One compiled expression per row, `(r["a"], c1(r["b"]), ...)`, text and id cells checked inline for a
+    formula's start (formulas.INERT_EXPRESSION): a Python loop, or even a function call, per cell costs more than
+    the CSV writer itself, and the log export must write over 200,000 rows a second. Rows must carry every
+    column's key; `lenient` (for totals) takes a missing key as empty; `as_text` gives every cell as a str ("" for
+    None), ready to be joined."""
+    env: dict[str, Any] = dict(INERT_NAMES)
     items = []
     for index, (column, convert) in enumerate(zip(columns, converters, strict=True)):
         item = f"r.get({column.key!r})" if lenient else f"r[{column.key!r}]"
         if convert is not None:
             env[f"c{index}"] = convert
             item = f"(c{index}({item}) or '')" if as_text else f"c{index}({item})"
-        elif column.kind == "text":
-            item = _INERT.format(value=item)
+        elif column.kind in ("text", "id"):  # formulas.py's rule, inline
+            item = INERT_EXPRESSION.format(value=item)
             if as_text:
                 item = f"('' if (_w := {item}) is None else _w)"
         elif as_text:
-            item = f"('' if (_v := {item}) is None else {'_v' if column.kind == 'id' else 'str(_v)'})"
+            item = f"('' if (_v := {item}) is None else str(_v))"
         items.append(item)
     return eval(f"lambda r: ({', '.join(items)},)", env)  # noqa: S307 - the source is built above from reprs
 
@@ -362,10 +360,8 @@ class _Workbook:
         elif kind in ("text", "id"):
             if not isinstance(value, str):
                 value = str(value)  # an enum or a number used as a name stays readable rather than failing the export
-            if value.startswith("="):  # openpyxl would store it as a formula: keep what people typed as text
-                cell = self.cell(ws, value, font=font)
-                cell.data_type = "s"
-                return cell
+            # Never a formula: openpyxl would store "=..." as one, and Excel runs "+", "-", "@" as typed.
+            value = inert(value)
         number_format = self.formats.get(kind)
         # openpyxl's write-only cells cannot share a style, so only typed or bold cells pay for a cell object.
         if number_format is None and font is None:
@@ -378,19 +374,19 @@ class _Workbook:
         ws.column_dimensions["A"].width = 18
         ws.column_dimensions["B"].width = 70
         start, end = report.period
-        ws.append([self.cell(ws, report.title, font=self.title_font)])
+        ws.append([self.cell(ws, inert(report.title), font=self.title_font)])
         ws.append([])
         for key, text in (("export.organisation", report.organisation),
                           ("export.period", _period_text(start, end, self.language)),
                           ("export.generated_at", _datetime_text(report.generated_at, self.zone, self.language)),
                           ("export.timezone", report.timezone or "UTC")):
-            ws.append([self.cell(ws, t(key), font=self.bold), text])
+            ws.append([self.cell(ws, t(key), font=self.bold), inert(text)])  # the organisation's name is typed
         for index, note in enumerate(report.notes):
-            ws.append([self.cell(ws, t("export.notes"), font=self.bold) if index == 0 else None, note])
+            ws.append([self.cell(ws, t("export.notes"), font=self.bold) if index == 0 else None, inert(note)])
         ws.append([])
         ws.append([self.cell(ws, t("export.sheets"), font=self.bold)])
         for sheet in report.sheets:
-            ws.append([None, sheet.name])
+            ws.append([None, inert(sheet.name)])
 
     def worksheet(self, sheet: Sheet, part: int):
         from openpyxl.utils import get_column_letter

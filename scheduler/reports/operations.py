@@ -16,6 +16,7 @@ from media.models import MediaAsset
 from scheduler.models import DeliveryRollup, PlayerDay, PlayerPresence, PlayRecord
 from scheduler.planning import latest_versions
 from scheduler.reports.compliance import Scope, offset_minutes, unit_of
+from scheduler.reports.formulas import FORMULA_CELL, inert, inert_sql
 from scheduler.reports.table import Column, Report, Sheet
 
 HEARTBEAT = timedelta(seconds=30)  # players send a status every 30 s while they run (DESIGN §3)
@@ -56,7 +57,8 @@ def pop_log(session: Session, scope: Scope) -> Iterator[dict]:
         .join(Screen, Screen.id == PlayRecord.player_id).join(Site, Site.id == Screen.site_id)
         .join(Organisation, Organisation.id == Site.organisation_id)
         .outerjoin(Campaign, Campaign.id == PlayRecord.campaign_id)
-        .outerjoin(MediaAsset, MediaAsset.sha256 == PlayRecord.media)
+        .outerjoin(MediaAsset, (MediaAsset.sha256 == PlayRecord.media)  # the campaign's unit's name of the file
+                   & (MediaAsset.organisation_id == Campaign.organisation_id))
         .where(PlayRecord.local_date.between(scope.first, scope.last)), scope)
     if scope.campaign_id is not None:
         query = query.where(PlayRecord.campaign_id == scope.campaign_id)
@@ -77,18 +79,12 @@ def _local_text(column, minutes: int):
     return case((column.is_(None), None), else_=local + _offset_text(minutes))
 
 
-def _inert_text(column):
-    """Text a spreadsheet would run as a formula gets a leading apostrophe (as exports.py does for other rows),
-    here by the database."""
-    return case((func.substr(column, 1, 1).in_(("=", "+", "-", "@")), "'" + column), else_=column)
-
-
 def pop_log_csv(session: Session, scope: Scope, timezone: str, language: str = "vi") -> Iterator[bytes]:
     """The proof-of-play log as CSV, the same columns and format as `exports.iter_csv` writes from `pop_log`,
     but formatted by the database and written straight from its cursor: the log of a city runs to millions of
     rows. Times are in `timezone` at its offset on the period's first day (Hà Nội keeps one offset all year).
-    Every text cell is quoted, times always carry milliseconds, lines end in CRLF; both databases give the same
-    bytes."""
+    Every text cell is quoted and, ids included, made inert when it starts like a formula (formulas.py's rule),
+    times always carry milliseconds, lines end in CRLF; both databases give the same bytes."""
     import codecs
     import csv
     import io
@@ -114,16 +110,15 @@ _IN_LIST_MAX_SCREENS = 2000  # SQLite: up to this many screens in scope, the que
 def _pop_log_copy(session: Session, scope: Scope, minutes: int) -> Iterator[bytes]:
     """PostgreSQL: the whole CSV is written by the server (COPY ... TO STDOUT), joins and order included, and
     streamed out as it comes; Python only turns its LF line ends into CRLF."""
-    def text(column):
-        return func.coalesce(column, "")
+    def text(column):  # every text cell: a formula's start made inert, NULL as empty
+        return func.coalesce(inert_sql(column), "")
 
     def local(column):
         return _local_text(column, minutes)
 
     # A screen's site and organisation in one lookup the server remembers per screen (Memoize), not three joins
     # per row; OFFSET 0 keeps the planner from flattening it back into those joins.
-    names = _in_scope(select(text(_inert_text(Site.name)).label("site"),
-                             text(_inert_text(Organisation.name)).label("organisation"))
+    names = _in_scope(select(text(Site.name).label("site"), text(Organisation.name).label("organisation"))
                       .join_from(Screen, Site, Site.id == Screen.site_id)
                       .join(Organisation, Organisation.id == Site.organisation_id)
                       .where(Screen.id == PlayRecord.player_id), scope).offset(0).lateral("names")
@@ -132,7 +127,7 @@ def _pop_log_copy(session: Session, scope: Scope, minutes: int) -> Iterator[byte
                     text(PlayRecord.campaign_id).label("campaign_id"), text(PlayRecord.media).label("media"),
                     text(PlayRecord.kind).label("kind"), local(PlayRecord.scheduled_start).label("scheduled_start"),
                     PlayRecord.duration_ms, text(PlayRecord.status).label("status"),
-                    text(_inert_text(PlayRecord.reason)).label("reason"), text(PlayRecord.play_id).label("play_id"))
+                    text(PlayRecord.reason).label("reason"), text(PlayRecord.play_id).label("play_id"))
              .select_from(PlayRecord).join(names, true())
              .where(PlayRecord.local_date.between(scope.first, scope.last)))
     if scope.campaign_id is not None:
@@ -168,14 +163,14 @@ def _pop_log_lines(session: Session, scope: Scope, minutes: int) -> Iterator[byt
     """SQLite: the log's own index (which holds every column read here) walked in order, and each line put
     together in Python from the raw columns: SQLite's own string functions (strftime, ||, printf) cost more per
     row than an f-string. Site and organisation names are looked up once per screen."""
-    names = {screen_id: f"{_csv_quote(screen_id)},{_csv_quote(_inert(site))},{_csv_quote(_inert(organisation))}"
+    names = {screen_id: f"{_csv_quote(inert(screen_id))},{_csv_quote(inert(site))},{_csv_quote(inert(organisation))}"
              .encode() for screen_id, site, organisation in session.execute(
                  _in_scope(select(Screen.id, Site.name, Organisation.name).join(Site, Site.id == Screen.site_id)
                            .join(Organisation, Organisation.id == Site.organisation_id), scope))}
     query = (select(PlayRecord.player_id, PlayRecord.started_at, PlayRecord.ended_at,
                     func.coalesce(PlayRecord.campaign_id, ""), PlayRecord.media, PlayRecord.kind,
                     func.coalesce(PlayRecord.scheduled_start, ""), PlayRecord.duration_ms, PlayRecord.status,
-                    func.coalesce(_inert_text(PlayRecord.reason), ""), PlayRecord.play_id)
+                    func.coalesce(PlayRecord.reason, ""), PlayRecord.play_id)
              .where(PlayRecord.local_date.between(literal(scope.first.isoformat(), String),
                                                   literal(scope.last.isoformat(), String)))
              .order_by(PlayRecord.local_date, PlayRecord.started_at, PlayRecord.play_id))
@@ -228,8 +223,9 @@ def _pop_lines(rows: list[tuple], names: dict[str, bytes], local: dict[str, str]
     its local minute, then its seconds and milliseconds as stored (cut, never rounded), then the offset. The rest
     of a line is ASCII but for a reason or an id now and then, and is encoded on its own: a line with the
     Vietnamese names in it would be a wide str, slower to build and to encode. Text is quoted without doubling its
-    quotes first, which the count of quotes then proves was right (no text held one), else the lines are made
-    again with them doubled."""
+    quotes and without the formula check first, which the count of quotes and a search for a quoted cell starting
+    like a formula then prove were right (no text held a quote, none starts like a formula), else the lines are
+    made again with quotes doubled and each text made inert (formulas.py's rule; the names were made so already)."""
     try:
         lines = [f"{local[a[:16]]}{a[16:23]}{offset},{local[b[:16]]}{b[16:23]}{offset},".encode() + screen +
                  f',"{campaign}","{media}","{kind}",{local[s[:16]]}{s[16:23]}{s and offset},{duration},"{status}",'
@@ -240,9 +236,12 @@ def _pop_lines(rows: list[tuple], names: dict[str, bytes], local: dict[str, str]
         _add_days_of(local, minutes, rows)
         return _pop_lines(rows, names, local, offset, minutes, plain)
     data = b"".join(lines)
-    if plain and data.count(b'"') == 18 * len(lines):
+    if plain and data.count(b'"') == 18 * len(lines) and FORMULA_CELL.search(data) is None:
         return data
-    q = _csv_quote
+
+    def q(text: str) -> str:
+        return _csv_quote(inert(text))
+
     return b"".join([f"{local[a[:16]]}{a[16:23]}{offset},{local[b[:16]]}{b[16:23]}{offset},".encode() + screen +
                      f",{q(campaign)},{q(media)},{q(kind)},{local[s[:16]]}{s[16:23]}{s and offset},{duration},"
                      f"{q(status)},{q(reason)},{q(play)}\r\n".encode()
@@ -263,10 +262,6 @@ def _add_days_of(local: dict[str, str], minutes: int, rows: list[tuple]) -> None
 
 def _csv_quote(text: str | None) -> str:
     return '"' + (text or "").replace('"', '""') + '"'
-
-
-def _inert(text: str | None) -> str | None:
-    return "'" + text if text and text[0] in "=+-@" else text
 
 
 def pop_report(session: Session, scope: Scope, now: datetime, language: str = "vi") -> Report:

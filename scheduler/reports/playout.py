@@ -27,6 +27,9 @@ order (* mandatory). Our mapping from the proof-of-play log's keys:
     playerref              player_id (cut to 36 characters)
     mediaownerplayoutref*  play_id: made by the player, unique forever, as the field asks
 
+Every text field starting like a formula (=, +, -, @, a tab or a carriage return) gets a leading apostrophe before
+it is cut to its length (scheduler/reports/formulas.py: the rule of every CSV and XLSX we write); numbers stay numbers.
+
 Only completed plays of campaigns are playouts: failed, missed and interrupted attempts did not play out, and the
 house filler loop has no campaign (no order). `statuses` widens the selection for an internal audit.
 """
@@ -41,6 +44,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.reports.exports import EPOCH, EPOCH_ORDINAL, MILLIS, Output, binary_output, clock_times, zone_offset
+from scheduler.reports.formulas import inert
 
 PLAYOUT_FIELDS = (
     "frameid", "startdate", "startutcoffset", "enddate", "endutcoffset", "spotlength", "shareoftime", "orderid",
@@ -51,10 +55,15 @@ DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 def _text(value: Any, limit: int) -> str:
-    """A typed name on one line, unpadded, within the field's length."""
+    """A typed name on one line, unpadded, never a formula, within the field's length."""
     if value is None:
         return ""
-    return " ".join(str(value).split())[:limit]
+    return inert(" ".join(str(value).split()))[:limit]
+
+
+def _token(value: Any, limit: int) -> str:
+    """An id as it is (a single token already), never a formula, within the field's length."""
+    return inert(str(value))[:limit]
 
 
 def _offset_text(offset: timedelta | None) -> str:
@@ -113,16 +122,16 @@ def _record_maker(timezone: str, frame_ids: Mapping[str, int] | None, space_buye
         campaign_name = row.get("campaign_name")
         # Ids (slugs, sha256, the player's play id) are single tokens already; only typed names are tidied.
         return [
-            player if frame_ids is None else frame_ids.get(player, player),
+            inert(player) if frame_ids is None else inert(frame_ids.get(player, player)),  # SPACE's are integers
             start, start_offset, end, end_offset, int(row["duration_ms"]), "",
-            str(row["campaign_id"])[:256], "", buyer, agency, brand,
+            _token(row["campaign_id"], 256), "", buyer, agency, brand,
             _text(campaign_name, 64),
-            str(row["media"])[:64],
+            _token(row["media"], 64),
             _text(row.get("media_name") or campaign_name or row["media"], 128),
             "",
-            str(row.get("kind") or "")[:64],
-            str(player)[:36],
-            str(row["play_id"])[:48],
+            _token(row.get("kind") or "", 64),
+            _token(player, 36),
+            _token(row["play_id"], 48),
         ]
 
     return record
