@@ -71,7 +71,8 @@ def test_wider_modes_found_on_start_are_narrowed_with_a_warning(sqlite_settings,
     open_database(sqlite_settings).dispose()
     Signer.load_or_create(data_dir)
 
-    assert (mode(data_dir), mode(data_dir / "signage.db"), mode(data_dir / PRIVATE_KEY_FILE)) == (0o700, 0o600,
+    # 0755 loses its group read and all of other; group search stays for nginx (docs/deploy.md)
+    assert (mode(data_dir), mode(data_dir / "signage.db"), mode(data_dir / PRIVATE_KEY_FILE)) == (0o710, 0o600,
                                                                                                   0o600)
     warned = caplog.text
     assert str(data_dir / "signage.db") in warned and str(data_dir / PRIVATE_KEY_FILE) in warned
