@@ -14,8 +14,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from campaigns.campaign_file import import_campaigns
+from campaigns.fleet_file import import_fleet
+from media.store import MediaStore
 from scheduler.app import create_app
-from tests.conftest import PASSWORD
+from scheduler.broker import BrokerSupervisor
+from scheduler.database import open_database
+from signage.db import transaction
+from tests.conftest import CAMPAIGN_FILE, FLEET_FILE, PASSWORD
+from tests.pg_server import PostgresServer, free_port
 from tests.servers import serve_in_thread
 
 MiB = 1024**2
@@ -102,7 +109,9 @@ def test_requests_beyond_the_pending_limit_are_turned_away_at_once_and_health_st
                 thread.start()
             turned_away = None
             for _ in range(600):  # ...so a third is refused without waiting, once both are in. (The OpenAPI
-                # document needs no thread nor connection: until both are in, it is simply served.)
+                # document needs no thread nor connection: until both are in, it is simply served. While it is,
+                # it holds a place itself, so a waiting request that comes in just then may be the one turned
+                # away: hence the looser check of the waiting two below.)
                 answer = httpx.get(f"{base}/openapi.json", timeout=120)
                 if answer.status_code == 503:
                     turned_away = answer
@@ -120,6 +129,60 @@ def test_requests_beyond_the_pending_limit_are_turned_away_at_once_and_health_st
     # The two that waited were answered once the connection came back (served, or told when to come back).
     assert len(waiting) == 2 and 200 in [a.status_code for a in waiting]
     assert all(a.status_code == 200 or a.headers.get("retry-after") for a in waiting)
+
+
+def readiness_until(base: str, ready: bool) -> httpx.Response:
+    """/readyz, asked again (a tick at a time, up to a minute) until it says `ready`; the last answer."""
+    for _ in range(600):
+        answer = httpx.get(f"{base}/readyz", timeout=30)
+        if (answer.status_code == 200) == ready:
+            return answer
+        threading.Event().wait(0.1)
+    return answer
+
+
+def test_readiness_reports_a_stopped_broker_and_recovers_when_it_is_back(settings, clock, database, staff):
+    wired = settings.model_copy(update={"jobs": False, "mqtt": True, "broker_port": free_port()})
+    with BrokerSupervisor(wired, database) as broker, running(create_app(wired, clock)) as base:
+        assert readiness_until(base, ready=True).json()["checks"]["broker"] == {
+            "ok": True, "detail": "connected", "required": True}
+        broker.stop()
+        stopped = readiness_until(base, ready=False)
+        assert stopped.status_code == 503 and stopped.headers["retry-after"]
+        assert stopped.json()["checks"]["broker"]["ok"] is False
+        assert f"127.0.0.1:{wired.broker_port}" in stopped.json()["checks"]["broker"]["detail"]
+        assert stopped.json()["checks"]["database"]["ok"] is True
+        assert httpx.get(f"{base}/healthz").status_code == 200  # the process itself is alive
+        broker.start()
+        assert readiness_until(base, ready=True).json()["checks"]["broker"]["ok"] is True
+
+
+def test_readiness_reports_a_stopped_database_and_health_still_answers(settings, clock):
+    server = PostgresServer()
+    server.start()
+    stopped = False
+    try:
+        own = settings.model_copy(update={"jobs": False, "mqtt": False, "database_url": server.create_database()})
+        database = open_database(own)
+        with transaction(database.sessions) as session:
+            import_fleet(session, FLEET_FILE, own.timezone)
+            import_campaigns(session, CAMPAIGN_FILE, MediaStore(own.media_dir), clock, own.timezone)
+        database.dispose()
+        with running(create_app(own, clock)) as base:
+            ready = readiness_until(base, ready=True).json()
+            assert ready["checks"]["database"]["ok"] is True
+            # No planner in this process nor elsewhere: said, but a web node stays ready to serve staff.
+            assert ready["checks"]["planning"]["ok"] is False and ready["checks"]["planning"]["required"] is False
+            server.stop()
+            stopped = True
+            answer = readiness_until(base, ready=False)
+            assert answer.status_code == 503 and answer.headers["retry-after"]
+            assert answer.json()["checks"]["database"]["ok"] is False
+            assert "password" not in answer.text
+            assert httpx.get(f"{base}/healthz").status_code == 200
+    finally:
+        if not stopped:
+            server.stop()
 
 
 def chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
