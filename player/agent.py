@@ -20,6 +20,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from pydantic import ValidationError
 
 from player.alerts import TICKER_SEPARATOR, AlertBook
 from player.cache import MediaCache
-from player.journal import Journal
+from player.journal import Journal, JournalUnwritable, UnwrittenPlays
 from player.playback import Playback, PlaybackEvent
 from player.programme import COMPLETION_TOLERANCE, Action, Programme, SpotOutcome, play_status
 from player.uploads import upload_screenshot
@@ -66,6 +67,10 @@ RESEND_AFTER = timedelta(seconds=30)
 WATCHDOG_GRACE = timedelta(seconds=3)
 CLOCK_SET_BACK = "the clock was set back during the play"
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+# How long a stopping agent waits for the server's acks of the plays it could not journal (sent straight to it).
+STOP_ACK_WAIT = timedelta(seconds=5)
+# Status fields sent only while they say something: a server from before them refuses a status carrying them.
+JOURNAL_TROUBLE_FIELDS = ("journal_error", "journal_unwritten", "journal_refused")
 MEDIA_KIND = {"video": "video", "image": "image", "audio": "audio"}
 
 
@@ -114,6 +119,7 @@ class AgentState:
     outcomes: dict[str, SpotOutcome] = field(default_factory=dict)
     now_playing: dict[str, Any] | None = None
     clock_offset_ms: int | None = None
+    journal_error: str | None = None  # the journal's last refused write, until it writes again with nothing held
 
 
 class PlayerAgent:
@@ -130,6 +136,8 @@ class PlayerAgent:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.journal = Journal(self.data_dir / "journal.db", durable=durable_journal)
+        self.unwritten = UnwrittenPlays()  # plays the journal could not write yet (a full disk)
+        self.stop_ack_wait = STOP_ACK_WAIT
         self.cache = cache if cache is not None else MediaCache(
             self.data_dir / "media", config.server_url, config.player_id, config.password, cache_budget_bytes, clock)
         self.play_filler = play_filler
@@ -232,8 +240,10 @@ class PlayerAgent:
         try:
             self._loop()
         finally:
-            self.client.loop_stop()
-            self.close()
+            try:
+                self.close()  # while paho still runs: close may hand the broker what the journal could not take
+            finally:
+                self.client.loop_stop()
 
     def connect(self) -> None:
         """Start paho's network thread towards the broker (persistent session); it reconnects by itself. `run`
@@ -249,9 +259,12 @@ class PlayerAgent:
         self.events.put(("stop", None))
 
     def close(self) -> None:
-        """End every alert showing (its ending record says the player stopped), then release playback and the
-        journal. `run` does this when it returns."""
+        """End every alert showing (its ending record says the player stopped), send the broker the plays the
+        journal still cannot take, then release playback and the journal. `run` does this when it returns."""
         self._end_all_showings(self.clock.now(), "interrupted", "the player stopped")
+        self._write_unwritten()
+        if self.unwritten:
+            self._send_unwritten_before_stopping()
         self.playback.close()
         self.journal.close()
 
@@ -275,6 +288,7 @@ class PlayerAgent:
         except Exception:  # one bad event never stops the screen
             log.exception("handling %s failed", kind)
         self._advance()
+        self._write_unwritten()
         self._send_pop()
         self._send_status_if_due()
 
@@ -328,7 +342,12 @@ class PlayerAgent:
                 except ValidationError as exc:
                     log.warning("ignored a malformed ack: %s", exc)
                     return
-                self.journal.acknowledge(ack.committed, ack.rejected, batch_id=ack.batch_id)
+                try:
+                    self.journal.acknowledge(ack.committed, ack.rejected, batch_id=ack.batch_id)
+                except JournalUnwritable as exc:
+                    self._journal_refused(exc)  # the records stay, go again later, and the server acks them again
+                else:
+                    self._journal_wrote()
             elif what == "cmd":
                 self._command(payload)
         elif kind == "playback":
@@ -609,7 +628,7 @@ class PlayerAgent:
         day = None
         if action.spot is not None and self.programme is not None:
             day = self.programme.local_date(action.spot.start).isoformat()
-        self.journal.append(record, local_date=day)
+        self._journal(record, day)
         if action.spot is not None:
             spot_id = action.spot.spot_id
             if record["status"] == "completed":
@@ -759,21 +778,98 @@ class PlayerAgent:
         record = self._play_record(spot_id=order.alert_id, campaign_id=None, media=order.content, kind="alert",
                                    scheduled_start=order.starts_at, started=started, ended=ended, status=status,
                                    reason=reason)
-        self.journal.append(record)  # no local date: like filler, an alert is no campaign's spot
+        self._journal(record)  # no local date: like filler, an alert is no campaign's spot
+
+    # -- the journal, and what it cannot write -----------------------------------------------------------------
+
+    def _journal(self, record: dict[str, Any], local_date: str | None = None) -> None:
+        """Journal a play attempt behind those still waiting in memory; what the journal cannot write now waits
+        there too, and is tried again every turn."""
+        self.unwritten.hold(record, local_date)
+        self._write_unwritten()
+
+    def _write_unwritten(self) -> None:
+        if not self.unwritten:
+            return
+        try:
+            self.unwritten.write_to(self.journal)
+        except JournalUnwritable as exc:
+            self._journal_refused(exc)
+        else:
+            self._journal_wrote()
+
+    def _journal_refused(self, exc: JournalUnwritable) -> None:
+        if self.state.journal_error is None:
+            log.error("%s; plays wait in memory (%d now) and are written when it can", exc, len(self.unwritten))
+            self._status_wanted = True
+        self.state.journal_error = str(exc)[:500]
+
+    def _journal_wrote(self) -> None:
+        if self.state.journal_error is not None and not self.unwritten:
+            log.warning("the journal writes again; every play is on disk")
+            self.state.journal_error = None
+            self._status_wanted = True
+
+    def _send_unwritten_before_stopping(self) -> None:
+        """The player stops while its journal still cannot write: the plays held in memory would die with the
+        process, so they go to the broker as they are, and the server's acks are awaited for a moment. What is
+        not acknowledged by then is lost, and the log names it."""
+        if self.client.is_connected():
+            records = self.unwritten.records()
+            batches = {}
+            for start in range(0, len(records), POP_BATCH):
+                batch_id = str(uuid.uuid4())
+                batches[batch_id] = records[start:start + POP_BATCH]
+                self._publish_pop(batch_id, batches[batch_id])
+            log.warning("stopping with the journal unwritable: %d plays sent to the broker directly", len(records))
+            self._await_acks(batches, self.stop_ack_wait)
+        if self.unwritten:
+            log.error("stopping with %d plays neither journaled nor acknowledged, lost: %s", len(self.unwritten),
+                      " ".join(record["play_id"] for record in self.unwritten.records()))
+
+    def _await_acks(self, batches: dict[str, list[dict[str, Any]]], wait: timedelta) -> None:
+        """Take the server's acks of `batches` (sent from memory) off the queue until all came or `wait` passed in
+        real time; the plays they answer for leave memory. Nothing else is handled: the player is stopping."""
+        deadline = time.monotonic() + wait.total_seconds()
+        while batches and (left := deadline - time.monotonic()) > 0:
+            try:
+                kind, value = self.events.get(timeout=left)
+            except queue.Empty:
+                return
+            if kind != "mqtt" or value[0] != player_topic(self.config.player_id, "ack"):
+                continue
+            try:
+                ack = PopAck.model_validate_json(value[1])
+            except ValidationError:
+                continue
+            records = batches.pop(ack.batch_id, None) if ack.batch_id is not None else None
+            if records is None:
+                continue  # an ack of a batch from the journal: its records stay there, sent again at the next start
+            rejected = rejected_play_ids(ack.rejected, records)
+            for play_id, reason in rejected.items():
+                log.error("the server rejected play %s: %s", play_id, reason)
+            self.unwritten.forget([*ack.committed, *rejected])
 
     # -- out: proof-of-play and status ----------------------------------------------------------------------
 
     def _send_pop(self) -> None:
-        if not self.client.is_connected():
-            return
+        if not self.client.is_connected() or self.unwritten:
+            return  # plays waiting in memory: the journal cannot write, nor mark a batch sent
         for _ in range(4):  # a few batches a turn: a backlog drains without holding up playback
-            batch = self.journal.take_batch(self.clock.now(), POP_BATCH, RESEND_AFTER)
+            try:
+                batch = self.journal.take_batch(self.clock.now(), POP_BATCH, RESEND_AFTER)
+            except JournalUnwritable as exc:
+                self._journal_refused(exc)
+                return
             if batch is None:
                 return
-            batch_id, records = batch
-            self.client.publish(player_topic(self.config.player_id, "pop"),
-                                canonical_json({"schema": "signage.pop/1", "batch_id": batch_id, "records": records}),
-                                qos=1)
+            self._journal_wrote()
+            self._publish_pop(*batch)
+
+    def _publish_pop(self, batch_id: str, records: list[dict[str, Any]]) -> None:
+        self.client.publish(player_topic(self.config.player_id, "pop"),
+                            canonical_json({"schema": "signage.pop/1", "batch_id": batch_id, "records": records}),
+                            qos=1)
 
     def _send_status_if_due(self) -> None:
         now = self.clock.now()
@@ -785,8 +881,11 @@ class PlayerAgent:
         self._status_wanted = False
         if not self.client.is_connected():
             return
-        self.client.publish(player_topic(self.config.player_id, "status"), canonical_json(self.status()), qos=1,
-                            retain=True)
+        body = self.status().model_dump(mode="json")
+        for name in JOURNAL_TROUBLE_FIELDS:
+            if body[name] is None:
+                del body[name]
+        self.client.publish(player_topic(self.config.player_id, "status"), canonical_json(body), qos=1, retain=True)
 
     def status(self) -> Status:
         """This player's status as it would be sent now."""
@@ -795,7 +894,9 @@ class PlayerAgent:
         ready, missing, size = self.cache.figures({**(plan.media if plan else {}), **self._alert_media})
         return Status(player_id=self.config.player_id, state="online", plan_version=plan.version if plan else None,
                       now_playing=self.state.now_playing, cache={"ready": ready, "missing": missing, "bytes": size},
-                      journal_backlog=self.journal.backlog(), clock_offset_ms=self.state.clock_offset_ms,
+                      journal_backlog=self.journal.backlog() + len(self.unwritten),
+                      journal_error=self.state.journal_error, journal_unwritten=len(self.unwritten) or None,
+                      journal_refused=self.unwritten.refused or None, clock_offset_ms=self.state.clock_offset_ms,
                       software_version=__version__, sent_at=now, refused=self.state.refused,
                       alerts=self.alerts.held_ids(now)[:200])
 
@@ -857,6 +958,18 @@ class PlayerAgent:
         after = self.clock.now()
         midpoint = before + (after - before) / 2
         self.state.clock_offset_ms = int((server_time - midpoint) / timedelta(milliseconds=1))
+
+
+def rejected_play_ids(rejected: dict[str, str], records: list[dict[str, Any]]) -> dict[str, str]:
+    """A PopAck's rejections of a batch by play_id; a "#index" key (a record the server could not read an id from)
+    names the record at that place in the batch."""
+    named = {}
+    for key, reason in rejected.items():
+        if not key.startswith("#"):
+            named[key] = reason
+        elif key[1:].isdigit() and int(key[1:]) < len(records):
+            named[records[int(key[1:])]["play_id"]] = reason
+    return named
 
 
 def validation_problems(exc: ValidationError) -> str:

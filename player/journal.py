@@ -20,6 +20,10 @@ the records themselves were acknowledged and deleted. Outcomes: "completed" (the
 "failed", "missed"). A better outcome is never replaced by a worse one.
 
 One connection, guarded by a lock: the agent's thread and a reader (status, a CLI) may share one Journal.
+
+A write the disk refuses (full, a file size limit, an I/O error) raises `JournalUnwritable` and leaves the journal as
+it was. The agent then holds the plays in memory (`UnwrittenPlays`) and writes them here, in play order, once the
+journal takes writes again (docs/files.md, "The player's journal on a full disk").
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -42,6 +47,8 @@ from signage.protocol import MAX_BATCH, PopRecord, canonical_json
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+# Plays held in memory while the journal cannot write: over a day of 10-second items back to back, a few tens of MB.
+MAX_UNWRITTEN = 10_000
 SPOT_KINDS = ("spot", "makegood")
 MADE_GOOD = "made_good"
 # Higher wins in spot_log; equal ranks below "made good" are replaced by the latest attempt.
@@ -76,6 +83,10 @@ CREATE TABLE IF NOT EXISTS spot_log (
 
 class JournalClosed(RuntimeError):
     pass
+
+
+class JournalUnwritable(RuntimeError):
+    """The journal's file refused a write (full disk, file size limit, I/O error); nothing of that call was kept."""
 
 
 def _micros(instant: datetime) -> int:
@@ -131,17 +142,21 @@ class Journal:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """The connection, under the lock, inside one IMMEDIATE transaction committed (fsynced) on success."""
+        """The connection, under the lock, inside one IMMEDIATE transaction committed (fsynced) on success.
+        SQLite's own errors (the disk refusing a write, mostly at COMMIT) come out as JournalUnwritable."""
         with self._lock:
             db = self._open()
-            db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise JournalUnwritable(f"the journal {self.path} cannot write: {exc}") from exc
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -308,4 +323,54 @@ class Journal:
             return db.execute("SELECT play_id, reason FROM dead_letter ORDER BY seq").fetchall()
 
 
-__all__ = ["MADE_GOOD", "Journal", "JournalClosed"]
+class UnwrittenPlays:
+    """Play attempts the journal could not write yet, in play order, held in memory until it can (a full disk).
+
+    The agent hands every play to `hold`, then calls `write_to`, so a new play never overtakes one held and the
+    journal stays in play order. Bounded by `limit`: when that many are held, a newer play is refused, counted in
+    `refused` and logged, and the older ones stay (what is held is always an unbroken run of the oldest plays).
+    """
+
+    def __init__(self, limit: int = MAX_UNWRITTEN) -> None:
+        if limit < 1:
+            raise ValueError(f"the memory backlog must hold at least one play, not {limit}")
+        self.limit = limit
+        self.refused = 0
+        self._held: deque[tuple[dict[str, Any], str | None]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, record: dict[str, Any], local_date: str | None = None) -> bool:
+        """Keep one play attempt behind those held; False (the play refused and counted) when `limit` are held."""
+        if len(self._held) >= self.limit:
+            self.refused += 1
+            log.error("play %s lost: the journal cannot write and %d plays already wait in memory (%d lost so far)",
+                      record.get("play_id"), len(self._held), self.refused)
+            return False
+        self._held.append((record, local_date))
+        return True
+
+    def write_to(self, journal: Journal) -> None:
+        """Append the held plays to `journal`, oldest first, each dropped from memory once it is on disk. Raises
+        JournalUnwritable at the first the journal refuses: it and the ones after it stay held. A record the
+        journal finds invalid can never be written: it is logged and dropped, as it would have been at once."""
+        while self._held:
+            record, local_date = self._held[0]
+            try:
+                journal.append(record, local_date=local_date)
+            except ValueError:
+                log.exception("play %s cannot be journaled", record.get("play_id"))
+            self._held.popleft()
+
+    def records(self) -> list[dict[str, Any]]:
+        """The held records, oldest first."""
+        return [record for record, _ in self._held]
+
+    def forget(self, play_ids: Iterable[str]) -> None:
+        """Drop the held plays the server has answered for (sent straight to it, the journal being unwritable)."""
+        answered = set(play_ids)
+        self._held = deque(item for item in self._held if item[0]["play_id"] not in answered)
+
+
+__all__ = ["MADE_GOOD", "MAX_UNWRITTEN", "Journal", "JournalClosed", "JournalUnwritable", "UnwrittenPlays"]

@@ -395,7 +395,12 @@ class Status(WireModel):
     plan_version: Version | None = None
     now_playing: dict[str, Any] | None = None
     cache: CacheFigures | None = None
-    journal_backlog: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    journal_backlog: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None  # not yet acked: on disk or in memory
+    # While the journal cannot write (a full disk): why, how many plays wait in memory, and how many were refused
+    # this run because the memory's bound was reached (lost). Left out of the message when none.
+    journal_error: Reason | None = None
+    journal_unwritten: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    journal_refused: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     clock_offset_ms: Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)] | None = None
     software_version: Version | None = None
     sent_at: UtcInstant | None = None

@@ -6,13 +6,18 @@ its plan with the poster cached; a ballast file leaves room for half the clip. T
 (and leaves the journal its room: before that fix the download took the last bytes and every play after it was
 lost, "database or disk is full"), the screen keeps playing what it has and journals every play, and once room
 comes back the clip is fetched from where it stopped, plays, and the spots it missed are made good.
+
+Then the journal's own disk fills (issue 16, item 4): every play made is counted as the agent makes it, and each
+must reach the server exactly once, whether the disk is freed while the agent runs or the agent is stopped cleanly
+while it is still full; and once the memory's bound is reached, the newest plays are the ones refused, and said so.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +25,9 @@ from sqlalchemy import select
 
 from media.models import MediaAsset
 from player.cache import DISK_FULL, DISK_RESERVE_BYTES
+from player.journal import UnwrittenPlays
 from scheduler.app import create_app
+from signage.protocol import player_topic
 from tests import test_faults_offline as offline
 from tests.servers import serve_in_thread
 from tests.test_faults_offline import CAMPAIGN, HANOI, VANQUAN, VirtualScreen, hanoi
@@ -119,5 +126,119 @@ def test_a_full_disk_while_caching_is_reported_what_is_cached_plays_and_the_clip
         missed = sum(1 for r in journaled if r["status"] == "missed")
         assert (row.campaign_id, row.required, row.completed_in_peak, row.makegoods, row.missed,
                 row.media_missing) == (CAMPAIGN, 10, 10, missed, missed, missed)
+    finally:
+        screen.close()
+
+
+# -- the journal on a full disk ------------------------------------------------------------------------------------
+
+
+def records_made(screen: VirtualScreen) -> list[dict]:
+    """Every proof-of-play record the agent makes from now on, noted as it is made, before the journal sees it."""
+    made: list[dict] = []
+    make = screen.agent._play_record
+
+    def noting(**fields) -> dict:
+        made.append(make(**fields))
+        return made[-1]
+
+    screen.agent._play_record = noting
+    return made
+
+
+def statuses_published(screen: VirtualScreen) -> list[dict]:
+    """The status messages the agent publishes from now on, as sent."""
+    sent: list[dict] = []
+    publish, topic = screen.agent.client.publish, player_topic(screen.config.player_id, "status")
+
+    def noting(to, payload=None, *args, **kwargs):
+        if to == topic:
+            sent.append(json.loads(payload))
+        return publish(to, payload, *args, **kwargs)
+
+    screen.agent.client.publish = noting
+    return sent
+
+
+def play_ids(records: list[dict]) -> list[str]:
+    return sorted(record["play_id"] for record in records)
+
+
+def test_plays_made_while_the_journals_disk_is_full_wait_in_memory_and_each_arrives_once_the_disk_is_freed(
+        fault_stack, small_disk):
+    stack = fault_stack
+    screen = VirtualScreen(stack, VANQUAN, data_dir=small_disk / "player")
+    try:
+        screen.connect()  # and it stays connected: nothing holds the plays back but the disk
+        made, published = records_made(screen), statuses_published(screen)
+        ballast = fill(small_disk, 0)
+        screen.run_until(hanoi(FRIDAY, 11))  # the morning peak, on a full disk
+
+        held = screen.agent.unwritten.records()
+        assert held and held == made[-len(held):]  # the newest plays, in play order, none missing between
+        status = screen.agent.status()
+        assert "database or disk is full" in status.journal_error
+        assert status.journal_unwritten == len(held) and status.journal_backlog >= len(held)
+        assert status.journal_refused is None
+        assert published and published[-1]["journal_unwritten"] > 0 and published[-1]["journal_error"]
+        # Never sent while they are not on disk: the server has none of them.
+        assert not set(stack.play_ids(VANQUAN)) & {record["play_id"] for record in held}
+
+        ballast.unlink()  # the disk is freed
+        screen.run_until(hanoi(FRIDAY, 17))
+        assert len(screen.agent.unwritten) == 0 and screen.agent.status().journal_error is None
+        assert "journal_error" not in published[-1] and "journal_unwritten" not in published[-1]
+        screen.turn_until(lambda: screen.backlog() == 0, 60, "the journal never drained")
+
+        assert play_ids(made) == sorted(stack.play_ids(VANQUAN))  # every play, each exactly once
+        plan_spots = {s.spot_id for s in screen.agent.state.plan.spots if s.start.astimezone(HANOI).date() == FRIDAY}
+        completed = [r["spot_id"] for r in made if r["kind"] in ("spot", "makegood") and r["status"] == "completed"]
+        assert sorted(completed) == sorted(plan_spots)  # each spot once: none played again for want of a record
+        row = stack.ledger(VANQUAN)[FRIDAY]
+        assert (row.campaign_id, row.required, row.completed_in_peak) == (CAMPAIGN, 10, 10)
+    finally:
+        screen.close()
+
+
+def test_an_agent_stopped_while_the_journals_disk_is_still_full_hands_its_plays_to_the_broker(fault_stack, small_disk):
+    stack = fault_stack
+    screen = VirtualScreen(stack, VANQUAN, data_dir=small_disk / "player")
+    try:
+        screen.connect()
+        made = records_made(screen)
+        fill(small_disk, 0)
+        screen.run_until(hanoi(FRIDAY, 9))
+        assert made and screen.agent.unwritten.records() == made  # nothing could be written since the fill
+
+        # A clean stop (the loop ended by stop(), as SIGTERM does) with the disk still full. The agent returns once
+        # every batch it sent is acknowledged; the wait is only a bound for a server that never answers.
+        screen.agent.stop_ack_wait = timedelta(seconds=60)
+        screen.agent.close()
+        assert len(screen.agent.unwritten) == 0
+        assert play_ids(made) == sorted(stack.play_ids(VANQUAN))  # committed (acked after commit), each once
+    finally:
+        screen.close()
+
+
+def test_once_the_memory_bound_is_reached_the_newest_plays_are_refused_counted_and_the_oldest_arrive(
+        fault_stack, small_disk):
+    stack = fault_stack
+    screen = VirtualScreen(stack, VANQUAN, data_dir=small_disk / "player")
+    try:
+        screen.connect()
+        screen.agent.unwritten = UnwrittenPlays(limit=5)
+        made = records_made(screen)
+        ballast = fill(small_disk, 0)
+        screen.run_until(hanoi(FRIDAY, 9))
+        assert len(made) > 5
+        assert screen.agent.unwritten.records() == made[:5]  # the oldest kept
+        status = screen.agent.status()
+        assert (status.journal_unwritten, status.journal_refused) == (5, len(made) - 5)
+
+        ballast.unlink()
+        screen.turn_until(lambda: len(screen.agent.unwritten) == 0 and screen.backlog() == 0, 60,
+                          "the journal never drained")
+        assert sorted(stack.play_ids(VANQUAN)) == play_ids(made[:5])
+        assert screen.agent.status().journal_refused == len(made) - 5  # said until the agent restarts
     finally:
         screen.close()

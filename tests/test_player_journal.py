@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from player.journal import Journal
+from player.journal import Journal, UnwrittenPlays
 from tests.conftest import REPO, ProcessOutput
 
 PLAYER = "hn-nb-t2-001"
@@ -248,3 +248,19 @@ def test_appending_the_same_record_twice_keeps_one_and_another_record_under_its_
     with pytest.raises(ValueError, match="already holds another record"):
         journal.append({**once, "status": "failed", "reason": "decoder error"})
     assert journal.backlog() == 1
+
+
+def test_plays_held_in_memory_keep_the_oldest_at_the_bound_and_go_to_the_journal_in_play_order(journal):
+    held = UnwrittenPlays(limit=3)
+    spot = record("spot", spot_id="spot-1")
+    broken = {**record(), "duration_ms": -1}  # the journal refuses it whatever the disk does
+    plays = [record(), spot, broken, record(), record()]
+    assert [held.hold(play, local_date=DAY if play is spot else None) for play in plays] == [
+        True, True, True, False, False]
+    assert (len(held), held.refused, held.records()) == (3, 2, plays[:3])
+
+    held.write_to(journal)
+    assert len(held) == 0
+    _, sent = journal.take_batch(NOW, 10, RESEND)
+    assert [r["play_id"] for r in sent] == [plays[0]["play_id"], spot["play_id"]]  # the invalid one dropped, logged
+    assert journal.spot_log(DAY) == {"spot-1": "completed"}  # with its local date, as if appended at once
