@@ -6,11 +6,19 @@
 - **Requests in progress** are bounded (`SIGNAGE_HTTP_MAX_PENDING`): one more is answered 503 with `Retry-After`
   at once instead of queueing for a thread. A request stops counting when its answer starts, so a long download
   or export streaming out takes no place. Health checks and static files are never turned away.
+- **Requests at work** are bounded by the web pool (`SIGNAGE_DB_POOL_SIZE`): a request waits, on the event loop
+  and holding nothing, for one of that many working places before its first dependency runs, and gives it back
+  when its answer starts. A request that waits longer than `SIGNAGE_DB_POOL_TIMEOUT` is answered 503.
 - **A database connection** is waited for a bounded time (`SIGNAGE_DB_POOL_TIMEOUT`): then SQLAlchemy's pool
   raises `TimeoutError`, answered 503 with `Retry-After`.
 
-The threadpool that runs the plain `def` routes and dependencies is sized to the web pool on start (`size_threadpool`),
-so a thread that has started a request finds a connection unless responses still streaming hold them.
+Why working places: FastAPI runs each `def` dependency and the route as separate threadpool calls, and a request's
+session keeps its connection between them. Were requests let in freely, the threads could all be taken by new
+requests waiting for a connection while the requests that hold the connections wait for a thread to go on: no one
+moves until the pool's timeout (seen as p50 10 s at 64 clients in bench/http_load.py). With at most pool-size
+requests at work, each holding at most one connection and using one thread at a time, and as many threads again
+for the requests whose answers have started but whose sessions still close (`size_threadpool`: twice the pool),
+a request in its working place always finds a thread, and a connection soon.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -172,12 +181,22 @@ class BodyLimitMiddleware:
 
 
 class AdmissionMiddleware:
-    """At most `limit` requests in progress in this process; one more is answered 503 at once."""
+    """At most `limit` requests in progress in this process, one more answered 503 at once; of those, at most
+    `working` at work (before their answers start), the others waiting up to `wait` seconds for a place."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, working: int, wait: float) -> None:
         self.app = app
         self.limit = limit
+        self.working = working
+        self.wait = wait
         self.pending = 0  # touched only on the event loop's thread
+        self._places: anyio.Semaphore | None = None  # made on the event loop, at the first request
+
+    @property
+    def places(self) -> anyio.Semaphore:
+        if self._places is None:
+            self._places = anyio.Semaphore(self.working)
+        return self._places
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ALWAYS_ADMITTED):
@@ -190,10 +209,13 @@ class AdmissionMiddleware:
                 f"try again after {RETRY_AFTER_SECONDS} s (Retry-After)"))
             return
         self.pending += 1
-        counted = True
+        counted, working = True, False
 
         def leave() -> None:
-            nonlocal counted
+            nonlocal counted, working
+            if working:
+                working = False
+                self.places.release()
             if counted:
                 counted = False
                 self.pending -= 1
@@ -204,21 +226,32 @@ class AdmissionMiddleware:
             await send(message)
 
         try:
+            with anyio.move_on_after(self.wait):
+                await self.places.acquire()
+                working = True
+            if not working:
+                await send_whole(send, busy_answer(
+                    scope["path"], cookie_language(scope),
+                    f"the server's {self.working} working places stayed taken for {self.wait:g} s; "
+                    f"try again after {RETRY_AFTER_SECONDS} s (Retry-After)"))
+                return
             await self.app(scope, receive, send_and_leave)
         finally:
             leave()
 
 
 def size_threadpool(settings: Settings) -> None:
-    """The threadpool of plain `def` routes and dependencies gets one thread per web-pool connection. Called on
-    the server's event loop (the lifespan): the limiter is the loop's own."""
-    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
+    """The threadpool of plain `def` routes and dependencies: two threads per web-pool connection (one for each
+    request at work, one for each whose answer has started and whose session still closes; see the module's
+    docstring). Called on the server's event loop (the lifespan): the limiter is the loop's own."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = 2 * settings.db_pool_size
 
 
 def install_guards(app: FastAPI, settings: Settings) -> None:
     # add_middleware puts the last one added outermost: admission first, so a refused request costs nothing.
     app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
-    app.add_middleware(AdmissionMiddleware, limit=settings.http_max_pending)
+    app.add_middleware(AdmissionMiddleware, limit=settings.http_max_pending, working=settings.db_pool_size,
+                       wait=settings.db_pool_timeout)
 
     @app.exception_handler(PoolTimeout)
     async def no_connection_free(request: Request, exc: PoolTimeout) -> Response:
