@@ -34,9 +34,10 @@ def test_twenty_players_confirm_a_campaign_change_send_proof_of_play_and_survive
     figures_file = tmp_path / "figures.json"
     done = run_signage(["loadtest", "--players", "20", "--processes", "2", "--connect-spread", "0.5",
                         "--ingest-seconds", "3", "--batch", "20",
-                        # Speed is the bench's business: targets no loaded CI machine can miss, so the run's outcome
-                        # here is decided by what it checks (every player in step, nothing lost or doubled).
-                        "--target-ingest", "1", "--target-replan", "120", "--target-storm", "120",
+                        # Speed is the bench's business: no rate to reach, and time targets beyond the phases' own
+                        # timeouts (120 s, which only stop a run that hangs), so the run's outcome here is decided by
+                        # what it checks (every player in step, nothing lost or doubled), never by the machine's load.
+                        "--target-ingest", "0", "--target-replan", "3600", "--target-storm", "3600",
                         "--work-dir", str(tmp_path / "stand"), "--json", str(figures_file), *database_option],
                        tmp_path, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
