@@ -2,13 +2,26 @@
 
 Tokens (session cookies and bearer tokens) are random 32-byte strings shown once; the database keeps only
 their sha256, so a copy of the database does not let anyone log in.
+
+Signing in says nothing of which user names exist: a wrong password and an unknown name get the same answer, and
+cost the same argon2 verification (an unknown name's password is checked against a dummy hash made with the same
+parameters), so the time taken does not tell them apart either.
+
+Failed sign-ins are throttled per user name *and* client address together, with a growing delay: the first
+FREE_FAILURES of a (name, address) pair cost nothing; after them that pair waits FIRST_DELAY before its next try,
+then twice as long after each further failure, up to MAX_DELAY. Someone guessing at a name from one address is
+slowed down there, while the name's owner signs in from another address as usual: nobody can lock anyone out. A
+pair's failures are forgotten after FAILURE_MEMORY, or when that pair signs in. The address is the web layer's to
+find (scheduler/web/deps.py: the socket's peer, or X-Forwarded-For behind a trusted proxy).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,9 +36,12 @@ from signage.errors import Conflict, Invalid, NotFound
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
-# Throttling: this many failed logins for one user name within the window, and that name waits for the window.
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
+# Throttling per (user name, client address): see the module's notes.
+FREE_FAILURES = 5
+FIRST_DELAY = timedelta(minutes=1)
+MAX_DELAY = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(days=1)
+CLIENT_LENGTH = 64  # login_failures.client
 
 _hasher = PasswordHasher()
 
@@ -35,9 +51,17 @@ class LoginRefused(Exception):
 
 
 class LoginThrottled(Exception):
+    """Too many failed sign-ins for this user name from this address: try again after `retry_after`."""
+
     def __init__(self, retry_after: timedelta) -> None:
-        super().__init__(f"too many failed logins; try again in {int(retry_after.total_seconds()) + 1} s")
         self.retry_after = retry_after
+        super().__init__(f"too many failed logins for this user name from this address; try again in "
+                         f"{self.retry_after_seconds} s")
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """Whole seconds, rounded up (HTTP's Retry-After)."""
+        return max(1, math.ceil(self.retry_after.total_seconds()))
 
 
 def token_digest(token: str) -> str:
@@ -63,6 +87,20 @@ def password_matches(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@cache
+def dummy_hash() -> str:
+    """The hash an unknown user name's password is verified against: of a random password nobody knows, made once
+    by the same hasher (so with the same parameters, and as slow to verify) as the users' own."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def login_delay(failures: int) -> timedelta:
+    """How long a (user name, client address) pair with this many recent failures waits after the last one."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    return min(FIRST_DELAY * 2 ** min(failures - FREE_FAILURES, 16), MAX_DELAY)  # 16: far past any cap
 
 
 def check_username(username: str) -> str:
@@ -102,26 +140,44 @@ def set_password(user: User, password: str) -> None:
 
 
 def authenticate(session: Session, username: str, password: str, clock: Clock, client: str | None = None) -> User:
-    """The user whose name and password these are; raises LoginThrottled or LoginRefused.
+    """The user whose name and password these are; raises LoginThrottled or LoginRefused (and adds the failure:
+    the caller commits even then). `client` is the address the attempt came from (None when unknown, which is
+    then one address of its own).
 
-    Failures are counted per user name, so that guessing at one account is slowed down wherever it comes from;
-    the check runs before the password hash, so a throttled name costs the server nothing."""
+    The throttle is checked first, so a waiting pair costs the server no hashing; then exactly one argon2
+    verification, whether the name exists or not (see the module's notes)."""
     now = clock.now()
-    since = now - FAILURE_WINDOW
-    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-    failures = session.scalars(select(LoginFailure.at).where(LoginFailure.username == username,
-                                                             LoginFailure.at >= since)
-                               .order_by(LoginFailure.at)).all()
-    if len(failures) >= MAX_FAILURES:
-        raise LoginThrottled(failures[-MAX_FAILURES] + FAILURE_WINDOW - now)
+    username, client = username[:64], (client or "")[:CLIENT_LENGTH] or None
+    session.execute(delete(LoginFailure).where(LoginFailure.at < now - FAILURE_MEMORY))
+    wait = _throttled_until(session, username, client) - now
+    if wait > timedelta(0):
+        raise LoginThrottled(wait)
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not password_matches(user.password_hash, password):
-        session.add(LoginFailure(username=username[:64], client=(client or "")[:64] or None, at=now))
+    # Verified even for an unknown name or an inactive account: the answer takes as long whichever it is.
+    matches = password_matches(user.password_hash if user is not None and user.password_hash else dummy_hash(),
+                               password)
+    if user is None or not user.active or not matches:
+        session.add(LoginFailure(username=username, client=client, at=now))
         raise LoginRefused()
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    session.execute(delete(LoginFailure).where(*_pair(username, client)))
     return user
+
+
+def _pair(username: str, client: str | None) -> tuple:
+    return (LoginFailure.username == username,
+            LoginFailure.client.is_(None) if client is None else LoginFailure.client == client)
+
+
+def _throttled_until(session: Session, username: str, client: str | None) -> datetime:
+    """When this (user name, client address) pair may try again: its last failure plus the delay its count of
+    failures earns (the past, with fewer than FREE_FAILURES)."""
+    count, last = session.execute(select(func.count(), func.max(LoginFailure.at))
+                                  .where(*_pair(username, client))).one()
+    if not count:
+        return datetime.min.replace(tzinfo=UTC)
+    return last + login_delay(count)
 
 
 def open_session(session: Session, user: User, clock: Clock, hours: int) -> tuple[str, UserSession]:

@@ -583,8 +583,10 @@ def serve(config: Settings, host: str | None, port: int | None) -> None:
 
     from scheduler.app import create_app
 
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the client's address;
+    # the app reads it itself, only from SIGNAGE_TRUSTED_PROXIES (scheduler/web/deps.py, client_address).
     uvicorn.run(create_app(config), host=host or config.http_host, port=port or config.http_port,
-                log_level="info")
+                log_level="info", proxy_headers=False)
 
 
 @app.command("server")

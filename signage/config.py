@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
@@ -48,6 +51,11 @@ class Settings(BaseSettings):
                     "them itself.")
     session_hours: int = Field(12, ge=1, le=24 * 30, description="How long a web login lasts.")
     secure_cookies: bool = Field(False, description="Send session cookies over HTTPS only (on behind TLS).")
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For is believed: addresses or networks, comma separated "
+                    "(127.0.0.1 for nginx on this machine). Empty: the client is the socket's peer, whatever the "
+                    "request says. Login throttling counts failures per client address.")
 
     @field_validator("timezone")
     @classmethod
@@ -58,6 +66,18 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown timezone {value!r}; use an IANA name such as {DEFAULT_TIMEZONE}") from None
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _address_list(cls, value: Any) -> Any:
+        """"127.0.0.1, 10.0.0.0/8" (or a JSON list) from the environment."""
+        if isinstance(value, str):
+            return json.loads(value) if value.lstrip().startswith("[") else value.replace(",", " ").split()
+        return value
+
+    def trusts_proxy(self, address: str) -> bool:
+        """Whether `address` is one of the trusted proxies (False for what is not an IP address)."""
+        return _in_networks(address, self.trusted_proxies)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -67,6 +87,16 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+
+def _in_networks(address: str, networks: list[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1 is 127.0.0.1
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
 
 
 @lru_cache

@@ -27,11 +27,30 @@ def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
+def client_address(request: Request) -> str | None:
+    """The address a request came from (login throttling counts failures per address): the socket's peer, unless
+    that peer is a trusted proxy (SIGNAGE_TRUSTED_PROXIES). Then X-Forwarded-For is read from the right: each
+    proxy appends the address it was reached from, so the right-most address that is not a trusted proxy is the
+    client the nearest trusted proxy saw; what lies left of it the client may have made up. Only trusted proxies
+    in the header: its left-most. None when there is no peer."""
+    settings: Settings = request.app.state.settings
+    peer = request.client.host if request.client else None
+    if peer is None or not settings.trusts_proxy(peer):
+        return peer
+    hops = [hop.strip() for header in request.headers.getlist("x-forwarded-for") for hop in header.split(",")]
+    hops = [hop for hop in hops if hop]
+    for hop in reversed(hops):
+        if not settings.trusts_proxy(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
 SessionDep = Annotated[Session, Depends(get_db)]
 # Integer ids in paths: within the databases' INTEGER, so an absurd id is a 422, not a driver error.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a numeric id")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+ClientAddressDep = Annotated[str | None, Depends(client_address)]
 LanguageDep = Annotated[str, Depends(language_of)]
 
 

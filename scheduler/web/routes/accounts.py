@@ -24,7 +24,7 @@ from campaigns.accounts import (
 from campaigns.kinds import Role
 from campaigns.models import ApiToken, User
 from scheduler.web.auth import SESSION_COOKIE, ActorDep, PageActorDep
-from scheduler.web.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
+from scheduler.web.deps import ClientAddressDep, ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
 from scheduler.web.i18n import add_messages
 from scheduler.web.pagination import Page, PageDep, paginate
 from scheduler.web.problems import Problem
@@ -62,9 +62,8 @@ def login_page(request: Request, language: LanguageDep, next: str | None = None)
 
 @pages.post("/login")
 def login(request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep, language: LanguageDep,
-          username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=1024)],
-          next: Annotated[str, Form(max_length=2000)] = "/"):
-    client = request.client.host if request.client else None
+          client: ClientAddressDep, username: Annotated[str, Form(max_length=64)],
+          password: Annotated[str, Form(max_length=1024)], next: Annotated[str, Form(max_length=2000)] = "/"):
     try:
         user = authenticate(session, username.strip(), password, clock, client)
     except (LoginRefused, LoginThrottled) as exc:
@@ -73,6 +72,8 @@ def login(request: Request, session: SessionDep, clock: ClockDep, settings: Sett
         response = render(request, "login.html", {"next": safe_next(next), "error": key, "username": username},
                           language)
         response.status_code = status
+        if isinstance(exc, LoginThrottled):
+            response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
     token, _ = open_session(session, user, clock, settings.session_hours)
     session.commit()
@@ -144,18 +145,17 @@ class TokenOut(BaseModel):
 
 
 @api.post("/auth/token", response_model=TokenIssued, status_code=201)
-def api_token(body: TokenRequest, request: Request, session: SessionDep, clock: ClockDep) -> TokenIssued:
+def api_token(body: TokenRequest, session: SessionDep, clock: ClockDep, client: ClientAddressDep) -> TokenIssued:
     """A bearer token for a user name and password (throttled like the login page)."""
-    client = request.client.host if request.client else None
     try:
         user = authenticate(session, body.username, body.password, clock, client)
     except LoginThrottled as exc:
         session.commit()
-        raise Problem(429, f"{exc}; wait before trying again",
-                      {"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
+        raise Problem(429, f"{exc}; wait before trying again", {"Retry-After": str(exc.retry_after_seconds)}) from None
     except LoginRefused:
         session.commit()
-        raise Problem(401, "wrong user name or password; check both (after 5 failures the name waits 15 minutes)",
+        raise Problem(401, f"wrong user name or password; check both (after {account_rules.FREE_FAILURES} failures "
+                           "from one address, that address waits before trying the name again, longer each time)",
                       ) from None
     token, row = issue_api_token(session, user, body.name, clock, body.days)
     session.commit()
