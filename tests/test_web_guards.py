@@ -87,6 +87,17 @@ def test_sixty_four_requests_are_all_answered_while_every_connection_is_held(set
         assert httpx.get(f"{base}/readyz", timeout=30).json()["checks"]["database"]["ok"] is True
 
 
+def test_many_more_requests_than_connections_are_all_served_without_waiting_out_the_pool(settings, clock, staff):
+    # Each request takes its connection in one threadpool call (the actor) and goes on in another (the route):
+    # let in freely, new requests would take every thread waiting for a connection while those holding one wait
+    # for a thread, until the pool's timeout made them all 503. A minute of pool timeout: any 503 here is that.
+    app = create_app(settings.model_copy(update={"jobs": False, "db_pool_size": 2, "db_pool_timeout": 60}), clock)
+    with running(app) as base:
+        auth = bearer(base)
+        answers = asyncio.run(many(base, [("/api/v1/campaigns", auth), ("/api/v1/screens", auth)] * 24))
+    assert [answer.status_code for answer in answers] == [200] * 48
+
+
 def test_a_browser_waiting_on_a_busy_server_gets_a_page_in_vietnamese(settings, clock, staff):
     app = create_app(settings.model_copy(update={"jobs": False, "db_pool_size": 1, "db_pool_timeout": 0.2}), clock)
     with running(app) as base, every_connection_held(app):
