@@ -6,7 +6,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
-from signage.db import shown_url
 from signage.protocol import MAX_BATCH
 
 
@@ -39,6 +38,8 @@ class LoadtestOptions(BaseModel):
 
     @field_serializer("database_url")
     def _without_password(self, url: str | None) -> str | None:
+        from signage.db import shown_url  # server-only, and so is the report that shows the options
+
         return None if url is None else shown_url(url)  # the report (printed, written as JSON) names no password
 
     @model_validator(mode="after")

@@ -256,10 +256,10 @@ def plan(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the database or migrate it to the newest schema (the server also does this on start)."""
-    from signage.db import shown_url
-
     config = settings()
     server_modules().open_database(config).dispose()
+    from signage.db import shown_url  # server-only: after server_modules() has said what is missing
+
     out.print(f"database at the newest schema: {shown_url(config.resolved_database_url)}", highlight=False,
               markup=False, soft_wrap=True)
 

@@ -130,3 +130,11 @@ def test_db_upgrade_prints_and_logs_no_database_password(postgres, tmp_path):
     assert "database at the newest schema: postgresql+psycopg://postgres:***@127.0.0.1" in upgrade.stdout
     texts = {"output and logs": "".join((upgrade.stdout + upgrade.stderr).split())}  # rich wraps long lines
     assert leaks(texts, {"database password": password, "quoted": quote(password, safe="")}) == {}
+
+
+def test_the_load_tests_report_names_its_database_without_the_password():
+    from loadtest.options import LoadtestOptions
+
+    options = LoadtestOptions(database_url="postgresql+psycopg://signage:S3cret-pw@db.example/signage")
+    assert options.model_dump(mode="json")["database_url"] == "postgresql+psycopg://signage:***@db.example/signage"
+    assert options.database_url.endswith(":S3cret-pw@db.example/signage")  # the run itself still connects with it
