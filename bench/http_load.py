@@ -275,6 +275,8 @@ class Stand:
             self.env["PYTHONPATH"] = str(source.resolve())
         self.server: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.port}"
+        self.base = self.url  # where clients go: the server, or nginx in front of it (--behind-nginx)
+        self.front: subprocess.Popen | None = None
         self.token = self.player_auth = self.clip_sha = None
         self.clip_path: Path | None = None
         self.clip_size = 0
@@ -328,6 +330,27 @@ class Stand:
                 self.server.wait()
         self.server = None
 
+    def start_front(self) -> None:
+        """nginx in front, as in deploy/nginx-signage.conf: requests proxied to the server, players' media sent
+        by nginx from the store after the server's X-Accel-Redirect (the server runs with
+        SIGNAGE_MEDIA_ACCEL_REDIRECT=/_media/). It stays up while the server behind it restarts."""
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        work, port = self.work / "front", free_port()
+        work.mkdir()
+        # nginx's master drops to `nobody` when started as root, and nobody may not enter the private work dir.
+        conf = FRONT_CONF.format(user="user root;" if os.geteuid() == 0 else "", work=work, port=port,
+                                 app_port=self.port, store=self.data / "media")
+        (work / "nginx.conf").write_text(conf)
+        self.base = f"http://127.0.0.1:{port}"
+        self.front = start_process([nginx, "-e", str(work / "error.log"), "-c", str(work / "nginx.conf"), "-g",
+                                    "daemon off;"], dict(os.environ), work / "nginx.log", self.base + "/healthz")
+        self.check_clip_served(self.base)
+
+    def stop_front(self) -> None:
+        if self.front is not None:
+            stop_process(self.front)
+            self.front = None
+
     @property
     def pid(self) -> int:
         assert self.server is not None
@@ -344,8 +367,13 @@ class Stand:
         if answer.status_code not in (200, 201):
             raise SystemExit(f"upload refused: {answer.status_code} {answer.text}")
         self.clip_sha = answer.json()["sha256"]
-        check = httpx.head(f"{self.url}/media/{self.clip_sha}", auth=self.player_auth, timeout=30)
-        if check.status_code != 200 or int(check.headers["content-length"]) != self.clip_size:
+        self.check_clip_served(self.url)
+
+    def check_clip_served(self, base: str) -> None:
+        check = httpx.head(f"{base}/media/{self.clip_sha}", auth=self.player_auth, timeout=30)
+        handed_to_nginx = base == self.url and "x-accel-redirect" in check.headers
+        if check.status_code != 200 or not (handed_to_nginx
+                                            or int(check.headers["content-length"]) == self.clip_size):
             raise SystemExit(f"the clip is not served to the player: {check.status_code} {check.headers}")
 
     @property
@@ -483,8 +511,8 @@ async def staff_phase(stand: Stand, concurrency: int, seconds: float, timeout: f
     async with Phase(f"staff-{concurrency}", stand.pid) as phase:
         for route in STAFF_ROUTES:
             phase.stats(route)
-        prober = asyncio.create_task(healthz_loop(stand.url, phase.healthz, phase.stop, timeout))
-        clients = [asyncio.create_task(staff_loop(stand.url, stand.staff_headers, phase.routes, phase.stop, i,
+        prober = asyncio.create_task(healthz_loop(stand.base, phase.healthz, phase.stop, timeout))
+        clients = [asyncio.create_task(staff_loop(stand.base, stand.staff_headers, phase.routes, phase.stop, i,
                                                   timeout)) for i in range(concurrency)]
         await asyncio.sleep(seconds)
         phase.stop.set()
@@ -499,7 +527,7 @@ async def recovery_probe(stand: Stand, timeout: float) -> float | None:
     """From now (the clients have stopped), how long until a fresh staff request answers 200."""
     started = time.perf_counter()
     while time.perf_counter() - started < 120:
-        connection = RawConnection(*host_port(stand.url), timeout)
+        connection = RawConnection(*host_port(stand.base), timeout)
         with suppress(ClientTimeout, OSError, ValueError, IndexError, asyncio.IncompleteReadError):
             status, _, _ = await connection.get(STAFF_ROUTES[0], stand.staff_headers)
             if status == 200:
@@ -576,6 +604,33 @@ NGINX_CONF = textwrap.dedent('''
         server {{
             listen 127.0.0.1:{port};
             location /files/ {{ alias {files}/; }}
+        }}
+    }}
+''')
+
+
+FRONT_CONF = textwrap.dedent('''
+    {user}
+    worker_processes auto;
+    pid {work}/nginx.pid;
+    events {{ worker_connections 4096; }}
+    http {{
+        access_log off;
+        sendfile on;
+        tcp_nopush on;
+        client_body_temp_path {work}/body;
+        proxy_temp_path {work}/proxy;
+        fastcgi_temp_path {work}/fastcgi;
+        uwsgi_temp_path {work}/uwsgi;
+        scgi_temp_path {work}/scgi;
+        upstream signage_web {{ server 127.0.0.1:{app_port}; keepalive 64; }}
+        server {{
+            listen 127.0.0.1:{port};
+            client_max_body_size 2m;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            location / {{ proxy_pass http://signage_web; }}
+            location /_media/ {{ internal; alias {store}/; }}
         }}
     }}
 ''')
@@ -827,7 +882,7 @@ async def measure(stand: Stand, args) -> dict:
         if not args.one_server:
             await asyncio.to_thread(stand.restart)
         basic = base64.b64encode(":".join(stand.player_auth).encode()).decode()
-        result = await download_phase("downloads", stand.url, f"/media/{stand.clip_sha}",
+        result = await download_phase("downloads", stand.base, f"/media/{stand.clip_sha}",
                                       {"Authorization": f"Basic {basic}"}, stand.clip_size, args.players, 16,
                                       stand.staff_headers, timeout, stand.pid, cap=args.download_cap)
         results["downloads"] = result
@@ -875,6 +930,9 @@ def main() -> int:
                         help="extra settings for the server process, e.g. SIGNAGE_DB_POOL_SIZE=20")
     parser.add_argument("--source", type=Path, help="run the server and commands from this copy of the project "
                         "(e.g. `git archive COMMIT | tar -x -C DIR`) instead of the installed one")
+    parser.add_argument("--behind-nginx", action="store_true",
+                        help="the production shape: clients go through nginx, which sends players' media after the "
+                             "server's X-Accel-Redirect")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs)")
     args = parser.parse_args()
@@ -890,18 +948,24 @@ def main() -> int:
         database_url = pg.create_database()
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
     server_env = dict(item.split("=", 1) for item in args.server_env)
+    if args.behind_nginx:
+        server_env.setdefault("SIGNAGE_MEDIA_ACCEL_REDIRECT", "/_media/")
     stand = Stand(work, database_url, server_env, args.source)
     results: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
                      "database": "postgresql" if database_url and database_url.startswith("postgresql") else
                      "sqlite", "server_env": server_env, "seconds": args.seconds, "players": args.players,
                      "source": str(args.source or ROOT), "fresh_server_per_phase": not args.one_server,
+                     "behind_nginx": args.behind_nginx,
                      "git_head": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                                 capture_output=True, text=True).stdout.strip()}
     try:
         stand.prepare(args.clip_mb)
         stand.start()
         stand.sign_in_and_upload()
-        print(f"server pid {stand.pid} at {stand.url} ({results['database']}, SIGNAGE_MQTT=false, "
+        if args.behind_nginx:
+            stand.start_front()
+        print(f"server pid {stand.pid} at {stand.url}{' behind nginx at ' + stand.base if args.behind_nginx else ''} "
+              f"({results['database']}, SIGNAGE_MQTT=false, "
               f"SIGNAGE_JOBS=true{', ' + ' '.join(args.server_env) if args.server_env else ''}); clip "
               f"{stand.clip_size / 1e6:.1f} MB sha256 {stand.clip_sha[:12]}…; code from {results['source']} "
               f"(repository HEAD {results['git_head']}); "
@@ -925,6 +989,7 @@ def main() -> int:
         results["phases"]["body_probes"] = probes
     finally:
         stand.stop()
+        stand.stop_front()
         if pg is not None:
             pg.stop()
         if not args.keep:
