@@ -148,6 +148,7 @@ def authenticate(session: Session, username: str, password: str, clock: Clock, c
     verification, whether the name exists or not (see the module's notes)."""
     now = clock.now()
     username, client = username[:64], (client or "")[:CLIENT_LENGTH] or None
+    _one_attempt_at_a_time(session, username, client)
     session.execute(delete(LoginFailure).where(LoginFailure.at < now - FAILURE_MEMORY))
     wait = _throttled_until(session, username, client) - now
     if wait > timedelta(0):
@@ -163,6 +164,16 @@ def authenticate(session: Session, username: str, password: str, clock: Clock, c
         user.password_hash = _hasher.hash(password)
     session.execute(delete(LoginFailure).where(*_pair(username, client)))
     return user
+
+
+def _one_attempt_at_a_time(session: Session, username: str, client: str | None) -> None:
+    """A pair's attempts one after the other, each seeing the failures of those before it, until the caller
+    commits: otherwise guesses sent in parallel the moment a delay ends would all pass the check before any of
+    them is recorded. PostgreSQL: a transaction-level advisory lock on the pair. SQLite: the DELETE that follows
+    takes the database's one write lock, which is held until the commit."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"login\0{username}\0{client or ''}".encode()).digest()
+        session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
 
 
 def _pair(username: str, client: str | None) -> tuple:

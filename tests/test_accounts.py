@@ -216,6 +216,18 @@ def test_the_attacker_waits_longer_after_each_further_failure_up_to_a_cap(client
     assert waits == [60, 120, 240, 480, 900, 900]
 
 
+def test_guesses_sent_in_parallel_when_the_delay_ends_get_one_try_between_them(client_from, clock):
+    from concurrent.futures import ThreadPoolExecutor
+
+    attacker = client_from(ATTACKER)
+    for _ in range(5):
+        token(attacker, "phula-head", WRONG)
+    clock.advance(timedelta(minutes=1))
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: token(client_from(ATTACKER), "phula-head", WRONG).status_code, range(6)))
+    assert sorted(answers) == [401] + [429] * 5
+
+
 def test_the_login_form_delays_the_attacker_and_lets_the_owner_in(client_from):
     attacker, owner = client_from(ATTACKER), client_from(OWNER)
     for _ in range(5):
