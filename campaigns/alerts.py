@@ -20,7 +20,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -35,11 +35,12 @@ from campaigns.workflow import (
     plain_text,
     screens_hit,
 )
-from media.models import MediaAsset
+from media.models import MediaAsset, held_by
 from scheduler.planner import PlanScreen
 from signage.clock import Clock
 from signage.errors import Conflict, Invalid, NotAllowed, NotFound
 from signage.protocol import MAX_ALERT_TEXT
+from signage.text import NfcModel
 
 ALERT = "alert"
 APPROVERS = (Role.head,)  # "the head of unit's approval" (admins may do everything)
@@ -51,7 +52,7 @@ Phase = Literal["pending", "rejected", "scheduled", "active", "ended", "stopped"
 PHASES: tuple[Phase, ...] = ("pending", "rejected", "scheduled", "active", "ended", "stopped")
 
 
-class AlertIn(BaseModel):
+class AlertIn(NfcModel):
     """A new alert. Without `starts_at` it starts at once; without `expires_at` it shows for an hour."""
 
     model_config = ConfigDict(extra="forbid")
@@ -191,8 +192,7 @@ def _media(session: Session, actor: Actor, data: AlertIn) -> MediaAsset | None:
         return None
     if data.media is None:
         raise Invalid("a media alert names its media", "choose a clip or an image from the media library")
-    asset = session.scalar(select(MediaAsset).where(MediaAsset.sha256 == data.media,
-                                                    MediaAsset.organisation_id.in_(actor.org_ids())))
+    asset = session.scalar(held_by(data.media, actor.org_ids()))
     if asset is None:
         raise Invalid(f"there is no media {data.media} in your unit's library",
                       "upload the file to the media library first, then choose it")
@@ -220,6 +220,7 @@ def create_alert(session: Session, actor: Actor, clock: Clock, data: AlertIn) ->
     needs_approval = organisation.alerts_need_approval and not actor.has_role(*APPROVERS)
     alert = Alert(id=new_alert_id(now), organisation_id=owner, title=data.title, text=data.text,
                   severity=data.severity, kind=data.kind, media_sha256=asset.sha256 if asset else None,
+                  media_organisation_id=asset.organisation_id if asset else None,
                   starts_at=starts, expires_at=expires, targets={k: v for k, v in data.targets.items() if v},
                   status=AlertStatus.pending if needs_approval else AlertStatus.approved,
                   created_by=actor.username, created_at=now)

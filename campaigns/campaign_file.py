@@ -224,7 +224,7 @@ def _probe_creatives(doc: YamlDocument, where: tuple, campaign: CampaignIn, base
 def _store_media(session: Session, store: MediaStore, creative: _Creative, owner: str, now: datetime,
                  report: ImportReport) -> str:
     sha, size = store.add_file(creative.source)
-    if session.get(MediaAsset, sha) is not None:
+    if session.get(MediaAsset, (sha, owner)) is not None:  # the campaign's unit has its own row of each file
         report.count("media", "unchanged")
         return sha
     p = creative.probed
@@ -257,10 +257,11 @@ def _upsert_campaign(session: Session, campaign: CampaignIn, creatives: list[tup
             setattr(row, name, value)
             changed = True
 
-    wanted_creatives = [(sha, c.duration_ms) for sha, c in creatives]
-    if [(c.media_sha256, c.duration_ms) for c in row.creatives] != wanted_creatives:
-        _replace(session, row, "creatives", [CampaignCreative(position=i, media_sha256=sha, duration_ms=ms)
-                                             for i, (sha, ms) in enumerate(wanted_creatives)])
+    wanted_creatives = [(sha, campaign.organisation, c.duration_ms) for sha, c in creatives]
+    if [(c.media_sha256, c.media_organisation_id, c.duration_ms) for c in row.creatives] != wanted_creatives:
+        _replace(session, row, "creatives", [
+            CampaignCreative(position=i, media_sha256=sha, media_organisation_id=holder, duration_ms=ms)
+            for i, (sha, holder, ms) in enumerate(wanted_creatives)])
         changed = True
 
     wanted_targets = campaign.targets.rows()

@@ -16,18 +16,19 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from campaigns.access import Actor
 from campaigns.audit import record_change
 from campaigns.kinds import OrgKind, Role, ScreenKind, SiteKind, default_operating_hours, default_peak_windows
-from campaigns.models import Campaign, CampaignTarget, Organisation, Screen, ScreenGroup, Site
+from campaigns.models import Campaign, CampaignTarget, Organisation, Screen, ScreenGroup, Site, screen_group_members
 from campaigns.schema_types import SLUG_PATTERN, ScheduleSpec
 from campaigns.screen_state import ScreenStateName, state_condition
 from campaigns.windows import DAY_NAMES, WINDOW_FIX, WeekSchedule, Window
 from scheduler.models import PlayerPresence
 from signage.clock import Clock, local_date
 from signage.errors import Conflict, Invalid, NotAllowed, NotFound
+from signage.text import search_text
 
 # -- the fleet page ---------------------------------------------------------------------------------------
 
@@ -125,6 +126,19 @@ def visible_groups(session: Session, actor: Actor, screen: Screen) -> list[Scree
     return [group for group in screen.groups if group.organisation_id in visible]
 
 
+def visible_group_ids(session: Session, actor: Actor, screen_ids: Iterable[str]) -> dict[str, list[str]]:
+    """`visible_groups` of each of `screen_ids` (a page's worth), as ids in the order of `Screen.groups`."""
+    groups: dict[str, list[str]] = {screen_id: [] for screen_id in screen_ids}
+    if groups:
+        member = screen_group_members.c
+        for screen_id, group_id in session.execute(
+                select(member.screen_id, member.group_id).join(ScreenGroup, ScreenGroup.id == member.group_id)
+                .where(member.screen_id.in_(list(groups)), ScreenGroup.organisation_id.in_(actor.org_ids()))
+                .order_by(ScreenGroup.id)):
+            groups[screen_id].append(group_id)
+    return groups
+
+
 # -- lists ------------------------------------------------------------------------------------------------
 
 
@@ -135,6 +149,7 @@ def organisations_query(actor: Actor, kind: OrgKind | None = None, parent_id: st
         query = query.where(Organisation.kind == kind)
     if parent_id is not None:
         query = query.where(Organisation.parent_id == parent_id)
+    q = search_text(q)
     if q:
         query = query.where(or_(Organisation.id.icontains(q, autoescape=True),
                                 Organisation.name.icontains(q, autoescape=True)))
@@ -150,6 +165,7 @@ def sites_query(actor: Actor, within: Organisation | None = None, kind: SiteKind
         query = query.where(Organisation.path.startswith(within.path, autoescape=True))
     if kind is not None:
         query = query.where(Site.kind == kind)
+    q = search_text(q)
     if q:
         query = query.where(or_(Site.id.icontains(q, autoescape=True), Site.name.icontains(q, autoescape=True),
                                 Site.address.icontains(q, autoescape=True)))
@@ -162,7 +178,7 @@ def screens_query(actor: Actor, now: datetime, within: Organisation | None = Non
     query = (select(Screen).join(Site, Screen.site_id == Site.id)
              .join(Organisation, Site.organisation_id == Organisation.id)
              .where(Site.organisation_id.in_(actor.org_ids()))
-             .options(selectinload(Screen.site).selectinload(Site.organisation), selectinload(Screen.groups))
+             .options(contains_eager(Screen.site).contains_eager(Site.organisation))
              .order_by(Organisation.path, Site.name, Screen.id))
     if within is not None:
         query = query.where(Organisation.path.startswith(within.path, autoescape=True))
@@ -175,6 +191,7 @@ def screens_query(actor: Actor, now: datetime, within: Organisation | None = Non
     if state is not None:
         query = query.outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id).where(
             state_condition(state, now))
+    q = search_text(q)
     if q:
         query = query.where(or_(Screen.id.icontains(q, autoescape=True), Screen.name.icontains(q, autoescape=True)))
     return query
@@ -189,6 +206,7 @@ def groups_query(actor: Actor, within: Organisation | None = None, screen_id: st
         query = query.where(Organisation.path.startswith(within.path, autoescape=True))
     if screen_id is not None:
         query = query.where(ScreenGroup.screens.any(Screen.id == screen_id))
+    q = search_text(q)
     if q:
         query = query.where(or_(ScreenGroup.id.icontains(q, autoescape=True),
                                 ScreenGroup.name.icontains(q, autoescape=True)))

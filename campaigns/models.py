@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -154,10 +166,14 @@ class Campaign(Base):
 
 class CampaignCreative(Base):
     __tablename__ = "campaign_creatives"
+    __table_args__ = (ForeignKeyConstraint(["media_sha256", "media_organisation_id"],
+                                           ["media_library.sha256", "media_library.organisation_id"]),)
 
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    media_sha256: Mapped[str] = mapped_column(ForeignKey("media_assets.sha256"), index=True)
+    # The library row used: the file, as the unit that holds it has it (media/models.py).
+    media_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    media_organisation_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     # How long one play lasts: the media's own length, or the display time chosen for an image.
     duration_ms: Mapped[int] = mapped_column(Integer)
 
@@ -202,6 +218,8 @@ class Alert(Base):
     """
 
     __tablename__ = "alerts"
+    __table_args__ = (ForeignKeyConstraint(["media_sha256", "media_organisation_id"],
+                                           ["media_library.sha256", "media_library.organisation_id"]),)
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -209,7 +227,8 @@ class Alert(Base):
     text: Mapped[str] = mapped_column(Text)
     severity: Mapped[AlertSeverity] = mapped_column(enum_column(AlertSeverity))
     kind: Mapped[AlertKind] = mapped_column(enum_column(AlertKind))
-    media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media_assets.sha256"))
+    media_sha256: Mapped[str | None] = mapped_column(String(64))  # with media_organisation_id, the library row
+    media_organisation_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     targets: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, ConfigDict, StringConstraints
 
 from campaigns.windows import WeekSchedule
 from signage.errors import Invalid
+from signage.text import NfcModel
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 
 
-class StrictModel(BaseModel):
+class StrictModel(NfcModel):
+    """What files and the API give: no unknown fields, text in NFC without surrounding spaces."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -41,12 +41,13 @@ from campaigns.models import (
 from campaigns.schema_types import SLUG_PATTERN
 from campaigns.scope import is_within, organisation_paths, owning_organisation
 from campaigns.yaml_source import FileRejected, YamlDocument
-from media.models import MediaAsset
+from media.models import MediaAsset, held_by, held_by_any
 from scheduler.capacity import CapacityCheck, check_capacity_within, record_shortfalls
 from scheduler.plan_inputs import PLANNED_STATUSES, load_planning_inputs
 from scheduler.planner import PlanCampaign, PlanScreen, SiteShortfall, resolve_targets
 from signage.clock import Clock, local_date, local_today
 from signage.errors import Conflict, Invalid, NotAllowed, NotFound
+from signage.text import search_text
 
 DEFAULT_DAYS = 30  # a new draft runs for a month from today until its dates are set
 YEARS_AHEAD = 10  # campaigns end within this many years: the planner cannot look at dates without end
@@ -190,9 +191,10 @@ def campaigns_query(session: Session, actor: Actor, *, statuses: Iterable[Campai
             raise NotFound("organisation", organisation_id)
         query = query.where(Campaign.organisation_id.in_(
             select(Organisation.id).where(Organisation.path.startswith(path, autoescape=True))))
+    q = search_text(q)
     if q:
         _refuse_nul(q, "the search")
-        pattern = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(Campaign.id.ilike(pattern, escape="\\"), Campaign.name.ilike(pattern, escape="\\"),
                                 Campaign.description.ilike(pattern, escape="\\")))
     if active_on is not None:
@@ -443,8 +445,13 @@ def owner_choices(session: Session, actor: Actor) -> list[Organisation]:
 
 
 def media_choices(session: Session, actor: Actor) -> list[MediaAsset]:
-    return list(session.scalars(select(MediaAsset).where(MediaAsset.organisation_id.in_(actor.org_ids()))
-                                .order_by(MediaAsset.created_at.desc(), MediaAsset.sha256)))
+    """The actor's media, newest first, each file once: the row its sha256 reaches (`held_by`), so a unit above
+    two that hold the same bytes is offered them once."""
+    first: dict[str, MediaAsset] = {}
+    for asset in session.scalars(held_by_any(actor.org_ids())):
+        first.setdefault(asset.sha256, asset)
+    by_sha = sorted(first.values(), key=lambda asset: asset.sha256)
+    return sorted(by_sha, key=lambda asset: asset.created_at, reverse=True)
 
 
 # -- warnings about media and screens -----------------------------------------------------------------------
@@ -600,11 +607,11 @@ def set_creatives(session: Session, actor: Actor, clock: Clock, timezone: str, c
     for index, (sha, seconds) in enumerate(creatives):
         where = f"creatives[{index}]"
         spec = checked(CreativeIn, {"file": sha, "duration_s": seconds})
-        asset = session.get(MediaAsset, sha) if _SHA256.fullmatch(sha) else None
-        if asset is None or not actor.sees_organisation(session, asset.organisation_id):
+        asset = session.scalar(held_by(sha, actor.org_ids())) if _SHA256.fullmatch(sha) else None
+        if asset is None:
             raise Invalid(f"{where}: there is no media {sha[:64]!r} within your organisation",
                           "pick media from the library (/media, GET /api/v1/media), or upload it there first")
-        if any(sha == have for have, _ in wanted):
+        if any(sha == have for have, _, _ in wanted):
             raise Invalid(f"{where}: the media {sha[:12]} is chosen twice", "choose each item once")
         if asset.kind is MediaKind.image:
             duration_ms = round((spec.duration_s or DEFAULT_IMAGE_SECONDS) * 1000)
@@ -615,11 +622,12 @@ def set_creatives(session: Session, actor: Actor, clock: Clock, timezone: str, c
             raise Invalid(f"{where}: the media {sha[:12]} has no known length", "upload it again to probe it")
         else:
             duration_ms = asset.duration_ms
-        wanted.append((sha, duration_ms))
+        wanted.append((sha, asset.organisation_id, duration_ms))
     before = describe(campaign)
-    if [(c.media_sha256, c.duration_ms) for c in campaign.creatives] != wanted:
-        _replace(session, campaign, "creatives", [CampaignCreative(position=i, media_sha256=sha, duration_ms=ms)
-                                                  for i, (sha, ms) in enumerate(wanted)])
+    if [(c.media_sha256, c.media_organisation_id, c.duration_ms) for c in campaign.creatives] != wanted:
+        _replace(session, campaign, "creatives", [
+            CampaignCreative(position=i, media_sha256=sha, media_organisation_id=holder, duration_ms=ms)
+            for i, (sha, holder, ms) in enumerate(wanted)])
     return _saved(session, actor, clock, timezone, campaign, "campaign.media", before)
 
 

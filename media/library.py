@@ -4,7 +4,8 @@ are scheduler/web/routes/media_library.py).
 
 Every read is limited to the media of the user's organisation subtree (MediaAsset.organisation_id): another
 unit's media is `NotFound`, like what does not exist. Staff and admins upload and delete; everyone in scope may
-look.
+look. Each unit holding a file has its own row (media/models.py); a file is reached by its sha256 as the actor's
+earliest row of it, and the store's file is removed with the last row.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from campaigns.audit import record_change
 from campaigns.kinds import MediaKind, Role
 from campaigns.models import AuditEntry, Campaign, CampaignCreative, Organisation
 from campaigns.schema_types import SLUG_PATTERN
-from media.models import MediaAsset
+from media.models import MediaAsset, held_by
 from media.store import SHA256_RE, MediaStore
 from media.thumbnails import Thumbnails
 from media.upload import UPLOAD_ACTION, Accepted, Received, accept_upload, display_ms_from, display_ms_from_seconds
 from signage.clock import Clock
 from signage.config import Settings
 from signage.errors import Conflict, NotFound, Refused
+from signage.text import search_text
 
 EDITORS = (Role.staff,)  # and admins: who upload and delete
 
@@ -59,8 +61,8 @@ def asset_in_scope(session: Session, actor: Actor, sha256: str) -> MediaAsset:
     # The pattern is checked first: an id is never joined to a path or sent to the database unchecked.
     if SHA256_RE.fullmatch(sha256) is None:
         raise NotFound("media", sha256[:80])
-    asset = session.get(MediaAsset, sha256)
-    if asset is None or not actor.sees_organisation(session, asset.organisation_id):
+    asset = session.scalar(held_by(sha256, actor.org_ids()))
+    if asset is None:
         raise NotFound("media", sha256)
     return asset
 
@@ -78,32 +80,41 @@ def library_query(session: Session, actor: Actor, kind: MediaKind | None = None,
             return query.where(false())
         query = query.where(MediaAsset.organisation_id.in_(
             select(Organisation.id).where(Organisation.path.startswith(path, autoescape=True))))
-    q = (q or "").replace("\x00", "").strip().lower()
+    q = search_text(q).replace("\x00", "").lower()
     if q:
         query = query.where(func.lower(MediaAsset.original_name).contains(q, autoescape=True))
     return query
 
 
-def campaigns_using(session: Session, shas: Sequence[str], actor: Actor | None = None) -> dict[str, list[Campaign]]:
-    """The campaigns whose creatives use each file, by name; only the actor's when an actor is given."""
-    query = (select(CampaignCreative.media_sha256, Campaign).join(Campaign)
-             .where(CampaignCreative.media_sha256.in_(list(shas))).order_by(Campaign.name, Campaign.id))
+def key_of(asset: MediaAsset) -> tuple[str, str]:
+    """A library row's key: (sha256, organisation id)."""
+    return asset.sha256, asset.organisation_id
+
+
+def campaigns_using(session: Session, assets: Sequence[MediaAsset],
+                    actor: Actor | None = None) -> dict[tuple[str, str], list[Campaign]]:
+    """The campaigns whose creatives use each library row (by `key_of`), by name; only the actor's when an actor
+    is given."""
+    query = (select(CampaignCreative.media_sha256, CampaignCreative.media_organisation_id, Campaign).join(Campaign)
+             .where(CampaignCreative.media_sha256.in_(list({asset.sha256 for asset in assets})))
+             .order_by(Campaign.name, Campaign.id))
     if actor is not None:
         query = query.where(Campaign.organisation_id.in_(actor.org_ids()))
-    found: dict[str, list[Campaign]] = defaultdict(list)
-    for sha, campaign in session.execute(query):
-        if campaign not in found[sha]:
-            found[sha].append(campaign)
+    found: dict[tuple[str, str], list[Campaign]] = defaultdict(list)
+    for sha, organisation_id, campaign in session.execute(query):
+        if campaign not in found[sha, organisation_id]:
+            found[sha, organisation_id].append(campaign)
     return found
 
 
-def uploads_of(session: Session, shas: Sequence[str]) -> dict[str, AuditEntry]:
-    """The audit entry of each file's upload (who, and an image's display time), if it was uploaded."""
-    uploads: dict[str, AuditEntry] = {}
-    for entry in session.scalars(select(AuditEntry).where(AuditEntry.entity_kind == "media",
-                                                          AuditEntry.action == UPLOAD_ACTION,
-                                                          AuditEntry.entity_id.in_(list(shas))).order_by(AuditEntry.id)):
-        uploads[entry.entity_id] = entry
+def uploads_of(session: Session, assets: Sequence[MediaAsset]) -> dict[tuple[str, str], AuditEntry]:
+    """The audit entry of each library row's upload (who, and an image's display time), if it was uploaded, by
+    `key_of`: each unit's own, never another unit's upload of the same bytes."""
+    uploads: dict[tuple[str, str], AuditEntry] = {}
+    for entry in session.scalars(select(AuditEntry).where(
+            AuditEntry.entity_kind == "media", AuditEntry.action == UPLOAD_ACTION,
+            AuditEntry.entity_id.in_(list({asset.sha256 for asset in assets}))).order_by(AuditEntry.id)):
+        uploads[entry.entity_id, entry.organisation_id] = entry
     return uploads
 
 
@@ -141,7 +152,7 @@ def accept(session: Session, store: MediaStore, received: Received, actor: Actor
 def delete_asset(session: Session, actor: Actor, clock: Clock, asset: MediaAsset) -> None:
     """Removes the library's row (the caller commits, then removes the files); raises InUse while any campaign,
     the actor's or another unit's, uses it."""
-    users = campaigns_using(session, [asset.sha256]).get(asset.sha256, [])
+    users = campaigns_using(session, [asset]).get(key_of(asset), [])
     if users:
         visible = [c.name for c in users if c.organisation.path.startswith(actor.org_path)]
         raise InUse(asset, visible, len(users) - len(visible))
@@ -153,7 +164,7 @@ def delete_asset(session: Session, actor: Actor, clock: Clock, asset: MediaAsset
 
 def delete_media(session: Session, actor: Actor, clock: Clock, sha256: str) -> MediaAsset:
     """Staff and admins delete a file of their subtree that no campaign uses (the caller commits, then removes the
-    files with `remove_files`)."""
+    files with `remove_files`, which keeps them while another unit holds the bytes)."""
     actor.require(*EDITORS, to="delete media")
     asset = asset_in_scope(session, actor, sha256)
     delete_asset(session, actor, clock, asset)
@@ -167,11 +178,16 @@ def stored_file(store: MediaStore, asset: MediaAsset) -> Path:
     return path
 
 
-def remove_files(settings: Settings, sha256: str) -> None:
+def remove_files(session: Session, settings: Settings, sha256: str) -> None:
+    """Removes the stored file and its thumbnails once no unit's library holds the bytes (after the commit of a
+    deletion)."""
+    if session.scalar(held_by(sha256).limit(1)) is not None:
+        return
     store = MediaStore(settings.media_dir)
     store.remove(sha256)
     Thumbnails.beside(store).remove(sha256)
 
 
-__all__ = ["InUse", "accept", "asset_in_scope", "campaigns_using", "delete_asset", "delete_media", "library_query",
-           "may_upload", "organisation_names", "remove_files", "stored_file", "uploads_of", "visible_organisations"]
+__all__ = ["InUse", "accept", "asset_in_scope", "campaigns_using", "delete_asset", "delete_media", "key_of",
+           "library_query", "may_upload", "organisation_names", "remove_files", "stored_file", "uploads_of",
+           "visible_organisations"]

@@ -3,7 +3,8 @@
 The multipart body is streamed straight into the store's tmp directory with a running sha256, and
 reading stops as soon as the file passes the size limit. The file is then probed: what players cannot
 play is refused with the reason, what they can is moved under its sha256 and recorded. The same bytes
-uploaded again give the item already there. Nothing of a refused upload stays on disk.
+uploaded again within the unit's subtree give the item already there; bytes only other units hold give the unit
+its own item (media/models.py). Nothing of a refused upload stays on disk.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from campaigns.access import Actor
 from campaigns.audit import record_change
 from campaigns.campaign_file import DEFAULT_IMAGE_SECONDS
 from campaigns.kinds import MediaKind
-from media.models import MediaAsset
+from media.models import MediaAsset, held_by
 from media.probe import probe
 from media.store import Incoming, MediaStore
 from media.thumbnails import Thumbnails
 from signage.clock import Clock
-from signage.errors import Conflict, Invalid
+from signage.errors import Invalid
 
 FILE_FIELD = "file"
 FIELD_BYTES = 4096  # the form's other fields are short: an organisation id, a number, a token
@@ -47,10 +48,6 @@ class TooLarge(Invalid):
 
 class NotAForm(Invalid):
     """The body is not multipart/form-data at all (the web layer answers it 415)."""
-
-
-class HeldElsewhere(Conflict):
-    """The same bytes are already in the library, owned by a unit outside the uploader's subtree."""
 
 
 @dataclass
@@ -221,13 +218,17 @@ def display_ms_from_seconds(text: str | None) -> int | None:
 def accept_upload(session: Session, store: MediaStore, thumbnails: Thumbnails, received: Received,
                   organisation_id: str, display_ms: int | None, actor: Actor, clock: Clock) -> Accepted:
     """Takes a received file into the library for `organisation_id` (already checked to be within the actor's
-    subtree), or raises Invalid with the reason it is refused. Adds rows to the caller's transaction."""
+    subtree), or raises Invalid with the reason it is refused. Adds rows to the caller's transaction.
+
+    Bytes already in the actor's subtree give that row (`duplicate`). Bytes only other units hold give the unit a
+    row of its own over the stored file, as a new file would: nothing tells the uploader that anyone else has it."""
     try:
         sha = received.file.finish()
-        existing = session.get(MediaAsset, sha)
+        existing = session.scalar(held_by(sha, actor.org_ids()))
         if existing is not None:
             received.discard()
-            return _duplicate(session, store, thumbnails, existing, received.filename, actor)
+            return _duplicate(store, thumbnails, existing)
+        # Probed even when another unit holds the bytes: the answer takes as long as for a file new to the server.
         probed = probe(received.file.path, received.filename)
         if display_ms is not None and probed.kind is not MediaKind.image:
             raise Invalid("display_ms is for still images only",
@@ -251,25 +252,21 @@ def accept_upload(session: Session, store: MediaStore, thumbnails: Thumbnails, r
     try:
         session.flush()
     except IntegrityError:
-        # The same bytes, uploaded at the same moment by someone else, were recorded first.
+        # The same bytes, uploaded at the same moment by someone else of the unit, were recorded first.
         session.rollback()
-        existing = session.get(MediaAsset, sha)
+        existing = session.scalar(held_by(sha, actor.org_ids()))
         if existing is None:
-            if new:
+            if new and session.scalar(held_by(sha)) is None:
                 store.remove(sha)
             raise
-        return _duplicate(session, store, thumbnails, existing, received.filename, actor)
+        return _duplicate(store, thumbnails, existing)
     return Accepted(asset, duplicate=False)
 
 
-def _duplicate(session: Session, store: MediaStore, thumbnails: Thumbnails, existing: MediaAsset, filename: str,
-               actor: Actor) -> Accepted:
-    if not actor.sees_organisation(session, existing.organisation_id):
-        raise HeldElsewhere(f"{filename} is already in the media library, held by a unit outside yours",
-                            "ask a user of that unit, or of a unit above both, to use it in the campaign")
+def _duplicate(store: MediaStore, thumbnails: Thumbnails, existing: MediaAsset) -> Accepted:
     thumbnails.ensure(store.path_for(existing.sha256), existing.sha256, existing.kind, existing.duration_ms)
     return Accepted(existing, duplicate=True)
 
 
-__all__ = ["Accepted", "HeldElsewhere", "NotAForm", "Received", "TooLarge", "accept_upload",
+__all__ = ["Accepted", "NotAForm", "Received", "TooLarge", "accept_upload",
            "check_declared_length", "display_ms_from", "display_ms_from_seconds", "human_bytes", "receive_form"]

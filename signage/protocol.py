@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from signage.limits import ID_LENGTH, PLAY_ID_LENGTH, REASON_LENGTH, SPOT_ID_LENGTH, VERSION_LENGTH
+from signage.text import NfcModel
 
 PLAN_SCHEMA = "signage.plan/1"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -91,7 +92,9 @@ Reason = Annotated[WireText, Field(max_length=REASON_LENGTH)]
 SequenceNumber = Annotated[int, Field(ge=1, le=2**63 - 1)]  # the database's BIGINT
 
 
-class WireModel(BaseModel):
+class WireModel(NfcModel):
+    """What travels over MQTT: no unknown fields, immutable, text in NFC (signage/text.py)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -256,8 +259,10 @@ def player_of_topic(topic: str) -> tuple[str, str] | None:
 
 
 class SignedEnvelope(WireModel):
-    """A payload with the server's Ed25519 signature over its canonical JSON."""
+    """A payload with the server's Ed25519 signature over its canonical JSON (taken as it came: normalising it would
+    break the signature; the plan or command inside is normalised when it is read)."""
 
+    nfc_input: ClassVar[bool] = False
     payload: dict[str, Any]
     alg: Literal["ed25519"]
     key_id: Annotated[str, Field(min_length=1, max_length=64)]

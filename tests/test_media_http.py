@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from campaigns.campaign_file import import_campaigns
 from campaigns.fleet_file import import_fleet
-from media.models import MediaAsset
+from media.models import MediaAsset, held_by
 from media.store import MediaStore, sha256_of
 from scheduler.app import create_app
 from scheduler.database import Database, open_database
@@ -304,7 +304,7 @@ def test_a_real_server_on_localhost_serves_a_resumed_download_to_httpx(served, t
     big.write_bytes(served.clip * (24 * 2**20 // len(served.clip)))
     big_sha, big_size = served.store.add_file(big)
     with transaction(served.database.sessions) as session:
-        clip = session.get(MediaAsset, served.clip_sha)
+        clip = session.scalar(held_by(served.clip_sha))
         session.merge(MediaAsset(**{**{c.key: getattr(clip, c.key) for c in MediaAsset.__table__.columns},
                                     "sha256": big_sha, "bytes": big_size}))
     app = media_app(served.settings, hanoi_clock())

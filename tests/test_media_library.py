@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from campaigns.campaign_file import import_campaigns
 from campaigns.kinds import CampaignStatus, WindowPolicy
 from campaigns.models import Campaign, CampaignCreative, CampaignTarget
+from media.models import held_by
 from media.store import MediaStore
 from media.thumbnails import Thumbnails
 from signage.db import transaction
@@ -26,14 +27,16 @@ def upload(client: TestClient, path: Path, **fields: str) -> dict:
 
 
 def add_campaign(database, clock, campaign_id: str, organisation_id: str, name: str, *shas: str) -> None:
-    """A campaign of `organisation_id` using the files `shas`, written straight to the database."""
+    """A campaign of `organisation_id` using the files `shas` (each as the unit that uploaded it holds it), written
+    straight to the database."""
     with transaction(database.sessions) as session:
+        holders = [session.scalar(held_by(sha)).organisation_id for sha in shas]
         session.add(Campaign(
             id=campaign_id, organisation_id=organisation_id, name=name, start_date=date(2024, 8, 20),
             end_date=date(2024, 9, 20), plays_per_day=10, window_policy=WindowPolicy.peak, priority=0,
             status=CampaignStatus.draft, created_at=clock.now(), updated_at=clock.now(),
-            creatives=[CampaignCreative(position=i, media_sha256=sha, duration_ms=10_000)
-                       for i, sha in enumerate(shas)],
+            creatives=[CampaignCreative(position=i, media_sha256=sha, media_organisation_id=holder, duration_ms=10_000)
+                       for i, (sha, holder) in enumerate(zip(shas, holders, strict=True))],
             targets=[CampaignTarget(kind="organisation", ref=organisation_id)]))
 
 
@@ -153,6 +156,21 @@ def test_deleting_an_unused_file_removes_it_its_file_and_its_thumbnail(api, phul
     assert store.has(sha) and Thumbnails.beside(store).path_for(sha).exists()
     assert client.delete(f"/api/v1/media/{sha}").status_code == 204
     assert client.get(f"/api/v1/media/{sha}").status_code == 404
+    assert not store.has(sha) and not Thumbnails.beside(store).path_for(sha).exists()
+
+
+def test_deleting_one_units_item_keeps_the_file_while_another_unit_holds_the_same_bytes(api, make_media, settings):
+    clip, store = make_media("clip.mp4"), MediaStore(settings.media_dir)
+    phula, vanquan = api("phula-staff"), api("vanquan-staff")
+    sha = upload(phula, clip)["sha256"]
+    assert upload(vanquan, clip)["sha256"] == sha
+
+    assert vanquan.delete(f"/api/v1/media/{sha}").status_code == 204
+    assert vanquan.get(f"/api/v1/media/{sha}").status_code == 404
+    assert store.has(sha) and Thumbnails.beside(store).path_for(sha).exists()
+    assert phula.get(f"/api/v1/media/{sha}/content").content == clip.read_bytes()
+
+    assert phula.delete(f"/api/v1/media/{sha}").status_code == 204
     assert not store.has(sha) and not Thumbnails.beside(store).path_for(sha).exists()
 
 

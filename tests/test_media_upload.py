@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import re
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -237,14 +238,30 @@ def test_the_same_bytes_uploaded_again_answer_200_with_the_item_already_there(ap
     assert len(list(MediaStore(settings.media_dir).root.glob("??/*"))) == 1
 
 
-def test_the_same_bytes_held_by_another_ward_are_refused_without_showing_them(api, make_media, session):
+def test_the_same_bytes_held_by_another_ward_give_the_uploader_its_own_item_saying_nothing_of_it(
+        api, make_media, session, settings, clock):
     clip = make_media("clip.mp4")
-    upload(api("phula-staff"), clip)
-    answer = upload(api("vanquan-staff"), clip)
-    assert answer.status_code == 409
-    assert "held by a unit outside yours" in answer.json()["detail"]
-    assert "hn-hadong-phula" not in answer.text
-    assert media_rows(session) == 1
+    phula, vanquan = api("phula-staff"), api("vanquan-staff")
+    first = upload(phula, clip, name="phula-clip.mp4")
+    clock.advance(timedelta(minutes=5))
+    answer = upload(vanquan, clip, name="vanquan-clip.mp4")
+
+    # Answered as any new file is: created, not a duplicate, with the ward's own name, unit and uploader.
+    assert (first.status_code, answer.status_code) == (201, 201), answer.text
+    mine = answer.json()
+    assert mine["sha256"] == first.json()["sha256"] and mine["duplicate"] is False
+    assert (mine["name"], mine["organisation_id"], mine["uploaded_by"]) == ("vanquan-clip.mp4", "hn-hadong-vanquan",
+                                                                            "vanquan-staff")
+    assert "phula" not in answer.text.lower()
+    # Each ward sees its own item only, through the list and by the file's sha256.
+    for client, name, user in ((phula, "phula-clip.mp4", "phula-staff"),
+                               (vanquan, "vanquan-clip.mp4", "vanquan-staff")):
+        listed = client.get("/api/v1/media").json()["items"]
+        assert [(i["name"], i["uploaded_by"]) for i in listed] == [(name, user)]
+        assert client.get(f"/api/v1/media/{mine['sha256']}").json()["name"] == name
+    # Two library rows over one stored file.
+    assert media_rows(session) == 2
+    assert len(list(MediaStore(settings.media_dir).root.glob("??/*"))) == 1
 
 
 # -- who and where -------------------------------------------------------------------------------------------

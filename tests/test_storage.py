@@ -60,3 +60,53 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
         assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
     db.dispose()
     assert (tmp_path / "signage.db").exists()
+
+
+def test_migrating_to_per_unit_media_rows_keeps_creatives_alerts_and_their_deliveries(settings):
+    # Migration 0011 copies media_assets into media_library and re-points creatives and alerts at it. On SQLite
+    # that copies alerts, which alert_deliveries references with ON DELETE CASCADE: with foreign keys on, the
+    # deliveries would be deleted with the old copy.
+    from alembic import command
+
+    from scheduler.database import alembic_config, migrate
+    from signage.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0010")
+    now, sha = datetime(2024, 8, 20, 3, 0, tzinfo=UTC), "ab" * 32
+    rows = {
+        "organisations": {"id": "hn", "name": "Hà Nội", "kind": "city", "path": "/hn/", "alerts_need_approval": False},
+        "media_assets": {"sha256": sha, "kind": "video", "mime": "video/mp4", "bytes": 10, "duration_ms": 1000,
+                         "original_name": "clip.mp4", "organisation_id": "hn", "created_at": now},
+        "campaigns": {"id": "c1", "organisation_id": "hn", "name": "C", "start_date": date(2024, 8, 15),
+                      "end_date": date(2024, 10, 10), "plays_per_day": 1, "window_policy": "peak", "priority": 0,
+                      "status": "draft", "created_at": now, "updated_at": now},
+        "campaign_creatives": {"campaign_id": "c1", "position": 0, "media_sha256": sha, "duration_ms": 1000},
+        "alerts": {"id": "a1", "organisation_id": "hn", "title": "T", "text": "x", "severity": "urgent",
+                   "kind": "media", "media_sha256": sha, "starts_at": now, "expires_at": now, "targets": {},
+                   "status": "approved", "created_by": "u", "created_at": now},
+        "alert_deliveries": {"alert_id": "a1", "screen_id": "s1", "sends": 1},
+    }
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    with engine.begin() as connection:
+        for table, row in rows.items():
+            connection.execute(metadata.tables[table].insert().values(**row))
+
+    migrate(engine)
+
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT sha256, organisation_id, original_name FROM media_library")).all() \
+            == [(sha, "hn", "clip.mp4")]
+        assert connection.execute(sa.text("SELECT media_sha256, media_organisation_id FROM campaign_creatives")).all() \
+            == [(sha, "hn")]
+        assert connection.execute(sa.text("SELECT media_sha256, media_organisation_id FROM alerts")).all() \
+            == [(sha, "hn")]
+        assert connection.execute(sa.text("SELECT alert_id, screen_id FROM alert_deliveries")).all() == [("a1", "s1")]
+        assert "media_assets" not in sa.inspect(connection).get_table_names()
+        if connection.dialect.name == "sqlite":
+            assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from campaigns.workflow import MAX_NOTE
+from signage.text import NfcModel
 
 
-class TargetsBody(BaseModel):
+class TargetsBody(NfcModel):
     """Screens hit: those of the organisation subtrees (of the owner, when only site kinds are given) of the listed
     site kinds (any when none), plus the listed sites, groups and screens; all within the owner's subtree."""
 
@@ -20,7 +21,7 @@ class TargetsBody(BaseModel):
     groups: list[str] = Field(default_factory=list, max_length=500)
 
 
-class ReviewBody(BaseModel):
+class ReviewBody(NfcModel):
     model_config = ConfigDict(extra="forbid")
     note: str | None = Field(None, max_length=MAX_NOTE)
 

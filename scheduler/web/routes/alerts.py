@@ -44,6 +44,7 @@ from scheduler.web.pagination import Page, PageDep, PageParams, paginate
 from scheduler.web.problems import describe_validation_errors, page_not_found, status_of
 from signage.errors import Invalid, NotFound, Refused
 from signage.protocol import MAX_ALERT_TEXT
+from signage.text import NfcModel
 
 log = logging.getLogger("signage.alerts")
 
@@ -241,12 +242,12 @@ class DeliveryOut(BaseModel):
                                              "and the player never said it showed it")
 
 
-class StopBody(BaseModel):
+class StopBody(NfcModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(None, max_length=workflow.MAX_NOTE)
 
 
-class TargetCountBody(BaseModel):
+class TargetCountBody(NfcModel):
     model_config = ConfigDict(extra="forbid")
     organisation_id: str | None = Field(None, max_length=63, description="the issuing unit; default the caller's")
     targets: TargetsBody

@@ -34,6 +34,7 @@ from scheduler.web.i18n import add_messages
 from scheduler.web.pagination import Page, PageDep, PageParams, paginate
 from scheduler.web.problems import page_not_found, status_of
 from signage.errors import Invalid, NotFound, Refused
+from signage.text import NfcModel
 
 add_messages({
     "campaign.list.heading": {"vi": "Chiến dịch truyền thông", "en": "Campaigns"},
@@ -250,7 +251,7 @@ class CampaignDetail(CampaignOut):
     warnings: list[WarningOut]
 
 
-class CampaignCreate(BaseModel):
+class CampaignCreate(NfcModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=255)
     id: str | None = Field(None, max_length=63, description="made from the name when left out")
@@ -265,7 +266,7 @@ class CampaignCreate(BaseModel):
     priority: int = Field(0, description="0 to 100; higher is planned first")
 
 
-class CampaignPatch(BaseModel):
+class CampaignPatch(NfcModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=255)
     description: str | None = Field(None, max_length=10000)
@@ -277,18 +278,18 @@ class CampaignPatch(BaseModel):
     priority: int | None = None
 
 
-class CreativeBody(BaseModel):
+class CreativeBody(NfcModel):
     model_config = ConfigDict(extra="forbid")
     sha256: str = Field(max_length=64, description="a media library item")
     duration_s: float | None = Field(None, description="display time of a still image; default 10 s")
 
 
-class CreativesBody(BaseModel):
+class CreativesBody(NfcModel):
     model_config = ConfigDict(extra="forbid")
     creatives: list[CreativeBody] = Field(max_length=workflow.MAX_CREATIVES, description="in play order")
 
 
-class OverrideBody(BaseModel):
+class OverrideBody(NfcModel):
     model_config = ConfigDict(extra="forbid")
     organisation_id: str | None = Field(None, max_length=63, description="the unit (with those below it); or site_id")
     site_id: str | None = Field(None, max_length=63)

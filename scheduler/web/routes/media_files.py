@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
-from media.models import MediaAsset
+from media.models import MediaAsset, held_by
 from media.store import MediaStore
 from scheduler.web.auth import PlayerDep, ShortSessionDep
 from scheduler.web.deps import SettingsDep
@@ -98,7 +98,7 @@ def find_media(session: Session, store: MediaStore, sha256: str) -> tuple[Path, 
     if SHA256_RE.fullmatch(sha256) is None:
         raise Problem(404, f"{sha256[:80]!r} is not a media id: ids are sha256 digests, 64 lowercase hex "
                            "characters, as listed in the player's plan")
-    asset = session.get(MediaAsset, sha256)
+    asset = session.scalar(held_by(sha256).limit(1))  # any unit's row: the file is the same
     if asset is None:
         raise Problem(404, f"no media file has the sha256 {sha256}; fetch the player's current plan, "
                            "which lists the media it needs")

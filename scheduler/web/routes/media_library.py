@@ -30,7 +30,7 @@ from campaigns.kinds import CampaignStatus, MediaKind, Role, ScreenKind
 from campaigns.schema_types import SLUG_PATTERN
 from media import library
 from media.library import InUse, asset_in_scope, stored_file
-from media.models import MediaAsset
+from media.models import MediaAsset, held_by
 from media.store import SHA256_RE, MediaStore
 from media.thumbnails import Thumbnails
 from media.upload import (
@@ -160,13 +160,12 @@ class MediaUploaded(MediaOut):
 
 
 def describe(session: Session, actor: Actor, assets: Sequence[MediaAsset]) -> list[MediaOut]:
-    shas = [asset.sha256 for asset in assets]
-    used = library.campaigns_using(session, shas, actor)
-    uploads = library.uploads_of(session, shas)
+    used = library.campaigns_using(session, assets, actor)
+    uploads = library.uploads_of(session, assets)
     names = library.organisation_names(session, {asset.organisation_id for asset in assets})
     views = []
     for asset in assets:
-        upload = uploads.get(asset.sha256)
+        upload = uploads.get(library.key_of(asset))
         if asset.kind is MediaKind.image:
             display_ms = ((upload.after or {}).get("display_ms") if upload else None) or DEFAULT_DISPLAY_MS
         else:
@@ -182,7 +181,7 @@ def describe(session: Session, actor: Actor, assets: Sequence[MediaAsset]) -> li
             uploaded_by=upload.username if upload else None,
             thumbnail_url=None if asset.kind is MediaKind.audio else f"{url}/thumbnail", content_url=f"{url}/content",
             used_by=[CampaignRef(id=c.id, name=c.name, status=c.status, organisation_id=c.organisation_id)
-                     for c in used.get(asset.sha256, [])]))
+                     for c in used.get(library.key_of(asset), [])]))
     return views
 
 
@@ -350,7 +349,7 @@ def delete_media(sha256: str, actor: ActorDep, session: SessionDep, settings: Se
     """Delete a file no campaign uses."""
     library.delete_media(session, actor, clock, sha256)
     session.commit()
-    library.remove_files(settings, sha256)
+    library.remove_files(session, settings, sha256)
 
 
 # -- pages -----------------------------------------------------------------------------------------------------
@@ -409,9 +408,7 @@ def library_page(request: Request, session: SessionDep, settings: SettingsDep, l
     context = _page_context(session, actor, settings, language, kind, org, q, offset)
     shown = None
     if notice in ("uploaded", "duplicate") and item and SHA256_RE.fullmatch(item):
-        asset = session.get(MediaAsset, item)
-        if asset is not None and actor.sees_organisation(session, asset.organisation_id):
-            shown = asset
+        shown = session.scalar(held_by(item, actor.org_ids()))
     context.update(notice=notice if notice in ("uploaded", "duplicate", "deleted") else None, notice_item=shown,
                    error=None)
     return render(request, "media_library.html", context, language, actor)
@@ -462,5 +459,5 @@ def delete_from_page(sha256: str, request: Request, session: SessionDep, setting
         session.rollback()
         return _render_detail(request, session, language, actor, asset_in_scope(session, actor, sha256), exc)
     session.commit()
-    library.remove_files(settings, sha256)
+    library.remove_files(session, settings, sha256)
     return RedirectResponse("/media?notice=deleted", status_code=303)
