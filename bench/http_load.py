@@ -54,7 +54,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-SIGNAGE = [sys.executable, "-m", "signage.cli"] if not (ROOT / ".venv/bin/signage").exists() else [
+SIGNAGE = [sys.executable, "-m", "signage_cli"] if not (ROOT / ".venv/bin/signage").exists() else [
     str(ROOT / ".venv/bin/signage")]
 STAFF_ROUTES = ("/api/v1/campaigns", "/api/v1/screens")
 PASSWORD = "bench-http-load-Password-1"

@@ -61,7 +61,7 @@ def main() -> None:
         (work / "fleet.yaml").write_text(fleet_yaml(args.screens), encoding="utf-8")
         (work / "faults.yaml").write_text(FAULTS, encoding="utf-8")
         last = date.fromisoformat(args.first) + timedelta(days=args.days - 1)
-        command = [sys.executable, "-m", "signage.cli", "simulate", "--fleet", str(work / "fleet.yaml"),
+        command = [sys.executable, "-m", "signage_cli", "simulate", "--fleet", str(work / "fleet.yaml"),
                    "--campaigns", str(ROOT / "examples" / "ihanoi-campaign.yaml"), "--from", args.first,
                    "--to", last.isoformat(), "--faults", str(work / "faults.yaml"), "--out",
                    str(work / "compliance.csv"), "--json", *(["--filler"] if args.filler else [])]

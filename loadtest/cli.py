@@ -1,4 +1,4 @@
-"""The `signage loadtest` command; the stand's packages are imported only when it runs."""
+"""The `signage loadtest` command, mounted by signage_cli; the stand's packages are imported only when it runs."""
 
 from __future__ import annotations
 
@@ -73,8 +73,9 @@ def loadtest(
         from loadtest.report import print_report, write_json
         from loadtest.run import run_loadtest
     except ImportError as exc:
-        err.print(f"[bold red]error:[/] the load test runs the server and needs its packages ({exc.name} is "
-                  "missing); install them with: pip install 'hanoi-signage[server]'", highlight=False)
+        needs = (f"the load test runs the server and needs its packages ({exc.name} is missing); install them with: "
+                 "pip install 'hanoi-signage[server]'")
+        err.print(f"[bold red]error:[/] {escape(needs)}", highlight=False)
         raise typer.Exit(1) from None
     report = run_loadtest(options, err)
     print_report(out, report)

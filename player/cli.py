@@ -1,4 +1,4 @@
-"""`signage player run`: the agent on a screen PC. Imports only the player and the shared kernel."""
+"""`signage player run`: the agent on a screen PC, mounted by signage_cli. Imports only the player and the kernel."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""`signage broker` and `signage player register|revoke`, mounted by signage/cli.py.
+"""`signage broker` and `signage player register|revoke`, mounted by signage_cli (which puts them in the `player`
+group beside the player's own `run`).
 
 This module is imported by the `signage` command on screen PCs too, so it imports server code only inside
-the commands (through signage.cli.server_modules(), which says what is missing).
+the commands (after scheduler.cli.server_modules(), which says what is missing).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-player_app = typer.Typer(help="Player agents: register a screen's player (credentials and config file), "
-                              "revoke it.", no_args_is_help=True)
+from scheduler.cli import server_modules
+from signage.console import err, fail, settings
 
 ScreenArg = Annotated[str, typer.Argument(help="The screen's id, as in the fleet file; it is the player's id.")]
 
@@ -33,8 +34,6 @@ def broker(
     import logging
     import signal
     import threading
-
-    from signage.cli import fail, server_modules, settings
 
     database_module = server_modules()
     from scheduler.broker import BrokerFailed, BrokerSupervisor, BrokerTls, broker_dir
@@ -69,7 +68,6 @@ def broker(
         database.dispose()
 
 
-@player_app.command("register")
 def register(
     screen_id: ScreenArg,
     out: Annotated[Path | None, typer.Option(
@@ -93,8 +91,6 @@ def register(
     """Make a player's credentials for a screen (replacing any it had) and write its config file (mode 0600).
 
     The secret is only in that file: the server keeps hashes."""
-    from signage.cli import err, fail, server_modules, settings
-
     database_module = server_modules()
     from scheduler.broker import SERVER_ACCOUNT
     from scheduler.players import UnknownScreen, register_player
@@ -133,11 +129,8 @@ def register(
               "hash). A running `signage broker` lets the player in within seconds.", highlight=False)
 
 
-@player_app.command("revoke")
 def revoke(screen_id: ScreenArg) -> None:
     """Take a player's access away: a running `signage broker` disconnects it and refuses it within seconds."""
-    from signage.cli import fail, server_modules, settings
-
     database_module = server_modules()
     from campaigns.models import Screen
     from scheduler.models import PlayerCredential

@@ -130,7 +130,7 @@ def test_signage_user_create_makes_the_first_admin(cli_env, fleet, database):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "signage.cli", "user", "create", "root", "-o", "hn",
+    result = subprocess.run([sys.executable, "-m", "signage_cli", "user", "create", "root", "-o", "hn",
                              "--password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True,
                             env=cli_env, timeout=60)
     assert result.returncode == 0, result.stderr

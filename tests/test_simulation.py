@@ -213,7 +213,7 @@ players:
   - player: w-001
     {fault}: [{{from: "{at(DAY1, '00:00')}", to: "{at(DAY1, '23:00')}"}}]
 """, encoding="utf-8")
-    return subprocess.run([sys.executable, "-m", "signage.cli", "simulate", "--fleet", str(fleet), "--campaigns",
+    return subprocess.run([sys.executable, "-m", "signage_cli", "simulate", "--fleet", str(fleet), "--campaigns",
                            str(campaigns), "--from", DAY1.isoformat(), "--to", DAY1.isoformat(), "--faults",
                            str(faults), "--out", str(report), "--require", "0.99", *extra],
                           capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent)

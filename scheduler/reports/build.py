@@ -1,14 +1,19 @@
-"""One way to ask for a report, for the CLI, the pages and the API alike: which kind, for what scope."""
+"""One way to ask for a report, for the CLI, the pages and the API alike: which kind, for what scope; and one way
+to write it to a file (`signage report`, `signage simulate`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Campaign, Organisation
+from scheduler.reports import exports, playout
 from scheduler.reports.cadence import cadence_report
 from scheduler.reports.compliance import Scope, compliance_report
 from scheduler.reports.operations import health_report, pop_report, rounds_report
@@ -66,3 +71,25 @@ def build_report(session: Session, kind: str, scope: Scope, now: datetime, langu
     report = BUILDERS[kind](session, scope, now, language, **zone)
     report.timezone = timezone or report.timezone
     return report
+
+
+def write_report(report: Report, fmt: str, path: Path, chunks: Iterable[bytes] | None = None) -> None:
+    """Into a temporary file beside `path`, then renamed: a failed export never leaves half a file. `chunks`:
+    the file's bytes made already (the log's fast CSV)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            if chunks is not None:
+                stream.writelines(chunks)
+            elif fmt == "csv":
+                exports.write_csv(report, stream, len(report.sheets) - 1 if report.kind == "compliance" else 0)
+            elif fmt == "xlsx":
+                exports.write_xlsx(report, stream)
+            elif fmt == "pdf":
+                exports.write_pdf(report, stream)
+            else:
+                playout.write_playout_csv(report.sheets[0].rows, stream, timezone=report.timezone or DEFAULT_TIMEZONE)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,5 +1,11 @@
-"""The `signage` command. Server verbs import the server's packages only when run, so the player's
-install (without the [server] extra) still has a working `signage`."""
+"""The server's commands: `signage server`, `ingest`, `demo`, `plan`, `db upgrade`, `fleet import|export`,
+`campaign import|list`, `user create|password`; mounted by signage_cli. The broker's and the players'
+credentials are in broker_cli, the reports' in reports/cli.
+
+The player's install (without the [server] extra) imports this module for `signage --help`: at the top it
+imports Typer, Rich and the kernel only; server code is imported inside the commands, after server_modules() has
+said what is missing.
+"""
 
 from __future__ import annotations
 
@@ -10,55 +16,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loadtest.cli import loadtest
-from player.cli import run as player_run
-from scheduler.broker_cli import broker, player_app
-from signage import __version__
 from signage.config import Settings
+from signage.console import JsonOpt, err, fail, out, settings
 
-app = typer.Typer(help="Hà Nội public screens broadcast scheduler.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
 fleet_app = typer.Typer(help="Organisations, sites and screens: import and export the fleet file.",
                         no_args_is_help=True)
 campaign_app = typer.Typer(help="Campaigns: import campaign files, list what is scheduled.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrate it to the newest schema.", no_args_is_help=True)
-report_app = typer.Typer(help="Reports managers hand in: compliance, proof-of-play log, screen health, rounds.",
-                         no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts: create the first admin, reset a password.", no_args_is_help=True)
-app.add_typer(fleet_app, name="fleet")
-app.add_typer(campaign_app, name="campaign")
-app.add_typer(db_app, name="db")
-app.add_typer(user_app, name="user")
-app.add_typer(report_app, name="report")
-app.add_typer(player_app, name="player")
-player_app.command("run")(player_run)
-app.command("broker")(broker)
-app.command("loadtest")(loadtest)
 
-out = Console()
-err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
 FileArg = Annotated[Path, typer.Argument(help="The YAML file.", dir_okay=False)]
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:  # pydantic's ValidationError names the SIGNAGE_ variable at fault
-        raise fail(f"bad settings: {exc}\nFix the SIGNAGE_* environment variables or .env.", 2) from None
-
-
 def server_modules():
+    """The server's storage module, or an exit that says which package is missing and how to install it."""
     try:
         import sqlalchemy  # noqa: F401
 
@@ -188,7 +162,6 @@ def campaign_list(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
-@app.command("plan")
 def plan(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for <player_id>.json files and summary.json.")],
     first_day: Annotated[str | None, typer.Option("--date", help="First local day, YYYY-MM-DD (default: today).")
@@ -325,246 +298,6 @@ def user_password(
     out.print(f"password of {username} set")
 
 
-@app.command("simulate")
-def simulate(
-    fleet: Annotated[Path, typer.Option(help="The fleet file (signage.fleet/1).", dir_okay=False)],
-    campaigns: Annotated[Path, typer.Option(help="The campaign file (signage.campaigns/1).", dir_okay=False)],
-    first: Annotated[str, typer.Option("--from", help="First local day of the run, YYYY-MM-DD.")],
-    last: Annotated[str, typer.Option("--to", help="Last local day of the run, YYYY-MM-DD.")],
-    faults: Annotated[Path | None, typer.Option(help="A fault file (signage.faults/1); none: nothing goes "
-                                                     "wrong.", dir_okay=False)] = None,
-    report_out: Annotated[Path, typer.Option("--out", help="The compliance report to write (.csv, .xlsx, .pdf).",
-                                             dir_okay=False)] = Path("simulation-compliance.csv"),
-    work_dir: Annotated[Path | None, typer.Option(help="Where the run's database and journals go (an empty or "
-                                                       "new folder; default: a temporary one, removed after).",
-                                                  file_okay=False)] = None,
-    filler: Annotated[bool, typer.Option("--filler/--no-filler", help="Play the filler between spots (every "
-                                         "filler play is simulated and reported; slower).")] = False,
-    status_every: Annotated[int, typer.Option(min=5, max=3600, help="Seconds between a player's statuses.")] = 300,
-    require: Annotated[float | None, typer.Option(min=0, max=1, help="Exit 3 unless this share of the screen-days "
-                                                  "online at least half their peak time is compliant, and every "
-                                                  "shortfall's cause matches the faults (e.g. 0.99).")] = None,
-    language: Annotated[str, typer.Option("--lang", help="vi or en, for the report.")] = "vi",
-    as_json: JsonOpt = False,
-) -> None:
-    """Run the real planner, players, ingest and ledger on virtual time, with faults, and report compliance."""
-    server_modules()
-    import tempfile
-    import time
-    from datetime import date, timedelta
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from campaigns.yaml_source import FileRejected
-    from scheduler.reports.build import FORMATS, build_report, make_scope
-    from simulation.engine import AgentOptions, journal_figures
-    from simulation.faults import FaultFile, read_fault_file
-    from simulation.outcome import check_run
-    from simulation.world import begin, build_world
-
-    fmt = report_out.suffix.lstrip(".").lower()
-    if fmt not in FORMATS or fmt == "playout":
-        raise fail(f"--out {report_out}: end the file name in .csv, .xlsx or .pdf", 2)
-    try:
-        first_day, last_day = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError as exc:
-        raise fail(f"{exc}: give --from and --to as YYYY-MM-DD", 2) from None
-    if work_dir is not None and work_dir.exists() and any(work_dir.iterdir()):
-        raise fail(f"--work-dir {work_dir} is not empty: give a new or empty folder", 2)
-    config = settings()
-    scratch = None if work_dir is not None else tempfile.TemporaryDirectory(prefix="signage-simulate-")
-    folder = work_dir or Path(scratch.name)
-    try:
-        fault_file = read_fault_file(faults) if faults is not None else FaultFile()
-        with err.status("importing the fleet and the campaigns…"):
-            world = build_world(fleet, campaigns, fault_file, first_day, last_day, folder, config.timezone,
-                                options=AgentOptions(play_filler=filler, status_every=timedelta(seconds=status_every)))
-    except FileRejected as rejected:
-        raise fail(str(rejected), 2) from None
-    except ValueError as exc:
-        raise fail(str(exc), 2) from None
-    simulation = world.simulation
-    began = time.monotonic()
-    try:
-        total = (world.end - world.start).total_seconds()
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[at]}"),
-                      TimeElapsedColumn(), console=err, transient=False) as progress:
-            task = progress.add_task(f"simulating {len(simulation.players)} screens, {first_day}..{last_day}",
-                                     total=total, at="")
-
-            def advance(now) -> None:
-                progress.update(task, completed=(now - world.start).total_seconds(),
-                                at=now.astimezone(world.start.tzinfo).strftime("%d/%m %H:%M"))
-
-            begin(world)
-            simulation.run_until(world.end, advance)
-            simulation.drain()
-            world.server.close_ledger_days()
-            simulation.stop_players()
-        wall = time.monotonic() - began
-        journals = journal_figures(simulation.players, world.data_dir)
-        with world.database.sessions() as session:
-            findings = check_run(session, simulation.faults, world.server.peak_windows, first_day, last_day)
-            scope = make_scope(session, None, first_day, last_day, None, last_day)
-            report = build_report(session, "compliance", scope, simulation.clock.now(), language, config.timezone)
-            report_out.parent.mkdir(parents=True, exist_ok=True)
-            write_report(report, fmt, report_out)
-    finally:
-        world.database.dispose()
-        if scratch is not None:
-            scratch.cleanup()
-    lost = journals.get("appended", 0) - journals.get("backlog", 0) - journals.get("dead letters", 0) - \
-        findings.records
-    figures = {"screens": len(simulation.players), "first_day": first_day.isoformat(), "last_day": last_day.isoformat(),
-               **findings.as_dict(), "journal": journals, "records_lost": lost, "crashes": simulation.crashes,
-               "turns": simulation.turns, "ingest": dict(world.server.stats), "wall_seconds": round(wall, 1),
-               "report": str(report_out)}
-    if as_json:
-        print(json.dumps(figures, ensure_ascii=False, indent=2))
-    else:
-        print_simulation(figures)
-    if require is not None and (findings.online_compliance < require or findings.mismatches or lost):
-        raise typer.Exit(3)
-
-
-def print_simulation(figures: dict) -> None:
-    table = Table(title=f"{figures['screens']} screens, {figures['first_day']}..{figures['last_day']}, "
-                        f"simulated in {figures['wall_seconds']} s")
-    table.add_column("")
-    table.add_column("", justify="right")
-    online = figures["online_screen_days"]
-    rows = [("screen-days with plays required", figures["screen_days"]),
-            ("compliant", f"{figures['compliant']} ({figures['compliant'] / max(1, figures['screen_days']):.1%})"),
-            ("online at least half their peak time", online),
-            ("… of those compliant", f"{figures['online_compliant']} ({figures['online_compliance']:.2%})"),
-            ("plays required / delivered in peak", f"{figures['required']} / {figures['delivered']}"),
-            ("shortfall causes matching the faults", f"{figures['causes_matching']} of {figures['causes_checked']}"),
-            ("proof-of-play records stored", figures["records"]),
-            ("records lost", figures["records_lost"]),
-            ("spots completed twice", figures["spots_doubled"]),
-            ("still in journals / refused", f"{figures['journal'].get('backlog', 0)} / "
-                                            f"{figures['journal'].get('dead letters', 0)}"),
-            ("agent crashes", figures["crashes"])]
-    for label, value in rows:
-        table.add_row(label, str(value))
-    out.print(table)
-    if figures["causes"]:
-        out.print("shortfalls by cause: " + ", ".join(f"{cause} {n}" for cause, n in sorted(figures["causes"].items())))
-    for miss in figures["mismatches"][:10]:
-        err.print(f"cause not explained: {miss['screen_id']} {miss['campaign_id']} {miss['date']}: the ledger says "
-                  f"{miss['cause']}, the faults say {', '.join(miss['expected']) or 'nothing'}", highlight=False)
-    out.print(f"compliance report: {escape(figures['report'])}")
-
-
-def run_report(kind: str, campaign: str | None, first: str | None, last: str | None, scope: str | None,
-               fmt: str | None, target: Path, language: str) -> None:
-    from datetime import date
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from scheduler.reports.build import FORMATS, build_report, make_scope
-    from scheduler.reports.table import Sheet
-    from signage.clock import SystemClock, local_today
-    from signage.errors import Invalid
-
-    fmt = fmt or target.suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise fail(f"unknown format {fmt!r}: give --format {'|'.join(FORMATS)} or an --out file ending in one", 2)
-    if fmt == "playout" and kind != "pop":
-        raise fail("the playout format is for the proof-of-play log: signage report pop --format playout", 2)
-    try:
-        first_day = date.fromisoformat(first) if first else None
-        last_day = date.fromisoformat(last) if last else None
-    except ValueError as exc:
-        raise fail(f"{exc}: give dates as YYYY-MM-DD", 2) from None
-    config = settings()
-    database = server_modules().open_database(config)
-    clock = SystemClock()
-    try:
-        with database.sessions() as session, Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
-                TimeElapsedColumn(), console=err, transient=False) as progress:
-            scope_ = make_scope(session, scope, first_day, last_day, campaign, local_today(clock, config.timezone))
-            report = build_report(session, kind, scope_, clock.now(), language, config.timezone)
-            task = progress.add_task(f"{kind} {scope_.first}..{scope_.last} → {target.name}", total=None)
-
-            def counted(rows):
-                for row in rows:
-                    progress.advance(task)
-                    yield row
-
-            report.sheets = [Sheet(s.name, s.columns, counted(s.rows), s.totals) for s in report.sheets]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "pop" and fmt == "csv":  # millions of rows: formatted by the database, from its cursor
-                from scheduler.reports.operations import pop_log_csv
-
-                def chunks():
-                    for chunk in pop_log_csv(session, scope_, config.timezone, language):
-                        progress.advance(task, chunk.count(b"\n"))
-                        yield chunk
-
-                write_report(report, fmt, target, chunks())
-            else:
-                write_report(report, fmt, target)
-    except Invalid as exc:
-        raise fail(str(exc), 2) from None
-    finally:
-        database.dispose()
-    out.print(f"wrote {escape(str(target))}")
-
-
-def write_report(report, fmt: str, path: Path, chunks=None) -> None:
-    """Into a temporary file beside `path`, then renamed: a failed export never leaves half a file. `chunks`:
-    the file's bytes made already (the log's fast CSV)."""
-    import os
-    import tempfile
-
-    from scheduler.reports import exports, playout
-
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            if chunks is not None:
-                stream.writelines(chunks)
-            elif fmt == "csv":
-                exports.write_csv(report, stream, len(report.sheets) - 1 if report.kind == "compliance" else 0)
-            elif fmt == "xlsx":
-                exports.write_xlsx(report, stream)
-            elif fmt == "pdf":
-                exports.write_pdf(report, stream)
-            else:
-                playout.write_playout_csv(report.sheets[0].rows, stream, timezone=report.timezone or "Asia/Ho_Chi_Minh")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-ReportCampaign = Annotated[str | None, typer.Option("--campaign", help="A campaign id; all campaigns if not given.")]
-ReportFrom = Annotated[str | None, typer.Option("--from", help="First local date, YYYY-MM-DD (default: the "
-                                                               "campaign's start, or 7 days ago).")]
-ReportTo = Annotated[str | None, typer.Option("--to", help="Last local date (default: today or the campaign's end).")]
-ReportScope = Annotated[str | None, typer.Option("--scope", help="An organisation id: its subtree (default: all).")]
-ReportFormat = Annotated[str | None, typer.Option("--format", help="csv, xlsx, pdf (pop also: playout); default "
-                                                                   "from --out's suffix.")]
-ReportOut = Annotated[Path, typer.Option("--out", help="The file to write.", dir_okay=False)]
-ReportLanguage = Annotated[str, typer.Option("--lang", help="vi or en.")]
-
-
-def _report_command(kind: str, summary: str):
-    def command(out: ReportOut, campaign: ReportCampaign = None, first: ReportFrom = None, last: ReportTo = None,
-                scope: ReportScope = None, fmt: ReportFormat = None, language: ReportLanguage = "vi") -> None:
-        run_report(kind, campaign, first, last, scope, fmt, out, language)
-
-    command.__doc__ = summary
-    report_app.command(kind)(command)
-
-
-_report_command("compliance", "Campaign compliance by unit, site kind, site and screen-day (CSV: the screen-days).")
-_report_command("pop", "The proof-of-play log: every play attempt (CSV, XLSX, PDF or the UK playout format).")
-_report_command("health", "Screen health: state now, uptime per day.")
-_report_command("rounds", "Progress by rounds: per unit, screens compliant and plays delivered.")
-_report_command("cadence", "Message cadence: each unit's regular messages, flagging units over 3 days without one.")
 
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on (default SIGNAGE_HTTP_HOST, 127.0.0.1).")]
@@ -589,14 +322,12 @@ def serve(config: Settings, host: str | None, port: int | None) -> None:
                 log_level="info", proxy_headers=False)
 
 
-@app.command("server")
 def server(host: HostOpt = None, port: PortOpt = None) -> None:
     """Run the scheduler service: the web app on HTTP (the database is migrated on start)."""
     server_modules()
     serve(settings(), host, port)
 
 
-@app.command("ingest")
 def ingest(
     name: Annotated[str, typer.Option(help="This worker's name; give each worker its own.")] = "ingest-1",
 ) -> None:
@@ -614,7 +345,6 @@ def ingest(
     run_ingest_worker(settings(), name, stop)
 
 
-@app.command("demo")
 def demo(
     fleet: Annotated[Path, typer.Option(help="Fleet file to load.")] = Path("examples/hanoi-fleet.yaml"),
     campaigns: Annotated[Path, typer.Option(help="Campaign file to load, moved to start today.")] = Path(
@@ -701,17 +431,3 @@ def start_demo_players(config: Settings, database, server_url: str) -> dict:
         processes[player_id] = subprocess.Popen([signage, "player", "run", "--config", str(path)],
                                                 stdout=log_file, stderr=subprocess.STDOUT)
     return processes
-
-
-@app.command("version")
-def version() -> None:
-    """Print the software version."""
-    out.print(__version__)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
