@@ -3,7 +3,9 @@
 A batch is never refused whole for one bad record: good records are committed and acked, bad ones
 are named with the reason in the same ack, and logged with the player. A record claiming to come
 from another player than the one whose topic carried it is refused as forged. Every field the wire
-lets through fits its column (signage.limits), so no value can fail the round's transaction.
+lets through fits its column (signage.limits), so no value can fail the round's transaction; should
+the database refuse a batch all the same, its records are stored one by one and the refused one is
+named (ingest_pop_record_by_record). A message that is not a batch is logged and dropped.
 
 Idempotency is per player: a record is the same record when its (player_id, play_id) is, so a play_id
 that another player happened to use is stored for this one too, never acked without being stored.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -22,7 +25,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.models import Screen, Site
 from campaigns.revision import current_revision
@@ -30,6 +34,7 @@ from campaigns.windows import WeekSchedule
 from scheduler.alert_delivery import record_alert_acks
 from scheduler.ledger import dialect_insert, note_heartbeats, reassess_closed_days
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
+from signage.db import transaction
 from signage.protocol import MAX_BATCH, Identifier, PopAck, PopBatch, PopRecord, Status
 
 log = logging.getLogger("signage.ingest")
@@ -79,6 +84,7 @@ class _ValidBatch(PopBatch):
 
 _WHOLE_BATCH = TypeAdapter(_ValidBatch)
 _BATCH_ID = TypeAdapter(Identifier)
+_PLAY_ID = TypeAdapter(Annotated[str, PopRecord.model_fields["play_id"]])
 
 
 @dataclass
@@ -88,6 +94,20 @@ class IngestOutcome:
     duplicates: int = 0
     rejected: Counter = field(default_factory=Counter)  # reason -> count
     statuses: int = 0
+
+
+@dataclass
+class _ReadBatch:
+    """A pop message read: its records validated one by one, the good ones as rows ready to store."""
+
+    player_id: str
+    batch_id: str
+    accepted: list[str]  # play_ids, in the batch's order
+    rejected: dict[str, str]  # play_id (or "#index") -> why
+    rows: dict[tuple[str, str], dict[str, Any]]  # by (player_id, play_id)
+
+    def ack(self) -> PopAck:
+        return PopAck(batch_id=self.batch_id, committed=self.accepted, rejected=self.rejected)
 
 
 def _insert_ignoring_duplicates(session: Session):
@@ -114,71 +134,133 @@ def _short(error: ValidationError) -> str:
     return f"{where}: {first['msg']}"[:300]
 
 
+def _name_of(raw: Any, index: int) -> str:
+    """How an ack names a record that failed validation: by its play_id when that is a valid one, which the player
+    can look up; else as "#index", its place in the batch (the agent's journal finds it by the batch it sent). A
+    play_id cut to length, or one holding NUL, would name nothing the player holds: sent again forever."""
+    play_id = raw.get("play_id") if isinstance(raw, dict) else None
+    try:
+        return _PLAY_ID.validate_python(play_id)
+    except ValidationError:
+        return f"#{index}"
+
+
+def _read_batch(player_id: str, payload: bytes, calendar: ScreenCalendar | None, now: datetime,
+                outcome: IngestOutcome) -> _ReadBatch | None:
+    """Validate one pop message that `player_id`'s topic carried. None when it is not a batch at all (logged; acked
+    with "#batch" when its batch_id can be read); else its good records as rows and its bad ones named."""
+    try:
+        # Nearly every batch is wholly good: validate it in one pass, and only a batch that fails
+        # goes through the record-by-record path that keeps its good records.
+        batch = _WHOLE_BATCH.validate_json(payload)
+        records = batch.records
+    except ValidationError:
+        batch, records = None, None
+    try:
+        if batch is None:
+            batch = PopBatch.model_validate_json(payload)
+    except ValidationError as exc:
+        outcome.rejected["malformed batch"] += 1
+        log.warning("refused a proof-of-play batch from %s: %s", player_id, _short(exc))
+        batch_id = _batch_id_of(payload)
+        if batch_id is not None:
+            outcome.acks.append((player_id, PopAck(batch_id=batch_id, committed=[],
+                                                   rejected={"#batch": _short(exc)})))
+        return None
+    read = _ReadBatch(player_id, batch.batch_id, [], {}, {})
+    for index, raw in enumerate(records if records is not None else batch.records):
+        if records is not None:
+            record = raw
+        else:
+            try:
+                record = PopRecord.model_validate(raw)
+            except ValidationError as exc:
+                read.rejected[_name_of(raw, index)] = _short(exc)
+                continue
+        if record.player_id != player_id:
+            read.rejected[record.play_id] = f"forged: the record names {record.player_id!r} but came from {player_id!r}"
+            continue
+        if calendar is None:
+            read.rejected[record.play_id] = f"unknown player {player_id!r}"
+            continue
+        read.accepted.append(record.play_id)
+        if (player_id, record.play_id) not in read.rows:
+            local_day, in_peak = calendar.locate(record.started_at)
+            read.rows[(player_id, record.play_id)] = {**record.__dict__, "local_date": local_day, "in_peak": in_peak,
+                                                      "received_at": now}
+    for reason in read.rejected.values():
+        outcome.rejected[reason.split(":")[0]] += 1
+    if read.rejected:
+        log.warning("refused %d of %d proof-of-play records from %s, e.g. %s", len(read.rejected),
+                    len(batch.records), player_id, next(iter(read.rejected.values())))
+    return read
+
+
 def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: ScreenDirectory,
                now: datetime) -> IngestOutcome:
     """Store the proof-of-play batches that players (named by their topics) sent, in the caller's transaction."""
     outcome = IngestOutcome()
     directory.refresh(session)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}  # by (player_id, play_id)
-    batches: list[tuple[str, str, list[str], dict[str, str]]] = []
-    for player_id, payload in messages:
-        try:
-            # Nearly every batch is wholly good: validate it in one pass, and only a batch that fails
-            # goes through the record-by-record path that keeps its good records.
-            batch = _WHOLE_BATCH.validate_json(payload)
-            records = batch.records
-        except ValidationError:
-            batch, records = None, None
-        try:
-            if batch is None:
-                batch = PopBatch.model_validate_json(payload)
-        except ValidationError as exc:
-            outcome.rejected["malformed batch"] += 1
-            log.warning("refused a proof-of-play batch from %s: %s", player_id, _short(exc))
-            batch_id = _batch_id_of(payload)
-            if batch_id is not None:
-                outcome.acks.append((player_id, PopAck(batch_id=batch_id, committed=[],
-                                                       rejected={"#batch": _short(exc)})))
-            continue
-        accepted, rejected = [], {}
-        calendar = directory.get(player_id)
-        for index, raw in enumerate(records if records is not None else batch.records):
-            if records is not None:
-                record = raw
-            else:
-                key = str(raw.get("play_id", f"#{index}")) if isinstance(raw, dict) else f"#{index}"
-                try:
-                    record = PopRecord.model_validate(raw)
-                except ValidationError as exc:
-                    rejected[key[:64]] = _short(exc)
-                    continue
-            if record.player_id != player_id:
-                rejected[record.play_id] = f"forged: the record names {record.player_id!r} but came from {player_id!r}"
-                continue
-            if calendar is None:
-                rejected[record.play_id] = f"unknown player {player_id!r}"
-                continue
-            accepted.append(record.play_id)
-            if (player_id, record.play_id) not in rows:
-                local_day, in_peak = calendar.locate(record.started_at)
-                rows[(player_id, record.play_id)] = {**record.__dict__, "local_date": local_day, "in_peak": in_peak,
-                                        "received_at": now}
-        for reason in rejected.values():
-            outcome.rejected[reason.split(":")[0]] += 1
-        if rejected:
-            log.warning("refused %d of %d proof-of-play records from %s, e.g. %s", len(rejected),
-                        len(batch.records), player_id, next(iter(rejected.values())))
-        batches.append((player_id, batch.batch_id, accepted, rejected))
-
-    inserted = _store(session, list(rows.values())) if rows else set()
-    outcome.inserted = len(inserted)
-    outcome.duplicates = len(rows) - len(inserted)
-    new_rows = [rows[key] for key in inserted]
-    _roll_up(session, new_rows)
-    record_alert_acks(session, new_rows)
-    for player_id, batch_id, accepted, rejected in batches:
-        outcome.acks.append((player_id, PopAck(batch_id=batch_id, committed=accepted, rejected=rejected)))
+    batches = [read for player_id, payload in messages
+               if (read := _read_batch(player_id, payload, directory.get(player_id), now, outcome)) is not None]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for read in batches:
+        for key, row in read.rows.items():
+            rows.setdefault(key, row)
+    outcome.inserted = _store_rows(session, list(rows.values()))
+    outcome.duplicates = len(rows) - outcome.inserted
+    outcome.acks.extend((read.player_id, read.ack()) for read in batches)
     return outcome
+
+
+def ingest_pop_record_by_record(sessions: sessionmaker[Session], player_id: str, payload: bytes,
+                                directory: ScreenDirectory, now: datetime) -> IngestOutcome:
+    """Store one pop message that failed to store whole (a database error that validation did not foresee): each
+    record in a transaction of its own, so one record never holds the good ones back. A record the database refuses
+    for what it holds (PEP 249's DataError or IntegrityError: a value out of range, a constraint) is rejected by
+    name with the database's reason. Any other error (the database unreachable, locked) stops there: what was
+    stored is acked, and the rest is left unacked for the player to send again."""
+    outcome = IngestOutcome()
+    with transaction(sessions) as session:
+        directory.refresh(session)
+    read = _read_batch(player_id, payload, directory.get(player_id), now, outcome)
+    if read is None:
+        return outcome
+    stored: set[str] = set()
+    for position, row in enumerate(read.rows.values()):
+        try:
+            with transaction(sessions) as session:
+                inserted = _store_rows(session, [row])
+        except Exception as error:
+            if not _refused_for_what_it_holds(error):
+                log.error("storing a batch from %s record by record stopped at play %s (%s); its last %d records "
+                          "are left for the player to send again", player_id, row["play_id"],
+                          _database_reason(error), len(read.rows) - position)
+                break
+            read.rejected[row["play_id"]] = f"the database refused it: {_database_reason(error)}"
+            outcome.rejected["refused by the database"] += 1
+            log.error("the database refused play %s from %s: %s", row["play_id"], player_id, _database_reason(error))
+            continue
+        stored.add(row["play_id"])
+        outcome.inserted += inserted
+        outcome.duplicates += 1 - inserted
+    read.accepted = [play_id for play_id in read.accepted if play_id in stored]
+    outcome.acks.append((player_id, read.ack()))
+    return outcome
+
+
+def _refused_for_what_it_holds(error: BaseException) -> bool:
+    """Whether the database refused the values themselves, which sending them again cannot cure. SQLAlchemy wraps
+    the driver's errors; SQLite's fast path (_store_sqlite) raises sqlite3's own."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return False
+    return isinstance(error, (DataError, IntegrityError, sqlite3.DataError, sqlite3.IntegrityError))
+
+
+def _database_reason(error: BaseException) -> str:
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    lines = str(cause).strip().splitlines() or [""]
+    return f"{type(cause).__name__}: {lines[0]}"[:300]
 
 
 def ingest_messages(session: Session, pops: list[tuple[str, bytes]], statuses: list[tuple[str, bytes]],
@@ -189,6 +271,16 @@ def ingest_messages(session: Session, pops: list[tuple[str, bytes]], statuses: l
     directory.refresh(session)
     outcome.statuses = ingest_statuses(session, statuses, now, directory)
     return outcome
+
+
+def _store_rows(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose (player_id, play_id) is new, with their roll-up and alert acknowledgements; returns
+    how many were new."""
+    inserted = _store(session, rows) if rows else set()
+    new_rows = [row for row in rows if (row["player_id"], row["play_id"]) in inserted]
+    _roll_up(session, new_rows)
+    record_alert_acks(session, new_rows)
+    return len(new_rows)
 
 
 def _store(session: Session, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -344,5 +436,5 @@ def ingest_status(session: Session, player_id: str, payload: bytes, now: datetim
     return ingest_statuses(session, [(player_id, payload)], now, directory) == 1
 
 
-__all__ = ["IngestOutcome", "ScreenCalendar", "ScreenDirectory", "ingest_messages", "ingest_pop", "ingest_status",
-           "ingest_statuses"]
+__all__ = ["IngestOutcome", "ScreenCalendar", "ScreenDirectory", "ingest_messages", "ingest_pop",
+           "ingest_pop_record_by_record", "ingest_status", "ingest_statuses"]

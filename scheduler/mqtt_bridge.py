@@ -28,7 +28,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.orm import Session
 
 from scheduler.database import Database
-from scheduler.ingest import ScreenDirectory, ingest_messages
+from scheduler.ingest import IngestOutcome, ScreenDirectory, ingest_messages, ingest_pop_record_by_record
 from scheduler.ledger import dialect_insert
 from scheduler.models import CommandSequence
 from scheduler.planning import newest_plan_bodies, unconfirmed_players
@@ -190,17 +190,34 @@ class MqttBridge:
                 self.republish_unconfirmed()
 
     def _handle_one_by_one(self, items: list[tuple[str, str, bytes]]) -> None:
-        """After a failed round, each message in its own transaction: one that cannot be stored costs only itself
-        (it is not acked, so its player sends it again), never the good messages that shared its round."""
+        """After a failed round, each message in its own transaction: one that cannot be stored costs only itself,
+        never the good messages that shared its round. A batch that fails alone is stored record by record."""
         for kind, player_id, payload in items:
             try:
                 self._handle([(kind, player_id, payload)])
             except Exception as exc:
-                log.error("a %s message from %s could not be stored (%s: %s); it is not acked", kind, player_id,
+                if kind == "pop":
+                    log.warning("a proof-of-play batch from %s could not be stored whole (%s: %s); storing its "
+                                "records one by one", player_id, type(exc).__name__, str(exc)[:200])
+                    self._handle_record_by_record(player_id, payload)
+                    continue
+                log.error("a %s message from %s could not be stored (%s: %s)", kind, player_id,
                           type(exc).__name__, str(exc)[:200])
                 self.stats["failed messages"] += 1
         with self.committed:
             self.committed.notify_all()
+
+    def _handle_record_by_record(self, player_id: str, payload: bytes) -> None:
+        self.stats["batches stored record by record"] += 1
+        try:
+            outcome = ingest_pop_record_by_record(self.database.sessions, player_id, payload, self.directory,
+                                                  self.clock.now())
+        except Exception as exc:
+            log.error("a proof-of-play batch from %s could not be stored (%s: %s); it is not acked", player_id,
+                      type(exc).__name__, str(exc)[:200])
+            self.stats["failed messages"] += 1
+            return
+        self._send_acks(outcome)
 
     def _handle(self, items: list[tuple[str, str, bytes]]) -> None:
         pops = [(player, payload) for kind, player, payload in items if kind == "pop"]
@@ -211,14 +228,18 @@ class MqttBridge:
             outcome = ingest_messages(session, pops, statuses, self.directory, self.clock.now())
         self.stats["statuses"] += outcome.statuses
         self.stats["bad statuses"] += len(statuses) - outcome.statuses
+        self._send_acks(outcome)
+        with self.committed:
+            self.committed.notify_all()
+
+    def _send_acks(self, outcome: IngestOutcome) -> None:
+        """Count a committed outcome's records and publish its acks."""
         self.stats["inserted"] += outcome.inserted
         self.stats["duplicates"] += outcome.duplicates
         self.stats.update({f"rejected: {reason}": n for reason, n in outcome.rejected.items()})
         for player_id, ack in outcome.acks:
             self.client.publish(player_topic(player_id, "ack"), canonical_json(ack), qos=1)
         self.stats["acks"] += len(outcome.acks)
-        with self.committed:
-            self.committed.notify_all()
 
     # -- out: plans and commands ------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ class ProtocolPlayer:
         self.player_id = player_id
         self.journal: dict[str, dict] = {}
         self.rejected: dict[str, str] = {}
+        self._positions: dict[str, list[str | None]] = {}  # batch_id -> play_id at each position, for "#index"
         self.plans: list[bytes] = []
         self.commands: list[bytes] = []
         self.connected = threading.Event()
@@ -89,13 +90,24 @@ class ProtocolPlayer:
         elif kind == "ack":
             ack = json.loads(message.payload)
             with self._lock:
+                positions = self._positions.pop(ack["batch_id"], [])
                 for play_id in ack["committed"]:
                     self.journal.pop(play_id, None)
-                for play_id, reason in ack.get("rejected", {}).items():
-                    if self.journal.pop(play_id, None) is not None:
+                for key, reason in ack.get("rejected", {}).items():
+                    play_id = self._named(key, positions)
+                    if play_id is not None and self.journal.pop(play_id, None) is not None:
                         self.rejected[play_id] = reason
             with self.progress:
                 self.progress.notify_all()
+
+    @staticmethod
+    def _named(key: str, positions: list[str | None]) -> str | None:
+        """The play_id an ack's rejection names: "#index" names the record at that position of the batch (one whose
+        play_id the server could not read), as the agent's journal resolves it."""
+        if not key.startswith("#"):
+            return key
+        index = key[1:]
+        return positions[int(index)] if index.isdigit() and int(index) < len(positions) else None
 
     def send_status(self, **fields) -> None:
         status = {"player_id": self.player_id, "state": "online", **fields}
@@ -115,6 +127,10 @@ class ProtocolPlayer:
         return len(pending)
 
     def send_raw(self, batch: dict | bytes) -> None:
+        if isinstance(batch, dict):
+            with self._lock:
+                self._positions[batch["batch_id"]] = [r.get("play_id") if isinstance(r, dict) else None
+                                                      for r in batch["records"]]
         payload = batch if isinstance(batch, bytes) else canonical_json(batch)
         self.client.publish(player_topic(self.player_id, "pop"), payload, qos=1)
 

@@ -18,10 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import String, func, select
+from sqlalchemy.exc import OperationalError
 
 from campaigns.fleet_file import import_fleet
+from scheduler import ingest
 from scheduler.broker import SERVER_ACCOUNT, BrokerSupervisor, server_broker_secret
-from scheduler.ingest import ScreenDirectory, ingest_pop, ingest_status
+from scheduler.ingest import ScreenDirectory, ingest_pop, ingest_pop_record_by_record, ingest_status
 from scheduler.models import PlayerPresence, PlayRecord
 from scheduler.mqtt_bridge import MqttBridge
 from scheduler.players import register_player
@@ -245,28 +247,63 @@ def test_junk_on_the_wire_never_stops_the_bridge_nor_costs_the_good_records_of_i
     assert bridge.stats["failed rounds"] == 0 and bridge._worker.is_alive()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_message_the_database_cannot_store_costs_only_itself_not_its_round(fleet, wire, settings):
-    # A real failure inside the database for one play_id (a trigger that aborts its insert): the round fails, the
-    # bridge stores the round's messages one by one, and only the poisoned batch is left unacked.
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_record_the_database_cannot_store_is_rejected_by_name_and_costs_neither_its_batch_nor_its_round(
+        fleet, wire):
+    # A real failure inside the database for one play_id (a constraint of the test's own, which validation cannot
+    # foresee): the round fails, the bridge stores the round's messages one by one, and the poisoned batch record by
+    # record: its good record is committed, the poisoned one is named as refused by the database, nothing is left
+    # for the player to send again forever.
     bridge, player = wire
-    poison = record(play_id="poison-0001")
-    with sqlite3.connect(settings.resolved_database_url.removeprefix("sqlite:///")) as connection:
-        connection.execute("CREATE TRIGGER poison BEFORE INSERT ON play_records WHEN NEW.play_id = 'poison-0001' "
-                           "BEGIN SELECT RAISE(ABORT, 'poisoned record'); END")
+    poison, beside = record(play_id="poison-0001"), record()
+    with fleet.engine.begin() as connection:
+        if fleet.engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("CREATE TRIGGER poison BEFORE INSERT ON play_records WHEN NEW.play_id = "
+                                       "'poison-0001' BEGIN SELECT RAISE(ABORT, 'poisoned record'); END")
+        else:
+            connection.exec_driver_sql("ALTER TABLE play_records ADD CONSTRAINT poison "
+                                       "CHECK (play_id <> 'poison-0001')")
     good = [record() for _ in range(20)]
+    player.record(good + [poison, beside])
     with bridge.committed:
-        # Held while the messages arrive, so that they meet in one round.
+        # Held while the messages arrive (the worker waits for it after its first round), so they meet in one round.
         for item in good[:10]:
             player.send_raw(batch([item]))
-        player.send_raw(batch([poison], "poisoned"))
+        player.send_raw({"schema": "signage.pop/1", "batch_id": "poisoned", "records": [poison, beside]})
         for item in good[10:]:
             player.send_raw(batch([item]))
-        assert bridge.committed.wait_for(lambda: len(stored(fleet, [r["play_id"] for r in good])) == len(good),
-                                         timeout=30)
-    assert (bridge.stats["failed rounds"], bridge.stats["failed messages"]) == (1, 1)
+    with player.progress:
+        assert player.progress.wait_for(lambda: not player.backlog(), timeout=30)
+    assert list(player.rejected) == [poison["play_id"]]
+    assert player.rejected[poison["play_id"]].startswith("the database refused it: ")
+    assert (bridge.stats["failed rounds"], bridge.stats["batches stored record by record"],
+            bridge.stats["failed messages"]) == (1, 1, 0)
+    expected = {r["play_id"] for r in [*good, beside]}
+    assert stored(fleet, [*expected, poison["play_id"]]) == expected
     with fleet.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(PlayRecord)) == len(good)
+        assert session.scalar(select(func.count()).select_from(PlayRecord)) == len(expected)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_batch_stored_record_by_record_stops_where_the_database_fails_and_leaves_the_rest_unacked(
+        fleet, clock, monkeypatch):
+    # A failure that is not the record's own (here: the database locked) must not get a record rejected, which
+    # would make its player drop a good play: what was stored is acked, the rest waits to be sent again.
+    first, locked_at, after = record(), record(), record()
+    malformed = record(duration_ms="long")
+    store_rows = ingest._store_rows
+
+    def locked_at_the_second(session, rows):
+        if rows[0]["play_id"] == locked_at["play_id"]:
+            raise OperationalError("INSERT INTO play_records ...", {}, sqlite3.OperationalError("database is locked"))
+        return store_rows(session, rows)
+
+    monkeypatch.setattr(ingest, "_store_rows", locked_at_the_second)
+    outcome = ingest_pop_record_by_record(fleet.sessions, PLAYER, batch([first, locked_at, malformed, after]),
+                                          ScreenDirectory(), clock.now())
+    [(_, ack)] = outcome.acks
+    assert (ack.committed, list(ack.rejected)) == ([first["play_id"]], [malformed["play_id"]])
+    assert stored(fleet, [r["play_id"] for r in (first, locked_at, after)]) == {first["play_id"]}
 
 
 # -- every wire field fits the column it lands in (issue 16) -------------------------------------------------------
@@ -299,7 +336,7 @@ def test_a_field_longer_than_its_column_is_refused_by_name_and_the_good_records_
     bad, good = record(**{field: value}), record()
     with transaction(fleet.sessions) as session:
         [(_, ack)] = ingest_pop(session, [(PLAYER, batch([bad, good]))], ScreenDirectory(), clock.now()).acks
-    bad_key = bad["play_id"] if field != "play_id" else value[:64]
+    bad_key = bad["play_id"] if field != "play_id" else "#0"  # cut to length, it would name nothing the player holds
     assert ack.committed == [good["play_id"]] and list(ack.rejected) == [bad_key]
     assert stored(fleet, [good["play_id"], bad["play_id"]]) == {good["play_id"]}
 
