@@ -1,6 +1,6 @@
 """Alerts to the public: a unit's messages, as a ticker over whatever plays (info) or a takeover (urgent).
 
-Plain functions over the database, knowing nothing of HTTP nor of MQTT (scheduler/alert_delivery.py sends them).
+Plain functions over the database, knowing nothing of HTTP nor of MQTT (scheduler/alert_dispatch.py sends them).
 The rules:
 - Communications staff and heads of unit issue alerts for screens of their own unit's subtree: a ward its own
   screens, a district its subtree, the city everything. Targets use the campaigns' targeting shape and rule

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from scheduler import web
-from scheduler.alert_delivery import AlertDispatcher
+from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.database import BACKGROUND_POOL, Database, open_database, web_pool
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge

@@ -19,7 +19,7 @@ from campaigns.calendar import status_on
 from campaigns.kinds import CampaignStatus
 from campaigns.models import Campaign
 from campaigns.revision import current_revision
-from scheduler.alert_delivery import AlertDispatcher
+from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.database import Database
 from scheduler.lease import LEASE_SECONDS, Lease, make_holder_id
 from scheduler.ledger import close_days

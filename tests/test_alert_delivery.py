@@ -10,7 +10,7 @@ from campaigns.access import Actor
 from campaigns.alerts import AlertIn, create_alert, stop_alert
 from campaigns.fleet_file import import_fleet
 from campaigns.models import Alert, User
-from scheduler.alert_delivery import AlertDispatcher
+from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.broker import SERVER_ACCOUNT, BrokerSupervisor, server_broker_secret
 from scheduler.ingest import ScreenDirectory, ingest_pop, ingest_status
 from scheduler.models import AlertDelivery, PlayRecord

@@ -33,7 +33,8 @@ from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus, MediaKind, Ro
 from campaigns.models import Alert, AuditEntry, Screen
 from campaigns.schema_types import SLUG_PATTERN
 from campaigns.scope import organisation_paths
-from scheduler.alert_delivery import ENDINGS, AlertDispatcher
+from scheduler.alert_delivery import ENDINGS
+from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.models import AlertDelivery
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.bodies import ReviewBody, TargetCountOut, TargetsBody
