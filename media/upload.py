@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 
+import anyio
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +33,7 @@ from signage.errors import Invalid
 FILE_FIELD = "file"
 FIELD_BYTES = 4096  # the form's other fields are short: an organisation id, a number, a token
 MAX_FIELDS = 16
+WRITE_BATCH = 1 << 20
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and headers, and those short fields, around the file
 MAX_DISPLAY_MS = 3_600_000
 DEFAULT_DISPLAY_MS = round(DEFAULT_IMAGE_SECONDS * 1000)
@@ -163,9 +165,16 @@ async def receive_form(chunks: AsyncIterable[bytes], content_type: str, store: M
             parser = MultipartParser(boundary, reader.callbacks())
         except ValueError:
             raise NotAForm("the multipart boundary is not valid", "let the HTTP client choose it") from None
+        # Parsing writes the file part to disk and hashes it: blocking work, so it runs on a worker thread,
+        # a megabyte at a time to keep the hand-offs few (never more than the limit, so an oversized file is
+        # stopped as soon as it passes it).
+        pending, batch = bytearray(), min(WRITE_BATCH, limit)
         async for chunk in chunks:
-            parser.write(chunk)
-        parser.finalize()
+            pending += chunk
+            if len(pending) >= batch:
+                await anyio.to_thread.run_sync(parser.write, bytes(pending))
+                pending.clear()
+        await anyio.to_thread.run_sync(_write_rest, parser, bytes(pending))
         if not reader.ended:
             raise Invalid("the upload ended before its form did", "upload the file again")
         if reader.file is None:
@@ -181,6 +190,11 @@ async def receive_form(chunks: AsyncIterable[bytes], content_type: str, store: M
             reader.file.discard()
         raise
     return Received(reader.file, reader.filename, reader.fields)
+
+
+def _write_rest(parser: MultipartParser, rest: bytes) -> None:
+    parser.write(rest)
+    parser.finalize()
 
 
 def clean_filename(name: str) -> str:
