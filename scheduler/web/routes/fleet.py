@@ -317,11 +317,10 @@ class ScreenPatch(StrictModel):
 
 def _screens_out(session: Session, actor: Actor, screens: list[Screen], now: datetime) -> list[ScreenOut]:
     states = screen_states(session, [s.id for s in screens], now)
-    visible = set(session.scalars(actor.org_ids()))
+    groups = fleet.visible_group_ids(session, actor, [s.id for s in screens])
     return [ScreenOut(id=s.id, name=s.name, kind=s.kind, site_id=s.site_id, site_kind=s.site.kind,
                       organisation_id=s.site.organisation_id, resolution=s.resolution, orientation=s.orientation,
-                      enabled=s.enabled, groups=[g.id for g in s.groups if g.organisation_id in visible],
-                      state=ScreenStateOut.of(states[s.id])) for s in screens]
+                      enabled=s.enabled, groups=groups[s.id], state=ScreenStateOut.of(states[s.id])) for s in screens]
 
 
 @api.get("/screens", response_model=Page[ScreenOut])
