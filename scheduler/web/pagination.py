@@ -36,6 +36,9 @@ class Page(BaseModel, Generic[T]):
 
 def paginate(session: Session, query: Select, params: PageParams, to_item: Callable[[object], T]) -> Page[T]:
     """`query` selects ORM rows in a stable order; the total counts the same rows without paging."""
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     rows = session.scalars(query.limit(params.limit).offset(params.offset)).all()
+    if 0 < len(rows) < params.limit or (not rows and params.offset == 0):
+        total = params.offset + len(rows)  # the page holds the last row: no count needed
+    else:
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     return Page(items=[to_item(row) for row in rows], total=total, limit=params.limit, offset=params.offset)
