@@ -20,8 +20,8 @@ from datetime import date, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Exists, Select, and_, func, or_, select
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from campaigns.access import Actor
 from campaigns.audit import record_change
@@ -37,6 +37,7 @@ from campaigns.models import (
     Screen,
     ScreenGroup,
     Site,
+    screen_group_members,
 )
 from campaigns.schema_types import SLUG_PATTERN
 from campaigns.scope import is_within, organisation_paths, owning_organisation
@@ -144,18 +145,56 @@ def _plan_screens(session: Session) -> tuple[PlanScreen, ...]:
 
 
 def _reaching_ids(session: Session, actor: Actor, campaign_ids: Iterable[str] | None = None) -> set[str]:
-    """Approved campaigns of the units above the user's that play on screens of the user's unit: the user sees
-    them (a head of unit may raise their frequency there) but does not own them."""
-    query = (select(Campaign.id).join(Organisation, Campaign.organisation_id == Organisation.id)
-             .where(Organisation.path.in_(_ancestor_paths(actor.org_path)), Campaign.status.in_(PLANNED_STATUSES)))
+    """The ids of `_reaching` campaigns (of `campaign_ids`)."""
+    reaching = _reaching(actor)
+    if reaching is None:
+        return set()
+    query = select(Campaign.id).where(reaching)
     if campaign_ids is not None:
         query = query.where(Campaign.id.in_(list(campaign_ids)))
-    candidates = set(session.scalars(query))
-    if not candidates:
-        return set()
-    inputs = load_planning_inputs(session, campaign_ids=candidates)
-    mine = [s for s in inputs.screens if is_within(s.organisation_path, actor.org_path)]
-    return {c.id for c in inputs.campaigns if any(c.targets(s) for s in mine)}
+    return set(session.scalars(query))
+
+
+def _reaching(actor: Actor) -> ColumnElement[bool] | None:
+    """Approved campaigns of the units above the user's that play on screens of the user's unit: the user sees
+    them (a head of unit may raise their frequency there) but does not own them. None when no unit is above."""
+    above = _ancestor_paths(actor.org_path)
+    if not above:
+        return None
+    return and_(Campaign.organisation_id.in_(select(Organisation.id).where(Organisation.path.in_(above))),
+                Campaign.status.in_(PLANNED_STATUSES), _targets_a_screen_within(actor.org_path))
+
+
+def _targets_a_screen_within(org_path: str) -> ColumnElement[bool]:
+    """Whether the campaign of the enclosing query targets an enabled screen of the subtree at `org_path`: the
+    planner's rule (`PlanCampaign.targets`) in SQL, so that a list asks it in one statement. A screen is targeted
+    when its site kind is among the campaign's site kinds (if it names any) and its organisation is within a
+    targeted one (or, with site kinds alone, within the owner's); or when its site, itself or a group of its is
+    named. Only for campaigns of units above `org_path`: their owner's subtree holds every screen of it."""
+    screen_org, target_org = aliased(Organisation), aliased(Organisation)
+
+    # The campaign and the screen come from enclosing queries two and three levels up, which SQLAlchemy correlates
+    # only when told.
+    def named(kind: str, *where: ColumnElement[bool]) -> Exists:
+        return (select(CampaignTarget.id).where(CampaignTarget.campaign_id == Campaign.id, CampaignTarget.kind == kind,
+                                                *where).correlate_except(CampaignTarget).exists())
+
+    within_named_organisation = (
+        select(CampaignTarget.id).join(target_org, target_org.id == CampaignTarget.ref)
+        .where(CampaignTarget.campaign_id == Campaign.id, CampaignTarget.kind == "organisation",
+               func.substr(screen_org.path, 1, func.length(target_org.path)) == target_org.path)
+        .correlate_except(CampaignTarget, target_org).exists())
+    roots = or_(within_named_organisation, and_(named("site_kind"), ~named("organisation")))
+    kind_ok = or_(~named("site_kind"), named("site_kind", CampaignTarget.ref == Site.kind))
+    in_a_named_group = CampaignTarget.ref.in_(select(screen_group_members.c.group_id)
+                                              .where(screen_group_members.c.screen_id == Screen.id)
+                                              .correlate_except(screen_group_members))
+    named_alone = or_(named("site", CampaignTarget.ref == Screen.site_id),
+                      named("screen", CampaignTarget.ref == Screen.id), named("group", in_a_named_group))
+    return (select(Screen.id).join(Site, Screen.site_id == Site.id)
+            .join(screen_org, Site.organisation_id == screen_org.id)
+            .where(Screen.enabled.is_(True), screen_org.path.startswith(org_path, autoescape=True),
+                   or_(and_(kind_ok, roots), named_alone)).correlate(Campaign).exists())
 
 
 def find_campaign(session: Session, actor: Actor, campaign_id: str) -> tuple[Campaign, bool]:
@@ -174,12 +213,12 @@ def campaigns_query(session: Session, actor: Actor, *, statuses: Iterable[Campai
                     organisation_id: str | None = None, q: str | None = None,
                     active_on: date | None = None) -> Select:
     """The campaigns the user sees, newest change first; `organisation_id` keeps that unit's subtree,
-    `active_on` the approved campaigns whose dates include that day, `q` a piece of the id, name or description."""
-    reaching = _reaching_ids(session, actor)
-    query = (select(Campaign).where(or_(Campaign.organisation_id.in_(actor.org_ids()), Campaign.id.in_(reaching)))
-             .options(selectinload(Campaign.creatives).selectinload(CampaignCreative.media),
-                      selectinload(Campaign.targets), selectinload(Campaign.overrides),
-                      selectinload(Campaign.organisation))
+    `active_on` the approved campaigns whose dates include that day, `q` a piece of the id, name or description.
+    Each campaign comes with its owner (in the same statement); `with_contents` adds what the API shows."""
+    seen = Campaign.organisation_id.in_(actor.org_ids())
+    reaching = _reaching(actor)
+    query = (select(Campaign).where(seen if reaching is None else or_(seen, reaching))
+             .options(joinedload(Campaign.organisation, innerjoin=True))
              .order_by(Campaign.updated_at.desc(), Campaign.id))
     statuses = list(statuses)
     if statuses:
@@ -201,6 +240,13 @@ def campaigns_query(session: Session, actor: Actor, *, statuses: Iterable[Campai
         query = query.where(Campaign.start_date <= active_on, Campaign.end_date >= active_on,
                             Campaign.status.in_(PLANNED_STATUSES))
     return query
+
+
+def with_contents(query: Select) -> Select:
+    """`campaigns_query` with each campaign's creatives (and their media) and targets loaded for the page in two
+    statements. Its overrides depend on who asks: `overrides.shown_overrides`."""
+    return query.options(selectinload(Campaign.creatives).joinedload(CampaignCreative.media),
+                         selectinload(Campaign.targets))
 
 
 def audit_query(session: Session, actor: Actor, campaign_id: str) -> Select:
@@ -800,4 +846,5 @@ __all__ = [
     "CampaignDraft", "MediaWarning", "Preview", "TargetCount",
     "allowed_actions", "approve", "archive", "audit_query", "campaigns_query", "count_targets", "create_draft",
     "find_campaign", "preview", "reject", "set_creatives", "set_targets", "submit", "update_campaign",
+    "with_contents",
 ]

@@ -182,6 +182,29 @@ def test_a_head_raises_the_frequency_and_the_override_is_listed_and_audited(api,
         "override.set", "phula-head", None, 15)
 
 
+def test_each_user_lists_a_campaign_as_its_own_page_shows_it_to_them(api, city_campaign, phula_campaign):
+    # The list reads each page's overrides in one query (overrides.shown_overrides); the page asks for its own.
+    for head, unit in (("phula-head", "hn-hadong-phula"), ("vanquan-head", "hn-hadong-vanquan")):
+        assert api(head).post(f"/api/v1/campaigns/{city_campaign}/overrides", json={
+            "organisation_id": unit, "plays_per_day": 15, "reason": "Thí điểm"}).status_code == 201
+    seen = {}
+    for username in ("city-admin", "hadong-head", "phula-staff", "vanquan-staff"):
+        client = api(username)
+        items = client.get("/api/v1/campaigns").json()["items"]
+        for item in items:
+            detail = client.get(f"/api/v1/campaigns/{item['id']}").json()
+            assert item == {key: detail[key] for key in item}, (username, item["id"])
+        seen[username] = {item["id"]: (item["owned"], [o["organisation_id"] for o in item["overrides"]])
+                          for item in items}
+    both = ["hn-hadong-phula", "hn-hadong-vanquan"]
+    assert seen == {
+        "city-admin": {city_campaign: (True, both), phula_campaign: (True, [])},
+        "hadong-head": {city_campaign: (False, both), phula_campaign: (True, [])},
+        "phula-staff": {city_campaign: (False, ["hn-hadong-phula"]), phula_campaign: (True, [])},
+        "vanquan-staff": {city_campaign: (False, ["hn-hadong-vanquan"])},
+    }
+
+
 def test_an_override_below_the_campaigns_rate_is_refused(api, city_campaign):
     answer = api("phula-head").post(f"/api/v1/campaigns/{city_campaign}/overrides",
                                     json={"site_id": "hadong-phula", "plays_per_day": 5, "reason": "Giảm"})

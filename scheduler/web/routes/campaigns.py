@@ -344,9 +344,12 @@ def _owned(campaign: Campaign, actor: Actor) -> bool:
 
 
 def campaign_out(session: Session, actor: Actor, campaign: Campaign, model: type[CampaignOut] = CampaignOut,
-                 **extra: Any) -> CampaignOut:
+                 overrides: list[FrequencyOverride] | None = None, **extra: Any) -> CampaignOut:
+    """`overrides`: the campaign's overrides the user sees, when they were read for a whole page
+    (`override_rules.shown_overrides`)."""
     owned = _owned(campaign, actor)
-    overrides = campaign.overrides if owned else override_rules.visible_overrides(session, actor, campaign)
+    if overrides is None:
+        overrides = campaign.overrides if owned else override_rules.visible_overrides(session, actor, campaign)
     return model(
         id=campaign.id, name=campaign.name, description=campaign.description,
         organisation_id=campaign.organisation_id, status=campaign.status, start_date=campaign.start_date,
@@ -387,7 +390,10 @@ def list_campaigns(actor: ActorDep, session: SessionDep, page: PageDep,
     """The campaigns of the caller's subtree, and those of the units above that play on its screens."""
     query = workflow.campaigns_query(session, actor, statuses=status or (), organisation_id=organisation_id,
                                      q=q, active_on=active_on)
-    return paginate(session, query, page, lambda c: campaign_out(session, actor, c))
+    listed = paginate(session, workflow.with_contents(query), page, lambda campaign: campaign)
+    overrides = override_rules.shown_overrides(session, actor, listed.items)
+    return Page(items=[campaign_out(session, actor, c, overrides=overrides[c.id]) for c in listed.items],
+                total=listed.total, limit=listed.limit, offset=listed.offset)
 
 
 @api.post("/campaigns", response_model=CampaignDetail, status_code=201)
