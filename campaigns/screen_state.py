@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, not_, select
+from sqlalchemy import ColumnElement, and_, not_, select
 from sqlalchemy.orm import Session
 
-from scheduler.models import PlayerPresence, PublishedPlan
+from scheduler.models import PlayerPresence
+from scheduler.plan_store import newest_versions
 
 ONLINE_WITHIN = timedelta(minutes=2)
 ScreenStateName = Literal["online", "offline", "never"]
@@ -73,14 +74,6 @@ def state_name(presence: PlayerPresence | None, now: datetime) -> ScreenStateNam
     return "offline"
 
 
-def _newest_plan_versions(session: Session, screen_ids: Collection[str]) -> dict[str, str]:
-    newest = (select(PublishedPlan.player_id, func.max(PublishedPlan.id).label("id"))
-              .where(PublishedPlan.player_id.in_(screen_ids)).group_by(PublishedPlan.player_id).subquery())
-    rows = session.execute(select(PublishedPlan.player_id, PublishedPlan.version)
-                           .join(newest, PublishedPlan.id == newest.c.id))
-    return {player_id: version for player_id, version in rows}
-
-
 def screen_states(session: Session, screen_ids: Collection[str], now: datetime) -> dict[str, ScreenState]:
     """The state of each of `screen_ids` (a page's worth: the ids go into one IN list)."""
     ids = sorted(set(screen_ids))
@@ -88,7 +81,7 @@ def screen_states(session: Session, screen_ids: Collection[str], now: datetime) 
         return {}
     presences = {row.player_id: row for row in
                  session.scalars(select(PlayerPresence).where(PlayerPresence.player_id.in_(ids)))}
-    sent = _newest_plan_versions(session, ids)
+    sent = newest_versions(session, ids)
     states = {}
     for screen_id in ids:
         presence = presences.get(screen_id)

@@ -16,7 +16,7 @@ from loadtest.stand import confirmed_players, wait_until
 from loadtest.swarm import Swarm
 from scheduler.database import Database
 from scheduler.models import PlayRecord
-from scheduler.planning import latest_versions
+from scheduler.plan_store import newest_versions
 
 Update = Callable[[float, str], None]  # (how far, what to say) for the progress display
 POLL_S = 0.25
@@ -34,7 +34,7 @@ def _answered(answer: httpx.Response, doing: str) -> dict:
 
 def _newest(database: Database) -> dict[str, str]:
     with database.sessions() as session:
-        return latest_versions(session)
+        return newest_versions(session)
 
 
 def _rows(database: Database) -> int:

@@ -212,10 +212,10 @@ def logging_to(path: Path) -> Iterator[Counter]:
 
 def planned_players(database) -> int:
     """How many players have a plan stored."""
-    from scheduler.planning import latest_versions
+    from scheduler.plan_store import newest_versions
 
     with database.sessions() as session:
-        return len(latest_versions(session))
+        return len(newest_versions(session))
 
 
 def _stop_processes(processes, stop: threading.Event) -> None:

@@ -106,10 +106,10 @@ def confirmed_players(database: Database, ids: list[str], newest: dict[str, str]
     when given), counting only statuses the players sent at or after `since` when given (by their `sent_at`: a
     status the broker kept and hands over again is not a new one)."""
     from scheduler.models import PlayerPresence
-    from scheduler.planning import latest_versions
+    from scheduler.plan_store import newest_versions
 
     with database.sessions() as session:
-        newest = newest if newest is not None else latest_versions(session)
+        newest = newest if newest is not None else newest_versions(session)
         query = select(PlayerPresence.player_id, PlayerPresence.plan_version).where(PlayerPresence.state == "online")
         if since is not None:
             query = query.where(PlayerPresence.sent_at >= since)

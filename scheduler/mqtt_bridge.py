@@ -31,7 +31,8 @@ from scheduler.database import Database
 from scheduler.ingest import IngestOutcome, ScreenDirectory, ingest_messages, ingest_pop_record_by_record
 from scheduler.ledger import dialect_insert
 from scheduler.models import CommandSequence
-from scheduler.planning import newest_plan_bodies, unconfirmed_players
+from scheduler.plan_store import newest_bodies
+from scheduler.planning import unconfirmed_players
 from signage.clock import Clock
 from signage.config import Settings
 from signage.db import transaction
@@ -83,7 +84,7 @@ def signed_plans(database: Database, signer: Signer, player_ids: list[str]) -> d
     if not player_ids:
         return {}
     with database.sessions() as session:
-        bodies = newest_plan_bodies(session, player_ids)
+        bodies = newest_bodies(session, player_ids)
     return {player_id: signer.envelope_json(body.encode()) for player_id, body in sorted(bodies.items())}
 
 

@@ -489,6 +489,7 @@ class _Placement:
     spot_pieces: list[str]
     rows: tuple[_ClassRow, ...]
     screens: list[PlanScreen]
+    valid: tuple[datetime, datetime]  # valid_from, valid_until: as in the JSON, for the store's columns
 
 
 # Plans are written from per-placement JSON templates rather than through the models: at fleet scale that is
@@ -671,13 +672,13 @@ class _Planner:
     def templates(self, key: _PlacementKey, tz: str, filler: list[str], media: dict[str, dict],
                   spots: list[tuple[str, str]], rows: tuple[_ClassRow, ...], screens: list[PlanScreen]) -> _Placement:
         last = self.dates[-1] + timedelta(days=1)
+        valid = (self.frame(tz, self.dates[0]).midnight, datetime.combine(last, time(0), ZoneInfo(tz)))
         operating, peak = [], []
         for day in self.dates:
             operating.extend(_spans(day, key.operating_hours.on(day), tz))
             peak.extend(_spans(day, key.peak_windows.on(day), tz))
         body = {"schema": PLAN_SCHEMA, "player_id": _PLAYER, "timezone": tz,
-                "valid_from": format_instant(self.frame(tz, self.dates[0]).midnight),
-                "valid_until": format_instant(datetime.combine(last, time(0), ZoneInfo(tz))),
+                "valid_from": format_instant(valid[0]), "valid_until": format_instant(valid[1]),
                 "operating_hours": operating, "peak_windows": peak, "filler": filler, "media": media,
                 "spots": _SPOTS}
         body_parts = _split_on(canonical_json(body).decode(), _PLAYER, _SPOTS)
@@ -685,7 +686,7 @@ class _Planner:
         full_parts = _split_on(canonical_json(full).decode(), _PLAYER, _SPOTS, _VERSION)
         return _Placement((body_parts[0], body_parts[1], body_parts[2]),
                           (full_parts[0], full_parts[1], full_parts[2], full_parts[3]),
-                          _join_pieces(spots), rows, screens)
+                          _join_pieces(spots), rows, screens, valid)
 
 
 def _segments(window: list[Interval], cells: list[Interval]) -> tuple[_Segment, ...]:
@@ -781,6 +782,13 @@ class PlanningResult:
 
     def plan(self, player_id: str) -> Plan:
         return Plan.model_validate_json(self.plan_json(player_id))
+
+    def validity(self, player_id: str) -> tuple[datetime, datetime]:
+        """The plan's valid_from and valid_until, without reading its JSON."""
+        try:
+            return self._placement_of[player_id].valid
+        except KeyError:
+            raise KeyError(f"no screen {player_id!r} was planned") from None
 
     @cached_property
     def summary(self) -> tuple[SummaryRow, ...]:

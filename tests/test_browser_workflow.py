@@ -19,7 +19,7 @@ from sqlalchemy import select
 from campaigns.kinds import CampaignStatus, ScreenKind
 from campaigns.models import Campaign, Organisation, Screen, Site
 from scheduler.jobs import PlanningService
-from scheduler.models import PublishedPlan
+from scheduler.plan_store import newest_body
 from signage.protocol import Plan
 from tests.browser import LiveServer, shot, sign_in_as
 
@@ -45,8 +45,7 @@ def district_screens(database) -> list[Screen]:
 
 def newest_plan(database, screen_id: str) -> Plan:
     with database.sessions() as session:
-        body = session.scalar(select(PublishedPlan.body).where(PublishedPlan.player_id == screen_id)
-                              .order_by(PublishedPlan.id.desc()).limit(1))
+        body = newest_body(session, screen_id)
     assert body is not None, f"{screen_id} has no plan"
     return Plan.model_validate_json(body)
 

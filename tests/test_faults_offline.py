@@ -34,7 +34,7 @@ from scheduler.jobs import PlanningService
 from scheduler.ledger import OFFLINE
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
 from scheduler.mqtt_bridge import MqttBridge
-from scheduler.planning import latest_versions
+from scheduler.plan_store import newest_versions
 from scheduler.players import register_player
 from signage.clock import VirtualClock
 from signage.config import Settings
@@ -89,7 +89,7 @@ class FaultStack:
 
     def latest_version(self, player_id: str) -> str:
         with self.database.sessions() as session:
-            return latest_versions(session)[player_id]
+            return newest_versions(session)[player_id]
 
     def confirmed_version(self, player_id: str) -> str | None:
         with self.database.sessions() as session:

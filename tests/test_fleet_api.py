@@ -15,6 +15,7 @@ from campaigns.revision import current_revision
 from media.store import MediaStore
 from scheduler.ingest import ingest_status
 from scheduler.models import PublishedPlan
+from scheduler.plan_store import newest_body
 from scheduler.planning import plan_and_store
 from signage.db import transaction
 from signage.protocol import Plan, Status
@@ -261,8 +262,7 @@ def test_changed_windows_move_the_planning_revision_and_the_next_plans_follow_th
     with transaction(database.sessions) as session:
         round_ = plan_and_store(session, clock.now())
         assert round_.changed == PHULA_SCREENS
-        body = session.scalar(select(PublishedPlan.body).where(PublishedPlan.player_id == "hn-hadong-phula-001")
-                              .order_by(PublishedPlan.id.desc()).limit(1))
+        body = newest_body(session, "hn-hadong-phula-001")
     plan = Plan.model_validate_json(body)
     today = [w for w in plan.peak_windows if w.start.date() == date(2024, 8, 20)]
     assert [(w.start.strftime("%H:%M"), w.end.strftime("%H:%M")) for w in today] == [("09:00", "10:00")]

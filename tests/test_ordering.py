@@ -17,7 +17,8 @@ from campaigns.fleet_file import import_fleet
 from player.agent import PlayerAgent
 from player.playback import TimedPlayback
 from scheduler.mqtt_bridge import next_command_sequences, signed_plans
-from scheduler.planning import plan_and_store, with_sequence
+from scheduler.plan_store import with_sequence
+from scheduler.planning import plan_and_store
 from signage.clock import VirtualClock
 from signage.db import transaction
 from signage.player_config import PlayerConfig

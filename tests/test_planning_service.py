@@ -18,8 +18,8 @@ from scheduler.capacity import import_campaigns_checked
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.models import PublishedPlan, RecordedShortfall
 from scheduler.plan_inputs import load_planning_inputs
+from scheduler.plan_store import newest_bodies, newest_versions
 from scheduler.planner import plan_fleet
-from scheduler.planning import latest_versions, newest_plan_bodies
 from signage.clock import VirtualClock
 from signage.db import transaction
 from tests.conftest import CAMPAIGN_FILE, FLEET_FILE
@@ -126,8 +126,8 @@ def test_the_plans_to_publish_are_each_players_newest_and_players_without_one_ar
     service.tick()
     wanted = ["hn-hadong-phula-001", "hn-nb-t2-001", "no-such-screen"]
     with loaded.sessions() as session:
-        bodies = newest_plan_bodies(session, wanted)
-        newest = latest_versions(session)
+        bodies = newest_bodies(session, wanted)
+        newest = newest_versions(session)
         versions = session.scalar(select(func.count()).select_from(PublishedPlan)
                                   .where(PublishedPlan.player_id == "hn-hadong-phula-001"))
     assert versions == 2 and set(bodies) == {"hn-hadong-phula-001", "hn-nb-t2-001"}
@@ -139,7 +139,7 @@ def test_stored_plans_carry_the_version_of_their_canonical_body(loaded, clock):
     PlanningService(loaded, clock, TZ).tick()
     with loaded.sessions() as session:
         stored = session.scalars(select(PublishedPlan).where(PublishedPlan.player_id == "hn-nb-t2-001")).one()
-        assert latest_versions(session)["hn-nb-t2-001"] == stored.version
+        assert newest_versions(session)["hn-nb-t2-001"] == stored.version
     body = json.loads(stored.body)
     assert body["version"] == stored.version and body["player_id"] == "hn-nb-t2-001"
     assert body["valid_from"] == "2024-08-20T00:00:00+07:00"

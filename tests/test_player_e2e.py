@@ -23,7 +23,7 @@ from scheduler.broker import BrokerSupervisor
 from scheduler.database import Database
 from scheduler.models import PlayRecord, PublishedPlan
 from scheduler.mqtt_bridge import MqttBridge
-from scheduler.planning import next_plan_sequence
+from scheduler.plan_store import next_plan_sequence
 from scheduler.players import register_player
 from signage.config import Settings
 from signage.db import transaction

@@ -14,7 +14,7 @@ from sqlalchemy.sql.operators import custom_op
 from campaigns.models import Campaign, Organisation, Screen, Site
 from media.models import MediaAsset
 from scheduler.models import DeliveryRollup, PlayerDay, PlayerPresence, PlayRecord
-from scheduler.planning import latest_versions
+from scheduler.plan_store import newest_versions
 from scheduler.reports.compliance import Scope, offset_minutes, unit_of
 from scheduler.reports.formulas import FORMULA_CELL, inert, inert_sql
 from scheduler.reports.table import Column, Report, Sheet
@@ -343,7 +343,7 @@ def health_days(session: Session, scope: Scope) -> Iterator[dict]:
 
 
 def health_now(session: Session, scope: Scope, now: datetime, offline_after: timedelta) -> list[dict]:
-    newest = latest_versions(session)
+    newest = newest_versions(session)
     rows = session.execute(_in_scope(
         select(Screen.id, Site.name, Organisation.name.label("organisation"), PlayerPresence)
         .join(Site, Site.id == Screen.site_id).join(Organisation, Organisation.id == Site.organisation_id)

@@ -26,7 +26,7 @@ from campaigns.schema_types import Name, Slug, StrictModel
 from campaigns.screen_state import STATES, ScreenState, ScreenStateName, screen_state, screen_states
 from campaigns.timeline import day_timeline, timeline_svg
 from campaigns.windows import DAY_NAMES
-from scheduler.models import PublishedPlan
+from scheduler.plan_store import newest_body
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
 from scheduler.web.forms import FormDep
@@ -541,8 +541,7 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
     now = clock.now()
     state = screen_state(session, screen.id, now)
     timeline, svg = None, None
-    body = session.scalar(select(PublishedPlan.body).where(PublishedPlan.player_id == screen.id)
-                          .order_by(PublishedPlan.id.desc()).limit(1))
+    body = newest_body(session, screen.id)
     if body is not None:
         plan = Plan.model_validate_json(body)
         today = local_date(now, plan.timezone)
