@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.access import Actor
@@ -76,10 +76,10 @@ def shown_overrides(session: Session, actor: Actor,
     if not campaigns:
         return shown
     owned = [c.id for c in campaigns if is_within(c.organisation.path, actor.org_path)]
-    for override in session.scalars(
-            select(FrequencyOverride).where(FrequencyOverride.campaign_id.in_(list(shown)),
-                                            or_(FrequencyOverride.campaign_id.in_(owned), _seen_by(actor)))
-            .order_by(FrequencyOverride.id)):
+    wanted = FrequencyOverride.campaign_id.in_(owned)
+    if len(owned) < len(campaigns):
+        wanted = and_(FrequencyOverride.campaign_id.in_(list(shown)), or_(wanted, _seen_by(actor)))
+    for override in session.scalars(select(FrequencyOverride).where(wanted).order_by(FrequencyOverride.id)):
         shown[override.campaign_id].append(override)
     return shown
 
