@@ -19,8 +19,9 @@ class PageParams(BaseModel):
     offset: int = 0
 
 
-def page_params(limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 50,
-                offset: Annotated[int, Query(ge=0, le=10**9, description="items to skip")] = 0) -> PageParams:
+async def page_params(limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 50,
+                      offset: Annotated[int, Query(ge=0, le=10**9, description="items to skip")] = 0) -> PageParams:
+    """`async def`: it reads the query string only, and a plain `def` would cost a hop to the threadpool."""
     return PageParams(limit=limit, offset=offset)
 
 
