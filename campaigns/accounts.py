@@ -26,7 +26,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from campaigns.access import Actor
 from campaigns.kinds import Role
@@ -204,7 +204,9 @@ def open_session(session: Session, user: User, clock: Clock, hours: int) -> tupl
 
 
 def session_for_token(session: Session, token: str, clock: Clock) -> UserSession | None:
-    row = session.get(UserSession, token_digest(token))
+    row = session.get(UserSession, token_digest(token),
+                      options=[joinedload(UserSession.user, innerjoin=True).joinedload(User.organisation,
+                                                                                      innerjoin=True)])
     if row is None or row.expires_at <= clock.now() or not row.user.active:
         return None
     return row
@@ -226,7 +228,10 @@ def issue_api_token(session: Session, user: User, name: str, clock: Clock,
 
 
 def user_for_api_token(session: Session, token: str, clock: Clock) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token)))
+    # The user and its unit in the same statement: every API request asks for them (its actor's scope).
+    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token))
+                         .options(joinedload(ApiToken.user, innerjoin=True)
+                                  .joinedload(User.organisation, innerjoin=True)))
     if row is None or row.revoked or (row.expires_at is not None and row.expires_at <= clock.now()):
         return None
     return row.user if row.user.active else None
