@@ -222,7 +222,12 @@ def _account_to_run_as(directory: Path) -> pwd.struct_passwd | None:
         account = pwd.getpwnam(MOSQUITTO_ACCOUNT)
     except KeyError:
         return None
-    return account if _searchable_by(account, directory.parent) else None
+    data_dir = directory.parent
+    if not _searchable_by(account, data_dir) and _searchable_by(account, data_dir.parent):
+        # The data directory is private (0700, signage/private_files.py); the account may pass through it, not
+        # list it, to reach the broker's own directory. Its database and keys stay 0600.
+        os.chmod(data_dir, stat.S_IMODE(data_dir.stat().st_mode) | stat.S_IXOTH)
+    return account if _searchable_by(account, data_dir) else None
 
 
 def _write_atomically(path: Path, content: str | bytes, owner: tuple[int, int] | None) -> None:

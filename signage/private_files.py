@@ -17,7 +17,7 @@ log = logging.getLogger("signage")
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
-GROUP_SEARCH = 0o010
+SEARCH_ONLY = 0o011  # group and other may pass through a directory, not list it
 
 
 def _narrow(path: Path, mode: int, keep: int = 0) -> None:
@@ -31,8 +31,8 @@ def _narrow(path: Path, mode: int, keep: int = 0) -> None:
 
 
 def private_directory(path: Path) -> Path:
-    """Makes `path` (and missing parents) mode 0700, or narrows it to 0700 (0710 if it had group search) if it
-    exists with wider modes."""
+    """Makes `path` (and missing parents) mode 0700, or narrows it to 0700 (keeping any search bit, 0710 or
+    0711) if it exists with wider modes."""
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, PRIVATE_DIR)  # mkdir's mode passes through the umask
@@ -43,9 +43,10 @@ def private_directory(path: Path) -> Path:
         log.warning("%s is a shared directory (sticky bit): its mode is left alone; give the server a data "
                     "directory of its own", path)
         return path
-    # Group search (0710) may stay: it lets nginx, in the server's group, reach the media store's files by name
-    # (docs/deploy.md) without listing the directory or reading the database and key, which are 0600.
-    _narrow(path, PRIVATE_DIR, keep=GROUP_SEARCH)
+    # Search bits may stay (0710, 0711): they let nginx, in the server's group, reach the media store's files by
+    # name (docs/deploy.md), and Mosquitto's account reach the broker's directory when the broker runs as root
+    # (scheduler/broker.py), without listing the directory or reading the database and key, which are 0600.
+    _narrow(path, PRIVATE_DIR, keep=SEARCH_ONLY)
     return path
 
 
