@@ -52,12 +52,16 @@ def spot_plays(player_id: str, count: int = PER_PLAYER) -> list[dict]:
                        spot_id=f"{player_id}-{n}") for n in range(count)]
 
 
-def keep_sending(player: ProtocolPlayer, records: list[dict], stop: threading.Event) -> None:
-    """Journal and publish the records batch by batch, as plays happen, whoever is listening."""
+def keep_sending(player: ProtocolPlayer, records: list[dict], stop: threading.Event,
+                 killed: threading.Event | None = None) -> None:
+    """Journal and publish the records batch by batch, as plays happen, whoever is listening; with `killed`, wait
+    for it once a third is sent, so that the stream cannot end before the kill however loaded the machine is."""
     pace = threading.Event()
     for start in range(0, len(records), BATCH):
         if stop.is_set():
             return
+        if killed is not None and start >= len(records) // 3:
+            killed.wait(120)
         chunk = records[start:start + BATCH]
         player.record(chunk)
         player.send_raw({"schema": "signage.pop/1", "batch_id": str(uuid.uuid4()), "records": chunk})
@@ -108,8 +112,9 @@ def send_through_a_kill_of_ingest(wire: Wire, spawn, sent: dict[str, list[dict]]
         worker = wire.start_ingest(spawn)
         players = [ProtocolPlayer(p, wire.configs[p].password, "127.0.0.1", wire.settings.broker_port).start()
                    for p in sent]
-        stop = threading.Event()
-        senders = [threading.Thread(target=keep_sending, args=(p, sent[p.player_id], stop)) for p in players]
+        stop, killed = threading.Event(), threading.Event()
+        senders = [threading.Thread(target=keep_sending, args=(p, sent[p.player_id], stop, killed))
+                   for p in players]
         try:
             for sender in senders:
                 sender.start()
@@ -120,6 +125,7 @@ def send_through_a_kill_of_ingest(wire: Wire, spawn, sent: dict[str, list[dict]]
             worker.process.send_signal(signal.SIGKILL)
             worker.process.wait(timeout=30)
             assert wire.stored() < total, "the kill came after the stream ended"
+            killed.set()
             worker = wire.start_ingest(spawn)
             after_restart(worker, players)
             for sender in senders:
@@ -128,6 +134,7 @@ def send_through_a_kill_of_ingest(wire: Wire, spawn, sent: dict[str, list[dict]]
                 player.drain(timeout=120, resend_after=5, batch_size=BATCH)
         finally:
             stop.set()
+            killed.set()
             for player in players:
                 player.stop()
         worker.process.send_signal(signal.SIGTERM)
