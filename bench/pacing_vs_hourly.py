@@ -4,9 +4,13 @@
 
 Hourly pacing is what Xibo documents for its ad campaigns: each hour schedules the daily target ÷ 24
 plays, catching up when behind (plays due by the end of the hour = target × elapsed ÷ 24, less those
-achieved). Screens are assumed to run only in their operating hours, and the hourly pacer is given every
-play it asks for (no other campaign competes with it), which favours it. For each campaign and screen-day
-both are measured inside the day's peak windows taken as one timeline of length W:
+achieved). It is measured twice:
+- over the whole day, as an ad campaign is set up by default;
+- confined to the site's peak dayparts, as a careful Xibo user would schedule the campaign into dayparts
+  matching each site's peak windows: the day's target is paced over the daypart hours only.
+Screens are assumed to run only in their operating hours, and both pacers are given every play they ask
+for (no other campaign competes with them), which favours them. For each campaign and screen-day all
+three are measured inside the day's peak windows taken as one timeline of length W:
 - reach: the share of screen-days whose plays inside peak windows reach the required r;
 - spacing: the largest gap between consecutive plays on that timeline, the two ends counted double,
   in units of W/r (1.0 is perfectly even; larger means a stretch of the peak with no play).
@@ -67,16 +71,21 @@ def largest_gap(offsets: list[float], length: float, required: int) -> float:
     return max(gaps) / (length / required)
 
 
-def hourly_pacing_minutes(required: int, operating: tuple[Window, ...]) -> list[float]:
-    """Play times (minutes after midnight) that hourly pacing gives a screen on in `operating` hours."""
+def hourly_pacing_minutes(required: int, open_windows: tuple[Window, ...], whole_day: bool = True) -> list[float]:
+    """Play times (minutes after midnight) that hourly pacing gives a screen scheduled in `open_windows`.
+
+    With `whole_day`, each of the 24 hours is due target ÷ 24 (Xibo's ad pacing over a day); otherwise the
+    target is paced over the hours that `open_windows` touch (a campaign scheduled into dayparts)."""
+    hours = [hour for hour in range(24)
+             if any(w.start < hour * 60 + 60 and hour * 60 < w.end for w in open_windows)]
+    paced_over = 24 if whole_day else len(hours)
     plays: list[float] = []
-    for hour in range(24):
-        hour_window = Window(hour * 60, hour * 60 + 60)
-        open_parts = [(max(w.start, hour_window.start), min(w.end, hour_window.end)) for w in operating
-                      if w.start < hour_window.end and hour_window.start < w.end]
-        if not open_parts:
-            continue
-        due = math.ceil(required * (hour + 1) / 24 - len(plays) - 1e-9)
+    for hour in hours:
+        hour_start, hour_end = hour * 60, hour * 60 + 60
+        open_parts = [(max(w.start, hour_start), min(w.end, hour_end)) for w in open_windows
+                      if w.start < hour_end and hour_start < w.end]
+        elapsed = hour + 1 if whole_day else hours.index(hour) + 1
+        due = math.ceil(required * elapsed / paced_over - len(plays) - 1e-9)
         if due <= 0:
             continue
         open_minutes = sum(b - a for a, b in open_parts)
@@ -90,11 +99,17 @@ def hourly_pacing_minutes(required: int, operating: tuple[Window, ...]) -> list[
     return plays
 
 
+def within(windows: tuple[Window, ...], bounds: tuple[Window, ...]) -> tuple[Window, ...]:
+    """The parts of `windows` inside `bounds` (peak dayparts on a screen that is switched on)."""
+    return tuple(Window(max(w.start, b.start), min(w.end, b.end)) for w in windows for b in bounds
+                 if w.start < b.end and b.start < w.end)
+
+
 def measure(screens: list[PlanScreen], campaigns: list[PlanCampaign], first_day: date, days: int,
-            generated_at: datetime) -> tuple[Measure, Measure]:
+            generated_at: datetime) -> tuple[Measure, Measure, Measure]:
     result = plan_fleet(screens, campaigns, first_day, days, generated_at)
     by_id = {c.id: c for c in campaigns}
-    ours, hourly = Measure(), Measure()
+    ours, hourly, dayparts = Measure(), Measure(), Measure()
     for screen in screens:
         zone = ZoneInfo(screen.timezone)
         plan = result.plan(screen.id)
@@ -117,14 +132,16 @@ def measure(screens: list[PlanScreen], campaigns: list[PlanCampaign], first_day:
                     continue
                 required = by_id[campaign.id].required_plays(screen)
                 for sample, minutes in ((ours, starts.get((campaign.id, day), [])),
-                                        (hourly, hourly_pacing_minutes(required, operating))):
+                                        (hourly, hourly_pacing_minutes(required, operating)),
+                                        (dayparts, hourly_pacing_minutes(required, within(peaks, operating),
+                                                                         whole_day=False))):
                     offsets = [o for o in (peak_offset(m, peaks) for m in minutes) if o is not None]
                     sample.screen_days += 1
                     sample.total_plays += len(minutes)
                     sample.in_peak_plays += len(offsets)
                     sample.reached += len(offsets) >= required
                     sample.gaps.append(largest_gap(offsets, length, required))
-    return ours, hourly
+    return ours, hourly, dayparts
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -139,29 +156,25 @@ def main() -> None:
     args = parser.parse_args()
     screens, campaigns = bench_planner.fleet(args.screens)
     started = time.perf_counter()
-    ours, hourly = measure(screens, campaigns, bench_planner.FIRST_DAY, args.days, bench_planner.GENERATED_AT)
+    samples = measure(screens, campaigns, bench_planner.FIRST_DAY, args.days, bench_planner.GENERATED_AT)
+    ours = samples[0]
     peak_campaigns = sum(c.window_policy is WindowPolicy.peak for c in campaigns)
     print(f"fleet: {len(screens)} screens, {len(campaigns)} campaigns ({peak_campaigns} in peak windows, measured), "
           f"{args.days} days from "
           f"{bench_planner.FIRST_DAY}; {ours.screen_days} campaign screen-days with peak windows "
           f"(measured in {time.perf_counter() - started:.1f} s)")
-    print(f"{'':34}{'our plans':>14}{'hourly pacing':>16}")
     rows = [
-        ("screen-days reaching r in peaks", f"{100 * ours.reached / ours.screen_days:.1f} %",
-         f"{100 * hourly.reached / hourly.screen_days:.1f} %"),
-        ("plays per screen-day, in peaks", f"{ours.in_peak_plays / ours.screen_days:.2f}",
-         f"{hourly.in_peak_plays / hourly.screen_days:.2f}"),
-        ("plays per screen-day, in total", f"{ours.total_plays / ours.screen_days:.2f}",
-         f"{hourly.total_plays / hourly.screen_days:.2f}"),
-        ("largest gap / (W/r), median", f"{statistics.median(ours.gaps):.2f}",
-         f"{statistics.median(hourly.gaps):.2f}"),
-        ("largest gap / (W/r), p95", f"{percentile(ours.gaps, 0.95):.2f}", f"{percentile(hourly.gaps, 0.95):.2f}"),
-        ("largest gap / (W/r), max", f"{max(ours.gaps):.2f}", f"{max(hourly.gaps):.2f}"),
-        ("screen-days with gap ≤ 1.5 W/r", f"{100 * sum(g <= 1.5 for g in ours.gaps) / len(ours.gaps):.1f} %",
-         f"{100 * sum(g <= 1.5 for g in hourly.gaps) / len(hourly.gaps):.1f} %"),
+        ("screen-days reaching r in peaks", lambda m: f"{100 * m.reached / m.screen_days:.1f} %"),
+        ("plays per screen-day, in peaks", lambda m: f"{m.in_peak_plays / m.screen_days:.2f}"),
+        ("plays per screen-day, in total", lambda m: f"{m.total_plays / m.screen_days:.2f}"),
+        ("largest gap / (W/r), median", lambda m: f"{statistics.median(m.gaps):.2f}"),
+        ("largest gap / (W/r), p95", lambda m: f"{percentile(m.gaps, 0.95):.2f}"),
+        ("largest gap / (W/r), max", lambda m: f"{max(m.gaps):.2f}"),
+        ("screen-days with gap ≤ 1.5 W/r", lambda m: f"{100 * sum(g <= 1.5 for g in m.gaps) / len(m.gaps):.1f} %"),
     ]
-    for label, a, b in rows:
-        print(f"{label:34}{a:>14}{b:>16}")
+    print(f"{'':34}{'our plans':>14}{'hourly, all day':>18}{'hourly, peak dayparts':>24}")
+    for label, shown in rows:
+        print(f"{label:34}" + "".join(f"{shown(m):>{w}}" for m, w in zip(samples, (14, 18, 24), strict=True)))
 
 
 if __name__ == "__main__":
