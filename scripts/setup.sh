@@ -42,3 +42,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
+# The UI's catalogues: the .po files are committed, the .mo files the server loads are compiled from them here
+# (and by `make catalogues`), so a fresh clone has them before the first test or demo.
+.venv/bin/pybabel -q compile -d scheduler/web/locale -D messages

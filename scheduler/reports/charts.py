@@ -16,36 +16,7 @@ from html import escape
 
 from scheduler.reports.exports import number_text, percent_text
 from scheduler.reports.table import Chart
-from scheduler.web.i18n import add_messages, translate
-
-add_messages({
-    "chart.plays": {"vi": "Lượt phát", "en": "Plays"},
-    "chart.plays_per_hour": {"vi": "Lượt phát mỗi giờ", "en": "Plays per hour"},
-    "chart.peak_windows": {"vi": "Khung giờ cao điểm", "en": "Peak windows"},
-    "chart.hour_of_day": {"vi": "Giờ trong ngày", "en": "Hour of day"},
-    "chart.plays_unit": {"vi": "lượt phát", "en": "plays"},
-    "chart.total_plays": {"vi": "Tổng {total} lượt phát; nhiều nhất {hour} ({count}).",
-                          "en": "{total} plays in all; the busiest hour {hour} ({count})."},
-    "chart.no_peak": {"vi": "Không có khung giờ cao điểm.", "en": "No peak windows."},
-    "chart.target": {"vi": "Mục tiêu", "en": "Target"},
-    "chart.compliance": {"vi": "Tỷ lệ hoàn thành", "en": "Compliance"},
-    "chart.no_data": {"vi": "không có số liệu", "en": "no figures"},
-    "chart.nothing": {"vi": "Không có dữ liệu.", "en": "No data."},
-    "chart.met": {"vi": "Đạt", "en": "Met"},
-    "chart.near": {"vi": "Từ 80 %", "en": "From 80%"},
-    "chart.short": {"vi": "Dưới 80 %", "en": "Under 80%"},
-    "chart.days_summary": {"vi": "{met}/{days} ngày đạt mục tiêu {target}; thấp nhất {lowest}.",
-                           "en": "{met} of {days} days met the {target} target; the lowest {lowest}."},
-    "chart.units_summary": {"vi": "{met}/{units} đơn vị đạt mục tiêu {target}.",
-                            "en": "{met} of {units} units met the {target} target."},
-    "chart.days_limit": {"vi": "{limit} ngày", "en": "{limit} days"},
-    "chart.days_value": {"vi": "{days} ngày", "en": "{days} days"},
-    "chart.within_limit": {"vi": "Trong {limit} ngày", "en": "Within {limit} days"},
-    "chart.over_limit": {"vi": "Quá {limit} ngày", "en": "Over {limit} days"},
-    "chart.never": {"vi": "chưa có tin", "en": "no message yet"},
-    "chart.days_summary_units": {"vi": "{over}/{units} đơn vị quá {limit} ngày chưa có tin mới.",
-                                 "en": "{over} of {units} units over {limit} days without a new message."},
-})
+from scheduler.web.i18n import translate
 
 GREEN, AMBER, RED, GREY = "#2e7d32", "#f9a825", "#c62828", "#bdbdbd"
 BAR, PEAK = "#1565c0", "#ffe0b2"
@@ -223,7 +194,7 @@ def compliance_by_day(points: Sequence[tuple[date, float | None]], target: float
     target_y = base - target / y_max * plot_h
     body.append(f'<line class="target" x1="{left}" x2="{_WIDTH - right}" y1="{target_y:.1f}" y2="{target_y:.1f}" '
                 f'stroke="{_INK}" stroke-width="1.2" stroke-dasharray="5 3"/>')
-    body.append(_text(_WIDTH - right - 2, target_y - 4, f"{t('chart.target')} {percent_text(target, language)}",
+    body.append(_text(_WIDTH - right - 2, target_y - 4, t("chart.target") + " " + percent_text(target, language),
                       anchor="end", size=11, weight="bold"))
     body.append(f'<line x1="{left}" x2="{_WIDTH - right}" y1="{base}" y2="{base}" stroke="{_MUTED}"/>')
     every = max(1, math.ceil(len(points) / 8))
@@ -302,7 +273,7 @@ def compliance_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = 
         shown=lambda value: percent_text(value, language), colour=lambda value: threshold_colour(value, target),
         missing=lambda name, x, y: _text(x, y, "— " + no_data, size=11, fill=_MUTED, css="value"),
         line_at=target, line_attributes='class="target"',
-        line_label=f"{t('chart.target')} {percent_text(target, language)}"))
+        line_label=t("chart.target") + " " + percent_text(target, language)))
 
 
 def days_since_by_unit(rows: Sequence[tuple[str, float | None]], caption: str = "", *, limit: float = 3.0,

@@ -40,22 +40,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.reports.formulas import INERT_EXPRESSION, INERT_NAMES, inert
 from scheduler.reports.table import Chart, Column, Report, Sheet
-from scheduler.web.i18n import add_messages, translate
-
-add_messages({
-    "export.info_sheet": {"vi": "Thông tin", "en": "Information"},
-    "export.organisation": {"vi": "Đơn vị", "en": "Organisation"},
-    "export.period": {"vi": "Kỳ báo cáo", "en": "Period"},
-    "export.generated_at": {"vi": "Thời điểm lập", "en": "Generated at"},
-    "export.timezone": {"vi": "Múi giờ", "en": "Time zone"},
-    "export.notes": {"vi": "Ghi chú", "en": "Notes"},
-    "export.sheets": {"vi": "Các bảng", "en": "Sheets"},
-    "export.total": {"vi": "Tổng cộng", "en": "Total"},
-    "export.page": {"vi": "Trang", "en": "Page"},
-    "export.no_rows": {"vi": "Không có dữ liệu.", "en": "No data."},
-    "export.more_rows": {"vi": "… và {count} dòng nữa: xem đầy đủ trong tệp CSV hoặc XLSX.",
-                         "en": "… and {count} more rows: the CSV and XLSX files hold them all."},
-})
+from scheduler.web.i18n import N_, install_translations, translate
 
 Output = str | os.PathLike[str] | IO[bytes]
 
@@ -92,7 +77,6 @@ def _points(fraction: float) -> float:
 
 def _percent_points(fraction: float) -> str:
     return f"{_points(fraction):.1f}"
-
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -376,10 +360,10 @@ class _Workbook:
         start, end = report.period
         ws.append([self.cell(ws, inert(report.title), font=self.title_font)])
         ws.append([])
-        for key, text in (("export.organisation", report.organisation),
-                          ("export.period", _period_text(start, end, self.language)),
-                          ("export.generated_at", _datetime_text(report.generated_at, self.zone, self.language)),
-                          ("export.timezone", report.timezone or "UTC")):
+        for key, text in ((N_("export.organisation"), report.organisation),
+                          (N_("export.period"), _period_text(start, end, self.language)),
+                          (N_("export.generated_at"), _datetime_text(report.generated_at, self.zone, self.language)),
+                          (N_("export.timezone"), report.timezone or "UTC")):
             ws.append([self.cell(ws, t(key), font=self.bold), inert(text)])  # the organisation's name is typed
         for index, note in enumerate(report.notes):
             ws.append([self.cell(ws, t("export.notes"), font=self.bold) if index == 0 else None, inert(note)])
@@ -527,8 +511,8 @@ def pdf_html(report: Report, *, max_rows: int = PDF_MAX_ROWS) -> str:
 
     language = report.language
     zone = _zone(report)
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
-                                     undefined=jinja2.StrictUndefined)
+    environment = install_translations(jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
+                                                          autoescape=True, undefined=jinja2.StrictUndefined))
     sheets = []
     for sheet in report.sheets:
         rows = iter(sheet.rows)
@@ -554,9 +538,8 @@ def pdf_html(report: Report, *, max_rows: int = PDF_MAX_ROWS) -> str:
     charts = [_pdf_chart(chart, landscape) for chart in report.charts]
     regular, bold = _font_files()
     start, end = report.period
-    t = lambda key: translate(key, language)  # noqa: E731
     return environment.get_template("report_pdf.html").render(
-        report=report, lang=language, t=t, sheets=sheets, charts=charts,
+        report=report, lang=language, sheets=sheets, charts=charts,
         period=_period_text(start, end, language),
         generated_at=_datetime_text(report.generated_at, zone, language),
         timezone=report.timezone or "UTC",

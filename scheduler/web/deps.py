@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from scheduler.web.i18n import language_of, translate
+from scheduler.web.i18n import N_, language_of
 from signage.clock import Clock
 from signage.config import Settings
 
@@ -57,17 +57,17 @@ LanguageDep = Annotated[str, Depends(language_of)]
 
 
 # The web UI's top navigation: (path, message key).
-NAV_LINKS = [("/campaigns", "nav.campaigns"), ("/alerts", "nav.alerts"), ("/media", "nav.media"),
-             ("/screens", "nav.screens"), ("/fleet", "nav.fleet"), ("/reports", "nav.reports")]
+NAV_LINKS = [("/campaigns", N_("nav.campaigns")), ("/alerts", N_("nav.alerts")), ("/media", N_("nav.media")),
+             ("/screens", N_("nav.screens")), ("/fleet", N_("nav.fleet")), ("/reports", N_("nav.reports"))]
 
 
 def render(request: Request, name: str, context: dict[str, Any], language: str, actor: Any = None):
-    """A page from the app's templates, with `t()` bound to the request's language; `actor` (the signed-in
-    user, campaigns.access.Actor) shows the navigation and gives forms their CSRF token."""
+    """A page from the app's templates in the request's language (their `_()` reads `lang`); `actor` (the
+    signed-in user, campaigns.access.Actor) shows the navigation and gives forms their CSRF token."""
     templates: Jinja2Templates = request.app.state.templates
     response = templates.TemplateResponse(
-        request, name, {**context, "lang": language, "t": lambda key: translate(key, language), "actor": actor,
-                        "nav_links": NAV_LINKS, "csrf_token": getattr(actor, "csrf_token", None)}
+        request, name, {**context, "lang": language, "actor": actor, "nav_links": NAV_LINKS,
+                        "csrf_token": getattr(actor, "csrf_token", None)}
     )
     if request.query_params.get("lang") == language:
         response.set_cookie("lang", language, httponly=True, samesite="lax", max_age=365 * 86400)

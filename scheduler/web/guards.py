@@ -36,6 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from scheduler.web.i18n import translate
 from signage.config import Settings
 
 Scope = MutableMapping[str, Any]
@@ -59,19 +60,13 @@ def problem_bytes(status: int, detail: str) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
 
 
-BUSY_PAGE = {
-    "vi": ("Máy chủ đang bận", "Máy chủ đang phục vụ nhiều yêu cầu cùng lúc. Vui lòng tải lại trang sau vài giây."),
-    "en": ("The server is busy", "The server is serving many requests at once. Reload the page in a few seconds."),
-}
-
-
 def busy_answer(path: str, language: str, detail: str) -> Response:
     """503 with Retry-After: problem+json for API clients and players, a short page in the user's language for
     a browser."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if path.startswith(MACHINE_PREFIXES):
         return Response(problem_bytes(503, detail), 503, headers, media_type="application/problem+json")
-    title, text = BUSY_PAGE.get(language, BUSY_PAGE["vi"])
+    title, text = translate("busy.title", language), translate("busy.text", language)
     page = (f'<!doctype html><html lang="{language}"><meta charset="utf-8"><title>{title}</title>'
             f"<h1>{title}</h1><p>{text}</p></html>")
     return HTMLResponse(page, 503, headers)

@@ -25,24 +25,9 @@ from campaigns.kinds import Role
 from campaigns.models import ApiToken, User
 from scheduler.web.auth import SESSION_COOKIE, ActorDep, PageActorDep
 from scheduler.web.deps import ClientAddressDep, ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
-from scheduler.web.i18n import add_messages
+from scheduler.web.i18n import N_
 from scheduler.web.pagination import Page, PageDep, paginate
 from scheduler.web.problems import Problem
-
-add_messages({
-    "login.heading": {"vi": "Đăng nhập", "en": "Sign in"},
-    "login.username": {"vi": "Tên đăng nhập", "en": "User name"},
-    "login.password": {"vi": "Mật khẩu", "en": "Password"},
-    "login.submit": {"vi": "Đăng nhập", "en": "Sign in"},
-    "login.refused": {"vi": "Sai tên đăng nhập hoặc mật khẩu.", "en": "Wrong user name or password."},
-    "login.throttled": {"vi": "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút.",
-                        "en": "Too many failed sign-ins. Please try again in a few minutes."},
-    "nav.logout": {"vi": "Đăng xuất", "en": "Sign out"},
-    "role.admin": {"vi": "Quản trị", "en": "Administrator"},
-    "role.staff": {"vi": "Cán bộ truyền thông", "en": "Communications staff"},
-    "role.head": {"vi": "Thủ trưởng đơn vị", "en": "Head of unit"},
-    "role.manager": {"vi": "Lãnh đạo quản lý", "en": "Manager"},
-})
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -68,7 +53,7 @@ def login(request: Request, session: SessionDep, clock: ClockDep, settings: Sett
         user = authenticate(session, username.strip(), password, clock, client)
     except (LoginRefused, LoginThrottled) as exc:
         session.commit()  # the failure counts even though the answer is an error
-        key, status = ("login.throttled", 429) if isinstance(exc, LoginThrottled) else ("login.refused", 401)
+        key, status = (N_("login.throttled"), 429) if isinstance(exc, LoginThrottled) else (N_("login.refused"), 401)
         response = render(request, "login.html", {"next": safe_next(next), "error": key, "username": username},
                           language)
         response.status_code = status

@@ -40,7 +40,7 @@ from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.bodies import ReviewBody, TargetCountOut, TargetsBody
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
 from scheduler.web.forms import FormDep
-from scheduler.web.i18n import add_messages, translate
+from scheduler.web.i18n import translate
 from scheduler.web.pagination import Page, PageDep, PageParams, paginate
 from scheduler.web.problems import describe_validation_errors, page_not_found, status_of
 from signage.errors import Invalid, NotFound, Refused
@@ -48,131 +48,6 @@ from signage.protocol import MAX_ALERT_TEXT
 from signage.text import NfcModel
 
 log = logging.getLogger("signage.alerts")
-
-add_messages({
-    "nav.alerts": {"vi": "Cảnh báo", "en": "Alerts"},
-    "alert.list.heading": {"vi": "Thông báo và cảnh báo", "en": "Messages and alerts"},
-    "alert.new": {"vi": "Tạo cảnh báo mới", "en": "New alert"},
-    "alert.filter.all": {"vi": "Tất cả", "en": "All"},
-    "alert.filter.apply": {"vi": "Lọc", "en": "Filter"},
-    "alert.filter.any": {"vi": "Tất cả", "en": "Any"},
-    "alert.empty": {"vi": "Chưa có cảnh báo nào.", "en": "No alerts yet."},
-    "alert.more": {"vi": "Trang sau", "en": "Next page"},
-    "alert.less": {"vi": "Trang trước", "en": "Previous page"},
-    "alert.phase.pending": {"vi": "Chờ duyệt", "en": "Awaiting approval"},
-    "alert.phase.scheduled": {"vi": "Đã hẹn giờ", "en": "Scheduled"},
-    "alert.phase.active": {"vi": "Đang phát", "en": "On air"},
-    "alert.phase.ended": {"vi": "Đã hết hạn", "en": "Ended"},
-    "alert.phase.stopped": {"vi": "Đã dừng", "en": "Stopped"},
-    "alert.phase.rejected": {"vi": "Bị từ chối", "en": "Rejected"},
-    "alert.severity.info": {"vi": "Thông tin", "en": "Information"},
-    "alert.severity.urgent": {"vi": "Khẩn cấp", "en": "Urgent"},
-    "alert.severity.info.help": {"vi": "Hiện thành dòng chữ chạy phía trên nội dung đang phát; chương trình vẫn phát "
-                                       "bình thường.",
-                                 "en": "Shown as a ticker over whatever plays; the programme goes on as usual."},
-    "alert.severity.urgent.help": {"vi": "Chiếm toàn màn hình ngay lập tức, ngắt nội dung đang phát cho đến khi hết "
-                                         "hạn hoặc bị dừng; sau đó chương trình phát tiếp và bù lượt bị ngắt.",
-                                   "en": "Takes the whole screen at once, cutting what plays, until it expires or is "
-                                         "stopped; then the programme resumes and the cut spots are made good."},
-    "alert.kind.text": {"vi": "Chữ", "en": "Text"},
-    "alert.kind.media": {"vi": "Video hoặc ảnh", "en": "Video or image"},
-    "alert.col.title": {"vi": "Tiêu đề", "en": "Title"},
-    "alert.col.unit": {"vi": "Đơn vị phát hành", "en": "Issued by"},
-    "alert.col.severity": {"vi": "Mức độ", "en": "Severity"},
-    "alert.col.phase": {"vi": "Trạng thái", "en": "State"},
-    "alert.col.time": {"vi": "Thời gian hiển thị", "en": "Showing"},
-    "alert.field.title": {"vi": "Tiêu đề (chỉ cán bộ thấy)", "en": "Title (for staff only)"},
-    "alert.field.text": {"vi": "Nội dung hiển thị cho người dân", "en": "Text the public reads"},
-    "alert.field.chars": {"vi": "ký tự", "en": "characters"},
-    "alert.field.severity": {"vi": "Mức độ", "en": "Severity"},
-    "alert.field.kind": {"vi": "Hình thức", "en": "Kind"},
-    "alert.field.media": {"vi": "Video hoặc ảnh từ thư viện của đơn vị", "en": "A video or image from your unit's "
-                                                                             "library"},
-    "alert.field.media.none": {"vi": "Thư viện chưa có video hay ảnh nào của đơn vị.",
-                               "en": "The library has no video or image of your unit yet."},
-    "alert.field.media.library": {"vi": "Mở thư viện media để tải lên", "en": "Open the media library to upload"},
-    "alert.field.media.help": {"vi": "Nội dung chữ vẫn hiện trong lúc màn hình đang tải tệp.",
-                               "en": "The text shows while a screen is still fetching the file."},
-    "alert.field.start": {"vi": "Bắt đầu", "en": "Start"},
-    "alert.field.start.now": {"vi": "Ngay bây giờ", "en": "Now"},
-    "alert.field.start.at": {"vi": "Hẹn giờ", "en": "At"},
-    "alert.field.duration": {"vi": "Hiển thị trong", "en": "Show for"},
-    "alert.field.until": {"vi": "Đến thời điểm…", "en": "Until…"},
-    "alert.field.expires": {"vi": "Hết hạn lúc", "en": "Expires at"},
-    "alert.field.timezone": {"vi": "Giờ Hà Nội ({tz})", "en": "Hà Nội time ({tz})"},
-    "alert.field.unit": {"vi": "Đơn vị phát hành", "en": "Issuing unit"},
-    "alert.field.targets": {"vi": "Màn hình nhận cảnh báo", "en": "Screens to alert"},
-    "alert.field.targets.help": {"vi": "Chỉ chọn được màn hình thuộc đơn vị phát hành và các đơn vị trực thuộc.",
-                                 "en": "Only screens of the issuing unit and the units below it can be chosen."},
-    "alert.count.label": {"vi": "Số màn hình hiển thị cảnh báo:", "en": "Screens that show the alert:"},
-    "alert.minutes": {"vi": "{n} phút", "en": "{n} minutes"},
-    "alert.hours": {"vi": "{n} giờ", "en": "{n} hours"},
-    "alert.urgent.warning": {"vi": "Cảnh báo khẩn cấp sẽ NGẮT NGAY nội dung đang phát trên tất cả {count} màn hình "
-                                   "được chọn và chiếm toàn màn hình đến khi hết hạn hoặc bị dừng.",
-                             "en": "An urgent alert INTERRUPTS AT ONCE whatever plays on all {count} targeted "
-                                   "screens and takes them over until it expires or is stopped."},
-    "alert.urgent.confirm": {"vi": "Tôi hiểu và muốn ngắt các màn hình này ngay", "en": "I understand, and I want "
-                                                                                       "these screens interrupted now"},
-    "alert.urgent.unconfirmed": {"vi": "cảnh báo khẩn cấp cần xác nhận; đọc lưu ý màu vàng và đánh dấu ô xác nhận "
-                                       "rồi gửi lại",
-                                 "en": "an urgent alert needs your confirmation; read the yellow warning, tick its "
-                                       "box and send again"},
-    "alert.approval.note": {"vi": "Đơn vị của bạn yêu cầu thủ trưởng duyệt cảnh báo trước khi phát.",
-                            "en": "Your unit's alerts go out once its head of unit approves them."},
-    "alert.issue": {"vi": "Phát cảnh báo", "en": "Issue the alert"},
-    "alert.error": {"vi": "Chưa thực hiện được:", "en": "Not done:"},
-    "alert.detail.unit": {"vi": "Đơn vị phát hành", "en": "Issued by"},
-    "alert.detail.text": {"vi": "Nội dung", "en": "Text"},
-    "alert.detail.media": {"vi": "Tệp", "en": "File"},
-    "alert.detail.time": {"vi": "Thời gian hiển thị", "en": "Showing"},
-    "alert.detail.targets": {"vi": "Màn hình nhận", "en": "Screens targeted"},
-    "alert.detail.created_by": {"vi": "Người tạo", "en": "Created by"},
-    "alert.detail.approved_by": {"vi": "Người duyệt", "en": "Approved by"},
-    "alert.detail.review_note": {"vi": "Ghi chú duyệt", "en": "Review note"},
-    "alert.detail.stopped_by": {"vi": "Người dừng", "en": "Stopped by"},
-    "alert.review.heading": {"vi": "Phê duyệt", "en": "Review"},
-    "alert.review.note": {"vi": "Ghi chú (bắt buộc khi từ chối)", "en": "Note (needed to reject)"},
-    "alert.approve": {"vi": "Duyệt và phát", "en": "Approve and send"},
-    "alert.reject": {"vi": "Từ chối", "en": "Reject"},
-    "alert.stop": {"vi": "Dừng cảnh báo…", "en": "Stop the alert…"},
-    "alert.stop.warning": {"vi": "Cảnh báo sẽ được gỡ khỏi mọi màn hình trong vài giây và không thể phát lại.",
-                           "en": "The alert is taken off every screen within seconds, and cannot be resumed."},
-    "alert.stop.reason": {"vi": "Lý do (không bắt buộc)", "en": "Reason (optional)"},
-    "alert.stop.confirm": {"vi": "Xác nhận dừng", "en": "Stop it now"},
-    "alert.done.created": {"vi": "Đã phát hành cảnh báo.", "en": "The alert is issued."},
-    "alert.done.pending": {"vi": "Đã gửi thủ trưởng đơn vị duyệt.", "en": "Sent to the head of unit for approval."},
-    "alert.done.approved": {"vi": "Đã duyệt: cảnh báo được gửi tới các màn hình.",
-                            "en": "Approved: the alert goes out to the screens."},
-    "alert.done.rejected": {"vi": "Đã từ chối.", "en": "Rejected."},
-    "alert.done.stopped": {"vi": "Đã dừng: cảnh báo được gỡ khỏi các màn hình.",
-                           "en": "Stopped: the alert is taken off the screens."},
-    "alert.deliveries.heading": {"vi": "Tình hình hiển thị", "en": "Delivery"},
-    "alert.deliveries.live": {"vi": "Tự cập nhật vài giây một lần.", "en": "Refreshes itself every few seconds."},
-    "alert.deliveries.none": {"vi": "Chưa gửi tới màn hình nào.", "en": "Not sent to any screen yet."},
-    "alert.count.targeted": {"vi": "Màn hình nhận", "en": "Targeted"},
-    "alert.count.sent": {"vi": "Đã gửi", "en": "Sent"},
-    "alert.count.started": {"vi": "Đã hiển thị", "en": "Started"},
-    "alert.count.ended": {"vi": "Đã kết thúc", "en": "Ended"},
-    "alert.state.waiting": {"vi": "Đang chờ", "en": "Waiting"},
-    "alert.state.showing": {"vi": "Đang hiển thị", "en": "Showing"},
-    "alert.state.ended": {"vi": "Đã kết thúc", "en": "Ended"},
-    "alert.state.not acknowledged": {"vi": "Không xác nhận", "en": "Not acknowledged"},
-    "alert.outcome.completed": {"vi": "trọn vẹn", "en": "completed"},
-    "alert.outcome.interrupted": {"vi": "bị ngắt", "en": "interrupted"},
-    "alert.outcome.failed": {"vi": "lỗi", "en": "failed"},
-    "alert.col.screen": {"vi": "Màn hình", "en": "Screen"},
-    "alert.col.site": {"vi": "Điểm đặt", "en": "Site"},
-    "alert.col.sent": {"vi": "Gửi lúc", "en": "Sent"},
-    "alert.col.sends": {"vi": "Số lần gửi", "en": "Sends"},
-    "alert.col.started": {"vi": "Bắt đầu", "en": "Started"},
-    "alert.col.ended": {"vi": "Kết thúc", "en": "Ended"},
-    "alert.col.outcome": {"vi": "Kết quả", "en": "Outcome"},
-    "alert.col.state": {"vi": "Tình trạng", "en": "State"},
-    "alert.audit.heading": {"vi": "Nhật ký thao tác", "en": "Audit trail"},
-    "alert.audit.at": {"vi": "Thời điểm", "en": "When"},
-    "alert.audit.who": {"vi": "Người thực hiện", "en": "Who"},
-    "alert.audit.action": {"vi": "Thao tác", "en": "Action"},
-})
 
 api = APIRouter(prefix="/api/v1", tags=["alerts"])
 pages = APIRouter(include_in_schema=False)

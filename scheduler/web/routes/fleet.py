@@ -30,96 +30,11 @@ from scheduler.plan_store import newest_body
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
 from scheduler.web.forms import FormDep
-from scheduler.web.i18n import add_messages, translate
+from scheduler.web.i18n import N_, translate
 from scheduler.web.pagination import Page, PageDep, PageParams, paginate
 from signage.clock import local_date
 from signage.errors import Invalid, NotFound
 from signage.protocol import Plan
-
-add_messages({
-    "nav.screens": {"vi": "Trạng thái màn hình", "en": "Screen status"},
-    "fleet.screens_link": {"vi": "Trạng thái màn hình", "en": "Screen status"},
-    "fleet.missing": {"vi": "Không tìm thấy mục này trong đơn vị của bạn.",
-                      "en": "There is no such item within your organisation."},
-    "fleet.back": {"vi": "Về danh sách màn hình", "en": "Back to the screens"},
-    "fleet.day.mon": {"vi": "Thứ Hai", "en": "Monday"},
-    "fleet.day.tue": {"vi": "Thứ Ba", "en": "Tuesday"},
-    "fleet.day.wed": {"vi": "Thứ Tư", "en": "Wednesday"},
-    "fleet.day.thu": {"vi": "Thứ Năm", "en": "Thursday"},
-    "fleet.day.fri": {"vi": "Thứ Sáu", "en": "Friday"},
-    "fleet.day.sat": {"vi": "Thứ Bảy", "en": "Saturday"},
-    "fleet.day.sun": {"vi": "Chủ Nhật", "en": "Sunday"},
-    "screenstate.online": {"vi": "Trực tuyến", "en": "Online"},
-    "screenstate.offline": {"vi": "Mất kết nối", "en": "Offline"},
-    "screenstate.never": {"vi": "Chưa từng kết nối", "en": "Never seen"},
-    "screenstate.plan_current": {"vi": "Đã nhận kế hoạch mới nhất", "en": "Has the newest plan"},
-    "screenstate.plan_behind": {"vi": "Chưa nhận kế hoạch mới nhất", "en": "Not yet on the newest plan"},
-    "screenstate.no_plan": {"vi": "Chưa có kế hoạch", "en": "No plan yet"},
-    "screenstate.disabled": {"vi": "Đã tắt", "en": "Disabled"},
-    "screens.heading": {"vi": "Màn hình và trạng thái", "en": "Screens and their state"},
-    "screens.organisation": {"vi": "Đơn vị", "en": "Organisation"},
-    "screens.site_kind": {"vi": "Loại điểm đặt", "en": "Site kind"},
-    "screens.kind": {"vi": "Loại màn hình", "en": "Screen kind"},
-    "screens.state": {"vi": "Trạng thái", "en": "State"},
-    "screens.search": {"vi": "Tìm theo mã hoặc tên", "en": "Search by id or name"},
-    "screens.any": {"vi": "Tất cả", "en": "Any"},
-    "screens.filter": {"vi": "Lọc", "en": "Filter"},
-    "screens.found": {"vi": "màn hình", "en": "screens"},
-    "screens.none": {"vi": "Không có màn hình nào khớp bộ lọc.", "en": "No screen matches these filters."},
-    "screens.previous": {"vi": "Trang trước", "en": "Previous page"},
-    "screens.next": {"vi": "Trang sau", "en": "Next page"},
-    "screens.last_seen": {"vi": "Liên lạc lần cuối", "en": "Last seen"},
-    "screens.plan": {"vi": "Kế hoạch phát", "en": "Plan"},
-    "screens.now_playing": {"vi": "Đang phát", "en": "Now playing"},
-    "sitepage.details": {"vi": "Thông tin điểm đặt", "en": "Site details"},
-    "sitepage.timezone": {"vi": "Múi giờ", "en": "Timezone"},
-    "sitepage.address": {"vi": "Địa chỉ", "en": "Address"},
-    "sitepage.hours": {"vi": "Giờ hoạt động và khung giờ cao điểm", "en": "Operating hours and peak windows"},
-    "sitepage.day": {"vi": "Ngày", "en": "Day"},
-    "sitepage.operating": {"vi": "Giờ hoạt động", "en": "Operating hours"},
-    "sitepage.peak": {"vi": "Khung giờ cao điểm", "en": "Peak windows"},
-    "sitepage.defaults": {"vi": "theo mặc định của loại điểm đặt", "en": "the site kind's defaults"},
-    "sitepage.custom": {"vi": "đặt riêng cho điểm này", "en": "set for this site"},
-    "sitepage.edit": {"vi": "Sửa khung giờ", "en": "Edit the windows"},
-    "sitepage.help": {"vi": "Mỗi ngày ghi các khung giờ dạng 06:00-08:30, 16:30-19:00; để trống nếu ngày đó không "
-                            "hoạt động. Khung giờ cao điểm phải nằm trong giờ hoạt động và không chồng lên nhau.",
-                      "en": "Write each day's windows like 06:00-08:30, 16:30-19:00; leave a day empty when the site "
-                            "is closed. Peak windows must lie inside the operating hours and must not overlap."},
-    "sitepage.save": {"vi": "Lưu khung giờ", "en": "Save the windows"},
-    "sitepage.reset_peak": {"vi": "Khôi phục khung cao điểm mặc định", "en": "Reset peak windows to defaults"},
-    "sitepage.reset_operating": {"vi": "Khôi phục giờ hoạt động mặc định", "en": "Reset operating hours to defaults"},
-    "sitepage.saved": {"vi": "Đã lưu. Kế hoạch phát của các màn hình tại đây sẽ được lập lại trong giây lát.",
-                       "en": "Saved. The plans of this site's screens are made again within moments."},
-    "sitepage.unchanged": {"vi": "Không có gì thay đổi.", "en": "Nothing changed."},
-    "sitepage.error": {"vi": "Chưa lưu: khung giờ chưa hợp lệ. Sửa các mục sau rồi lưu lại:",
-                       "en": "Not saved: the windows are not valid. Fix the following and save again:"},
-    "sitepage.fix": {"vi": "Cách sửa:", "en": "To fix:"},
-    "sitepage.readonly": {"vi": "Chỉ thủ trưởng đơn vị hoặc quản trị viên được sửa khung giờ.",
-                          "en": "Only a head of unit or an administrator may change the windows."},
-    "sitepage.screens": {"vi": "Màn hình tại điểm đặt", "en": "Screens at this site"},
-    "screenpage.details": {"vi": "Thông tin màn hình", "en": "Screen details"},
-    "screenpage.plan_sent": {"vi": "Kế hoạch đã gửi", "en": "Plan sent"},
-    "screenpage.plan_confirmed": {"vi": "Kế hoạch máy phát xác nhận", "en": "Plan confirmed by the player"},
-    "screenpage.cache": {"vi": "Media đã tải sẵn", "en": "Media cached"},
-    "screenpage.cache_ready": {"vi": "sẵn sàng", "en": "ready"},
-    "screenpage.cache_missing": {"vi": "còn thiếu", "en": "missing"},
-    "screenpage.journal": {"vi": "Bản ghi phát chưa gửi về", "en": "Play records not yet sent"},
-    "screenpage.clock_offset": {"vi": "Lệch đồng hồ", "en": "Clock offset"},
-    "screenpage.software": {"vi": "Phiên bản phần mềm", "en": "Software version"},
-    "screenpage.refused": {"vi": "Lần từ chối gần nhất", "en": "Last refusal"},
-    "screenpage.screenshot": {"vi": "Ảnh chụp màn hình gần nhất", "en": "Latest screenshot"},
-    "screenpage.no_screenshot": {"vi": "Chưa có ảnh chụp màn hình.", "en": "No screenshot yet."},
-    "screenpage.timeline": {"vi": "Lịch phát hôm nay", "en": "Today's plan"},
-    "screenpage.no_plan": {"vi": "Chưa có kế hoạch phát cho màn hình này.", "en": "This screen has no plan yet."},
-    "screenpage.no_spots": {"vi": "Hôm nay không có lượt phát chiến dịch nào.",
-                            "en": "No campaign spots today."},
-    "timeline.title": {"vi": "Lịch phát ngày", "en": "Plan for"},
-    "timeline.operating": {"vi": "Giờ hoạt động", "en": "Operating"},
-    "timeline.peak": {"vi": "Cao điểm", "en": "Peak"},
-    "timeline.spots": {"vi": "Lượt phát", "en": "Spots"},
-    "timeline.legend_spots": {"vi": "lượt", "en": "spots"},
-    "timeline.now": {"vi": "Bây giờ", "en": "Now"},
-})
 
 api = APIRouter(prefix="/api/v1", tags=["fleet"])
 pages = APIRouter(include_in_schema=False)
@@ -480,7 +395,7 @@ def site_page(site_id: str, request: Request, session: SessionDep, clock: ClockD
         return _missing_page(request, language, actor)
     context = _site_context(session, actor, site, clock.now())
     if saved is not None:
-        context["notice"] = "sitepage.saved" if saved else "sitepage.unchanged"
+        context["notice"] = N_("sitepage.saved") if saved else N_("sitepage.unchanged")
     return render(request, "site.html", context, language, actor)
 
 
@@ -548,9 +463,11 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
         timeline = day_timeline(plan, today)
         names = {campaign_id: name for campaign_id, name in session.execute(
             select(Campaign.id, Campaign.name).where(Campaign.id.in_(timeline.campaign_ids)))}
-        labels = {key: translate(f"timeline.{key}", language)
-                  for key in ("operating", "peak", "spots", "legend_spots", "now")}
-        labels["title"] = f"{translate('timeline.title', language)} {today.strftime('%d/%m/%Y')} ({plan.timezone})"
+        labels = {key.removeprefix("timeline."): translate(key, language) for key in (
+            N_("timeline.operating"), N_("timeline.peak"), N_("timeline.spots"), N_("timeline.legend_spots"),
+            N_("timeline.now"))}
+        title = translate("timeline.title", language)
+        labels["title"] = f"{title} {today.strftime('%d/%m/%Y')} ({plan.timezone})"
         svg = timeline_svg(timeline, names, labels, now)
     return render(request, "screen.html", {
         "screen": screen, "state": state, "groups": fleet.visible_groups(session, actor, screen),

@@ -54,66 +54,12 @@ from scheduler.web.auth import (
     signed_in_page,
 )
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
-from scheduler.web.i18n import add_messages
 from scheduler.web.pagination import Page, PageDep, PageParams, paginate
 from scheduler.web.problems import Problem, status_of
 from scheduler.web.routes.media_files import media_response
 from signage.clock import Clock
 from signage.config import Settings
 from signage.errors import Conflict, Invalid
-
-add_messages({
-    "media.heading": {"vi": "Thư viện media", "en": "Media library"},
-    "media.upload.heading": {"vi": "Tải tệp lên", "en": "Upload a file"},
-    "media.upload.file": {"vi": "Tệp video, âm thanh hoặc ảnh", "en": "Video, audio or image file"},
-    "media.upload.organisation": {"vi": "Đơn vị sở hữu", "en": "Owning unit"},
-    "media.upload.display": {"vi": "Thời gian hiển thị nếu là ảnh (giây, mặc định 10)",
-                             "en": "Display time if it is an image (seconds, 10 by default)"},
-    "media.upload.submit": {"vi": "Tải lên", "en": "Upload"},
-    "media.upload.hint": {"vi": "Nhận video H.264, H.265, VP8, VP9, MPEG-4 (MP4, MOV, MKV, WebM); âm thanh AAC, MP3, "
-                                "Opus, Vorbis (phát trên loa); ảnh PNG, JPEG. Tối đa {max}.",
-                          "en": "Accepted: H.264, H.265, VP8, VP9, MPEG-4 video (MP4, MOV, MKV, WebM); AAC, MP3, Opus, "
-                                "Vorbis audio (played on speakers); PNG, JPEG images. At most {max}."},
-    "media.upload.too_large": {"vi": "Tệp lớn hơn giới hạn tải lên ({max}).",
-                               "en": "The file is larger than the upload limit ({max})."},
-    "media.upload.sending": {"vi": "Đang tải lên…", "en": "Uploading…"},
-    "media.refused": {"vi": "Không nhận tệp", "en": "File refused"},
-    "media.notice.uploaded": {"vi": "Đã tải lên", "en": "Uploaded"},
-    "media.notice.duplicate": {"vi": "Tệp này đã có trong thư viện", "en": "This file is already in the library"},
-    "media.notice.deleted": {"vi": "Đã xoá tệp khỏi thư viện.", "en": "The file was deleted from the library."},
-    "media.filter.kind": {"vi": "Loại", "en": "Kind"},
-    "media.filter.organisation": {"vi": "Đơn vị", "en": "Unit"},
-    "media.filter.q": {"vi": "Tên tệp có chứa", "en": "Name contains"},
-    "media.filter.all": {"vi": "Tất cả", "en": "All"},
-    "media.filter.submit": {"vi": "Lọc", "en": "Filter"},
-    "media.kind.video": {"vi": "Video", "en": "Video"},
-    "media.kind.image": {"vi": "Ảnh", "en": "Image"},
-    "media.kind.audio": {"vi": "Âm thanh (loa)", "en": "Audio (speakers)"},
-    "media.col.preview": {"vi": "Xem trước", "en": "Preview"},
-    "media.col.name": {"vi": "Tên tệp", "en": "File name"},
-    "media.col.duration": {"vi": "Thời lượng", "en": "Duration"},
-    "media.col.size": {"vi": "Dung lượng", "en": "Size"},
-    "media.col.used_by": {"vi": "Dùng trong chiến dịch", "en": "Used by campaigns"},
-    "media.col.uploaded": {"vi": "Thêm vào lúc", "en": "Added"},
-    "media.unused": {"vi": "chưa dùng", "en": "unused"},
-    "media.empty": {"vi": "Chưa có tệp media nào phù hợp.", "en": "No media files match."},
-    "media.count": {"vi": "tệp", "en": "files"},
-    "media.prev": {"vi": "← Trang trước", "en": "← Previous"},
-    "media.next": {"vi": "Trang sau →", "en": "Next →"},
-    "media.display_default": {"vi": "hiển thị", "en": "shown for"},
-    "media.detail.back": {"vi": "← Thư viện media", "en": "← Media library"},
-    "media.detail.container": {"vi": "Định dạng", "en": "Container"},
-    "media.detail.codecs": {"vi": "Mã hoá", "en": "Codecs"},
-    "media.detail.mime": {"vi": "Kiểu MIME", "en": "MIME type"},
-    "media.detail.display": {"vi": "Thời gian hiển thị", "en": "Display time"},
-    "media.detail.screens": {"vi": "Phát trên màn hình loại", "en": "Plays on screens of kind"},
-    "media.detail.uploaded_by": {"vi": "Người tải lên", "en": "Uploaded by"},
-    "media.detail.download": {"vi": "Tải về", "en": "Download"},
-    "media.detail.delete": {"vi": "Xoá khỏi thư viện", "en": "Delete from the library"},
-    "media.detail.confirm": {"vi": "Xoá tệp này khỏi thư viện?", "en": "Delete this file from the library?"},
-    "media.detail.in_use": {"vi": "Không xoá được khi còn chiến dịch dùng tệp này.",
-                            "en": "It cannot be deleted while campaigns use it."},
-})
 
 api = APIRouter(prefix="/api/v1", tags=["media"])
 pages = APIRouter(include_in_schema=False)

@@ -35,32 +35,9 @@ from scheduler.reports.exports import cell_text
 from scheduler.reports.table import Column, Report
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
-from scheduler.web.i18n import add_messages
 from scheduler.web.problems import Problem
 from signage.clock import local_today
 from signage.errors import Refused
-
-add_messages({
-    "nav.reports": {"vi": "Báo cáo", "en": "Reports"},
-    "reports.heading": {"vi": "Báo cáo phát sóng", "en": "Broadcast reports"},
-    "reports.kind": {"vi": "Loại báo cáo", "en": "Report"},
-    "reports.compliance": {"vi": "Tuân thủ chiến dịch", "en": "Campaign compliance"},
-    "reports.pop": {"vi": "Nhật ký phát sóng", "en": "Proof-of-play log"},
-    "reports.health": {"vi": "Tình trạng màn hình", "en": "Screen health"},
-    "reports.rounds": {"vi": "Tiến độ theo đợt", "en": "Progress by rounds"},
-    "reports.cadence": {"vi": "Nhịp tin thường xuyên", "en": "Message cadence"},
-    "reports.campaign": {"vi": "Chiến dịch", "en": "Campaign"},
-    "reports.all_campaigns": {"vi": "Tất cả chiến dịch", "en": "All campaigns"},
-    "reports.scope": {"vi": "Đơn vị", "en": "Organisation"},
-    "reports.from": {"vi": "Từ ngày", "en": "From"},
-    "reports.to": {"vi": "Đến ngày", "en": "To"},
-    "reports.show": {"vi": "Xem báo cáo", "en": "Show"},
-    "reports.export": {"vi": "Tải về", "en": "Download"},
-    "reports.first_rows": {"vi": "Hiển thị {shown} dòng đầu; tải tệp để có đủ.",
-                           "en": "Showing the first {shown} rows; download the file for all of them."},
-    "reports.empty": {"vi": "Không có số liệu cho phạm vi và thời gian đã chọn.",
-                      "en": "No figures for the chosen scope and period."},
-})
 
 PAGE_ROWS = 200
 WITHOUT_CAMPAIGN = {"cadence"}  # reports about units rather than campaigns: no campaign is offered or accepted
