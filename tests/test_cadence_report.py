@@ -27,7 +27,7 @@ from sqlalchemy import update
 from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus
 from campaigns.models import Alert, Screen, Site
 from scheduler.reports.cadence import cadence_period, cadence_report, unit_cadences
-from scheduler.reports.compliance import Scope
+from scheduler.reports.scope import Scope
 from signage.db import transaction
 from signage.errors import Invalid
 from tests.conftest import sign_in

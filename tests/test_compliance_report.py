@@ -6,7 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
-from scheduler.reports.compliance import Scope, compliance_report, screen_days, summarise
+from scheduler.reports.compliance import compliance_report, screen_days, summarise
+from scheduler.reports.scope import Scope
 from tests.test_ledger import HANOI, PHULA_1, PHULA_2, PHULA_SPEAKER, TUESDAY, VANQUAN, close, ledger  # noqa: F401
 from tests.test_pop_log_csv import assert_same_log
 

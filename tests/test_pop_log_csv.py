@@ -15,9 +15,10 @@ from campaigns.kinds import CampaignStatus, OrgKind, ScreenKind, SiteKind, Windo
 from campaigns.models import Campaign, Organisation, Screen, Site
 from scheduler.database import Database, open_database
 from scheduler.models import PlayRecord
-from scheduler.reports.compliance import Scope
+from scheduler.reports.columns import POP_COLUMNS
 from scheduler.reports.exports import iter_csv
-from scheduler.reports.operations import POP_COLUMNS, pop_log_csv, pop_report
+from scheduler.reports.operations import pop_log_csv, pop_report
+from scheduler.reports.scope import Scope
 from signage.config import Settings
 
 DAY = date(2024, 8, 20)

@@ -28,26 +28,16 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.kinds import AlertSeverity, AlertStatus
-from campaigns.models import Alert, Organisation, Screen, Site
+from campaigns.models import Alert, Organisation, Screen
 from scheduler.reports import charts
-from scheduler.reports.compliance import Scope
-from scheduler.reports.table import Column, Report, Sheet
+from scheduler.reports.columns import CADENCE_COLUMNS
+from scheduler.reports.scope import Scope
+from scheduler.reports.table import Report, Sheet
 from signage.config import DEFAULT_TIMEZONE
 from signage.errors import Invalid
 
 MAX_GAP = timedelta(days=3)
 CHART_UNITS = 40  # bars in the chart: the units longest without a message; the sheet lists them all
-
-CADENCE_COLUMNS = [
-    Column("unit", "Đơn vị", "Unit", "text", 36),
-    Column("organisation_id", "Mã đơn vị", "Unit id", "id", 22),
-    Column("messages", "Tin thường xuyên trong kỳ", "Regular messages in the period", "int", 14),
-    Column("urgent", "Cảnh báo khẩn trong kỳ", "Urgent alerts in the period", "int", 14),
-    Column("last_message", "Tin thường xuyên gần nhất", "Last regular message", "datetime", 20),
-    Column("days_since", "Số ngày từ tin gần nhất", "Days since it", "decimal", 12),
-    Column("longest_gap", "Khoảng cách dài nhất (ngày)", "Longest gap (days)", "decimal", 14),
-    Column("late", "Quá 3 ngày không có tin", "Over 3 days without one", "text", 12),
-]
 
 
 @dataclass(frozen=True)
@@ -98,10 +88,6 @@ def in_days(span: timedelta) -> float:
     return round(span.total_seconds() / 86400, 1)
 
 
-def _in_scope(query, scope: Scope):
-    return query.where(Organisation.path.startswith(scope.path, autoescape=True))
-
-
 def _went_out(period: Period):
     """Alerts that went out by the period's end (which is never after now)."""
     return and_(Alert.status.in_((AlertStatus.approved, AlertStatus.stopped)), Alert.starts_at <= period.end,
@@ -110,13 +96,12 @@ def _went_out(period: Period):
 
 def listed_units(session: Session, scope: Scope) -> list[UnitCadence]:
     """The organisations of the scope with an enabled screen somewhere in their own subtree."""
-    holders = _in_scope(select(Organisation.path).join(Site, Site.organisation_id == Organisation.id)
-                        .join(Screen, Screen.site_id == Site.id).where(Screen.enabled.is_(True)), scope
-                        ).distinct().subquery()
+    holders = scope.filter_screens(select(Organisation.path).select_from(Screen).where(Screen.enabled.is_(True))
+                                   ).distinct().subquery()
     holds_a_screen = (select(holders.c.path)
                       .where(func.substr(holders.c.path, 1, func.length(Organisation.path)) == Organisation.path)
                       .exists())
-    rows = session.execute(_in_scope(select(Organisation.id, Organisation.name, Organisation.path), scope)
+    rows = session.execute(scope.filter_organisations(select(Organisation.id, Organisation.name, Organisation.path))
                            .where(holds_a_screen).order_by(Organisation.path))
     return [UnitCadence(organisation_id, name, path) for organisation_id, name, path in rows]
 
@@ -126,8 +111,9 @@ def unit_cadences(session: Session, scope: Scope, period: Period) -> list[UnitCa
     units = {unit.organisation_id: unit for unit in listed_units(session, scope)}
     regular = Alert.severity == AlertSeverity.info
     in_period = Alert.starts_at >= period.start
-    issued = _in_scope(select(Alert.organisation_id).join(Organisation, Organisation.id == Alert.organisation_id),
-                       scope).where(_went_out(period))
+    issued = scope.filter_organisations(select(Alert.organisation_id)
+                                        .join(Organisation, Organisation.id == Alert.organisation_id)
+                                        ).where(_went_out(period))
     counts = session.execute(issued.add_columns(
         func.sum(case((and_(regular, in_period), 1), else_=0)).label("messages"),
         func.sum(case((and_(Alert.severity == AlertSeverity.urgent, in_period), 1), else_=0)).label("urgent"),

@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from campaigns.models import Campaign, Organisation, Screen, Site
-from scheduler.models import DeliveryRollup
-from scheduler.reports.table import Column, Report, Sheet
+from campaigns.kinds import default_peak_windows
+from campaigns.models import Organisation, Screen, Site
+from scheduler.models import DeliveryRollup, PlayRecord
+from scheduler.reports.columns import BY_SITE_COLUMNS, BY_SITE_KIND_COLUMNS, BY_UNIT_COLUMNS, DAY_COLUMNS
+from scheduler.reports.scope import Scope
+from scheduler.reports.table import Report, Sheet
 
 IN_PROGRESS = "in_progress"  # a short screen-day whose day is not over (or not closed yet)
 
@@ -37,19 +40,6 @@ def cause_words(cause: str | None, language: str) -> str:
         return ""
     vi, en = CAUSE_WORDS.get(cause, (cause, cause))
     return en if language == "en" else vi
-
-
-@dataclass
-class Scope:
-    """What a report covers: an organisation subtree, a period (local dates, inclusive), optionally a campaign."""
-
-    organisation_id: str
-    organisation_name: str
-    path: str
-    first: date
-    last: date
-    campaign_id: str | None = None
-    campaign_name: str | None = None
 
 
 @dataclass
@@ -93,33 +83,26 @@ class ComplianceSummary:
     by_day: list[tuple[date, Totals]]
 
 
-def _ledger_filter(query: Select, scope: Scope) -> Select:
-    query = (query.join(Screen, Screen.id == DeliveryRollup.screen_id).join(Site, Site.id == Screen.site_id)
-             .join(Organisation, Organisation.id == Site.organisation_id)
-             .where(Organisation.path.startswith(scope.path, autoescape=True),
-                    DeliveryRollup.local_date.between(scope.first, scope.last), DeliveryRollup.required > 0))
-    if scope.campaign_id is not None:
-        query = query.where(DeliveryRollup.campaign_id == scope.campaign_id)
-    return query
+def met_requirement():
+    """A screen-day's completed plays in peak windows reach its requirement."""
+    return DeliveryRollup.completed_in_peak >= DeliveryRollup.required
 
 
-def _capped_delivered():
-    return case((DeliveryRollup.completed_in_peak < DeliveryRollup.required, DeliveryRollup.completed_in_peak),
-                else_=DeliveryRollup.required)
+def capped_delivered():
+    """A screen-day's delivered plays, counted up to its requirement."""
+    return case((met_requirement(), DeliveryRollup.required), else_=DeliveryRollup.completed_in_peak)
 
 
 def _short_cause():
     """The cause of a short screen-day: the closed day's, or 'in progress' for one not closed yet."""
-    return case((DeliveryRollup.completed_in_peak >= DeliveryRollup.required, None),
-                (DeliveryRollup.closed.is_(True), DeliveryRollup.cause), else_=IN_PROGRESS)
+    return case((met_requirement(), None), (DeliveryRollup.closed.is_(True), DeliveryRollup.cause),
+                else_=IN_PROGRESS)
 
 
 def _sums():
-    return (func.count().label("screen_days"),
-            func.sum(case((DeliveryRollup.completed_in_peak >= DeliveryRollup.required, 1), else_=0))
-            .label("compliant"),
+    return (func.count().label("screen_days"), func.sum(case((met_requirement(), 1), else_=0)).label("compliant"),
             func.sum(DeliveryRollup.required).label("required"), func.sum(DeliveryRollup.planned).label("planned"),
-            func.sum(_capped_delivered()).label("delivered"),
+            func.sum(capped_delivered()).label("delivered"),
             func.sum(DeliveryRollup.completed_total).label("delivered_total"),
             func.sum(DeliveryRollup.makegoods).label("makegoods"))
 
@@ -130,30 +113,23 @@ def _totals(row) -> Totals:
                   makegoods=row.makegoods or 0)
 
 
-def unit_of(path: str, root_path: str) -> str:
-    """The organisation directly under the scope's root that holds `path` (the root itself for its own sites)."""
-    rest = path[len(root_path):].strip("/")
-    return rest.split("/", 1)[0] if rest else root_path.strip("/").rsplit("/", 1)[-1]
-
-
 def summarise(session: Session, scope: Scope) -> ComplianceSummary:
     """The report's figures, aggregated in the database: fast on a city of screen-days."""
     cause = _short_cause().label("cause")
-    per_site = session.execute(_ledger_filter(
-        select(Site.id, Site.name, Site.kind, Organisation.path, cause, *_sums()), scope)
+    per_site = session.execute(scope.filter_ledger(
+        select(Site.id, Site.name, Site.kind, Organisation.path, cause, *_sums()))
         .group_by(Site.id, Site.name, Site.kind, Organisation.path, cause)).all()
-    names = dict(session.execute(select(Organisation.id, Organisation.name)
-                                 .where(Organisation.path.startswith(scope.path, autoescape=True))).all())
+    names = dict(session.execute(scope.filter_organisations(select(Organisation.id, Organisation.name))).all())
     total, units, kinds, sites = Totals(), {}, {}, {}
     for row in per_site:
         figures = _totals(row)
         if row.cause is not None:
             figures.causes = {row.cause: figures.screen_days - figures.compliant}
-        unit = unit_of(row.path, scope.path)
+        unit = scope.unit_of(row.path)
         for bucket, key in ((units, unit), (kinds, row.kind.value), (sites, (row.id, row.name, names.get(unit, unit)))):
             bucket.setdefault(key, Totals()).add(figures)
         total.add(figures)
-    per_day = session.execute(_ledger_filter(select(DeliveryRollup.local_date, *_sums()), scope)
+    per_day = session.execute(scope.filter_ledger(select(DeliveryRollup.local_date, *_sums()))
                               .group_by(DeliveryRollup.local_date).order_by(DeliveryRollup.local_date)).all()
     return ComplianceSummary(
         scope=scope, total=total,
@@ -171,12 +147,12 @@ def _order(totals: Totals) -> float:
 def screen_days(session: Session, scope: Scope, limit: int | None = None) -> Iterator[dict]:
     """Every screen-day of the scope, the short ones first, streamed from the database."""
     cause = _short_cause()
-    short_first = case((DeliveryRollup.completed_in_peak >= DeliveryRollup.required, 1), else_=0)
-    query = _ledger_filter(select(
+    short_first = case((met_requirement(), 1), else_=0)
+    query = scope.filter_ledger(select(
         DeliveryRollup.local_date, Organisation.name.label("organisation"), Site.name.label("site"), Site.kind,
         DeliveryRollup.screen_id, Screen.name.label("screen"), DeliveryRollup.campaign_id, DeliveryRollup.required,
         DeliveryRollup.planned, DeliveryRollup.completed_in_peak, DeliveryRollup.completed_total,
-        DeliveryRollup.makegoods, DeliveryRollup.failed, DeliveryRollup.missed, cause.label("cause")), scope
+        DeliveryRollup.makegoods, DeliveryRollup.failed, DeliveryRollup.missed, cause.label("cause"))
     ).order_by(short_first, DeliveryRollup.local_date, Organisation.path, Site.name, DeliveryRollup.screen_id,
                DeliveryRollup.campaign_id)
     if limit is not None:
@@ -191,35 +167,35 @@ def screen_days(session: Session, scope: Scope, limit: int | None = None) -> Ite
                "compliance": delivered / row.required, "cause": row.cause}
 
 
+# -- figures for the charts ------------------------------------------------------------------------------------
+
+def plays_by_hour(session: Session, scope: Scope, timezone: str) -> list[int]:
+    """Completed spots and make-goods of the scope per local hour of the day (0-23), counted in the database.
+
+    Hours are read in `timezone` at its offset on the period's first day (Hà Nội has no daylight saving time)."""
+    minutes = scope.offset_minutes(timezone)
+    if session.get_bind().dialect.name == "postgresql":
+        hour = func.extract("hour", PlayRecord.started_at + func.make_interval(0, 0, 0, 0, 0, minutes))
+    else:
+        hour = func.strftime("%H", PlayRecord.started_at, f"{minutes:+d} minutes")
+    query = scope.filter_plays(select(hour.label("hour"), func.count())).where(
+        PlayRecord.status == "completed", PlayRecord.kind.in_(("spot", "makegood")))
+    counts = [0] * 24
+    for value, n in session.execute(query.group_by(hour)):
+        counts[int(value) % 24] += n
+    return counts
+
+
+def typical_peak_windows(session: Session, scope: Scope) -> tuple[str | None, list[tuple[int, int]]]:
+    """The peak windows of the scope's most common site kind on the period's first day, to shade a chart with."""
+    row = session.execute(scope.filter_screens(select(Site.kind, func.count(Screen.id)).select_from(Screen))
+                          .group_by(Site.kind).order_by(func.count(Screen.id).desc(), Site.kind)).first()
+    if row is None:
+        return None, []
+    return row[0].value, [(w.start, w.end) for w in default_peak_windows(row[0]).on(scope.first)]
+
+
 # -- as a Report ----------------------------------------------------------------------------------------------
-
-FIGURE_COLUMNS = [
-    Column("screen_days", "Màn hình-ngày", "Screen-days", "int", 12),
-    Column("compliant", "Đạt", "Compliant", "int", 10),
-    Column("required", "Yêu cầu", "Required", "int", 10),
-    Column("planned", "Đã lập lịch", "Planned", "int", 11),
-    Column("delivered", "Đã phát (giờ cao điểm)", "Delivered (peak)", "int", 14),
-    Column("delivered_total", "Tổng lượt phát", "All plays", "int", 12),
-    Column("makegoods", "Phát bù", "Make-goods", "int", 10),
-    Column("delivery", "Tỷ lệ phát", "Delivery %", "percent", 11),
-    Column("compliance", "Tỷ lệ màn hình-ngày đạt", "Compliant %", "percent", 14),
-    Column("causes", "Nguyên nhân thiếu", "Shortfall causes", "text", 40),
-]
-
-DAY_COLUMNS = [
-    Column("date", "Ngày", "Date", "date", 11),
-    Column("organisation", "Đơn vị", "Organisation", "text", 28),
-    Column("site", "Điểm đặt", "Site", "text", 30),
-    Column("screen_id", "Mã màn hình", "Screen id", "id", 24),
-    Column("campaign_id", "Chiến dịch", "Campaign", "id", 16),
-    Column("required", "Yêu cầu", "Required", "int", 9),
-    Column("planned", "Đã lập lịch", "Planned", "int", 10),
-    Column("delivered", "Đã phát (giờ cao điểm)", "Delivered (peak)", "int", 12),
-    Column("makegoods", "Phát bù", "Make-goods", "int", 9),
-    Column("compliance", "Tỷ lệ", "Compliance", "percent", 9),
-    Column("cause", "Nguyên nhân", "Cause", "text", 24),
-]
-
 
 def _figure_row(totals: Totals, language: str, **label) -> dict:
     causes = ", ".join(f"{cause_words(c, language)}: {n}" for c, n in sorted(totals.causes.items(),
@@ -234,81 +210,23 @@ def compliance_report(session: Session, scope: Scope, now: datetime, language: s
                       site_kind_words=lambda kind: kind) -> Report:
     summary = summarise(session, scope)
     en = language == "en"
-    unit = Column("unit", "Đơn vị", "Unit", "text", 36)
     total_row = _figure_row(summary.total, language, unit="Tổng" if not en else "Total")
     sheets = [
-        Sheet("Theo đơn vị" if not en else "By unit", [unit, *FIGURE_COLUMNS],
+        Sheet("Theo đơn vị" if not en else "By unit", BY_UNIT_COLUMNS,
               [_figure_row(t, language, unit=name) for _, name, t in summary.by_unit], total_row),
-        Sheet("Theo loại điểm" if not en else "By site kind", [Column("site_kind", "Loại điểm", "Site kind",
-                                                                      "text", 24), *FIGURE_COLUMNS],
+        Sheet("Theo loại điểm" if not en else "By site kind", BY_SITE_KIND_COLUMNS,
               [_figure_row(t, language, site_kind=site_kind_words(k)) for k, t in summary.by_site_kind],
               {**total_row, "site_kind": total_row["unit"]}),
-        Sheet("Theo điểm đặt" if not en else "By site", [Column("site", "Điểm đặt", "Site", "text", 36), unit,
-                                                         *FIGURE_COLUMNS],
+        Sheet("Theo điểm đặt" if not en else "By site", BY_SITE_COLUMNS,
               [_figure_row(t, language, site=name, unit=unit_name) for _, name, unit_name, t in summary.by_site],
               {**total_row, "site": total_row["unit"], "unit": ""}),
         Sheet("Màn hình-ngày" if not en else "Screen-days", DAY_COLUMNS,
               ({**row, "cause": cause_words(row["cause"], language)} for row in screen_days(session, scope))),
     ]
-    notes = [f"{'Chiến dịch' if not en else 'Campaign'}: {scope.campaign_name or scope.campaign_id}"
-             if scope.campaign_id else ("Tất cả chiến dịch" if not en else "All campaigns")]
     return Report(kind="compliance", title="Báo cáo tuân thủ phát sóng" if not en else "Broadcast compliance report",
                   organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
-                  sheets=sheets, language=language, notes=notes)
+                  sheets=sheets, language=language, notes=[scope.campaign_note(language)])
 
 
-def campaign_name(session: Session, campaign_id: str | None) -> str | None:
-    if campaign_id is None:
-        return None
-    return session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
-
-
-__all__ = ["ComplianceSummary", "Scope", "Totals", "compliance_report", "screen_days", "summarise"]
-
-
-def offset_minutes(scope: Scope, timezone: str) -> int:
-    """The zone's UTC offset on the period's first day, in minutes: the one offset the database applies to a
-    period's timestamps (Hà Nội keeps one offset all year; a zone with daylight saving would be off by an hour
-    for part of a period that crosses its change)."""
-    from datetime import time as day_time
-    from zoneinfo import ZoneInfo
-
-    offset = datetime.combine(scope.first, day_time(12), ZoneInfo(timezone)).utcoffset()
-    return int(offset.total_seconds() // 60) if offset else 0
-
-
-def plays_by_hour(session: Session, scope: Scope, timezone: str) -> list[int]:
-    """Completed spots and make-goods of the scope per local hour of the day (0-23), counted in the database.
-
-    Hours are read in `timezone` at its offset on the period's first day (Hà Nội has no daylight saving time)."""
-    from scheduler.models import PlayRecord
-
-    minutes = offset_minutes(scope, timezone)
-    if session.get_bind().dialect.name == "postgresql":
-        hour = func.extract("hour", PlayRecord.started_at + func.make_interval(0, 0, 0, 0, 0, minutes))
-    else:
-        hour = func.strftime("%H", PlayRecord.started_at, f"{minutes:+d} minutes")
-    query = (select(hour.label("hour"), func.count()).join(Screen, Screen.id == PlayRecord.player_id)
-             .join(Site, Site.id == Screen.site_id).join(Organisation, Organisation.id == Site.organisation_id)
-             .where(Organisation.path.startswith(scope.path, autoescape=True),
-                    PlayRecord.local_date.between(scope.first, scope.last), PlayRecord.status == "completed",
-                    PlayRecord.kind.in_(("spot", "makegood"))))
-    if scope.campaign_id is not None:
-        query = query.where(PlayRecord.campaign_id == scope.campaign_id)
-    counts = [0] * 24
-    for value, n in session.execute(query.group_by(hour)):
-        counts[int(value) % 24] += n
-    return counts
-
-
-def typical_peak_windows(session: Session, scope: Scope) -> tuple[str | None, list[tuple[int, int]]]:
-    """The peak windows of the scope's most common site kind on the period's first day, to shade a chart with."""
-    from campaigns.kinds import default_peak_windows
-
-    row = session.execute(select(Site.kind, func.count(Screen.id)).join(Screen, Screen.site_id == Site.id)
-                          .join(Organisation, Organisation.id == Site.organisation_id)
-                          .where(Organisation.path.startswith(scope.path, autoescape=True))
-                          .group_by(Site.kind).order_by(func.count(Screen.id).desc(), Site.kind)).first()
-    if row is None:
-        return None, []
-    return row[0].value, [(w.start, w.end) for w in default_peak_windows(row[0]).on(scope.first)]
+__all__ = ["ComplianceSummary", "Totals", "capped_delivered", "cause_words", "compliance_report",
+           "met_requirement", "plays_by_hour", "screen_days", "summarise", "typical_peak_windows"]

@@ -3,6 +3,9 @@ sends up for a period). Each yields its rows from the database as it goes, for e
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
@@ -15,53 +18,30 @@ from campaigns.models import Campaign, Organisation, Screen, Site
 from media.models import MediaAsset
 from scheduler.models import DeliveryRollup, PlayerDay, PlayerPresence, PlayRecord
 from scheduler.plan_store import newest_versions
-from scheduler.reports.compliance import Scope, offset_minutes, unit_of
+from scheduler.reports.columns import HEALTH_COLUMNS, NOW_COLUMNS, POP_COLUMNS, ROUND_COLUMNS
+from scheduler.reports.compliance import capped_delivered, met_requirement
+from scheduler.reports.exports import csv_header
 from scheduler.reports.formulas import FORMULA_CELL, inert, inert_sql
-from scheduler.reports.table import Column, Report, Sheet
+from scheduler.reports.scope import Scope
+from scheduler.reports.table import Report, Sheet
 
 HEARTBEAT = timedelta(seconds=30)  # players send a status every 30 s while they run (DESIGN §3)
 
 
-def _in_scope(query, scope: Scope):
-    return query.where(Organisation.path.startswith(scope.path, autoescape=True))
-
-
 # -- proof-of-play log ----------------------------------------------------------------------------------------
-
-POP_COLUMNS = [
-    Column("started_at", "Bắt đầu", "Started", "datetime", 20),
-    Column("ended_at", "Kết thúc", "Ended", "datetime", 20),
-    Column("player_id", "Mã màn hình", "Screen id", "id", 24),
-    Column("site", "Điểm đặt", "Site", "text", 30),
-    Column("organisation", "Đơn vị", "Organisation", "text", 28),
-    Column("campaign_id", "Chiến dịch", "Campaign", "id", 16),
-    Column("media", "Media (sha256)", "Media (sha256)", "id", 20),
-    Column("kind", "Loại", "Kind", "text", 9),
-    Column("scheduled_start", "Giờ theo lịch", "Scheduled", "datetime", 20),
-    Column("duration_ms", "Thời lượng", "Duration", "duration_ms", 10),
-    Column("status", "Kết quả", "Status", "text", 11),
-    Column("reason", "Lý do", "Reason", "text", 30),
-    Column("play_id", "Mã lượt phát", "Play id", "id", 36),
-]
-
 
 def pop_log(session: Session, scope: Scope) -> Iterator[dict]:
     """Every play attempt of the scope and period (by local date), in the order they started."""
-    query = _in_scope(
+    query = scope.filter_plays(
         select(PlayRecord.started_at, PlayRecord.ended_at, PlayRecord.player_id, Site.id.label("site_id"),
                Site.name.label("site"), Organisation.id.label("organisation_id"),
                Organisation.name.label("organisation"), PlayRecord.campaign_id, Campaign.name.label("campaign_name"),
                PlayRecord.media, MediaAsset.original_name.label("media_name"), PlayRecord.kind,
                PlayRecord.scheduled_start, PlayRecord.duration_ms,
                PlayRecord.status, PlayRecord.reason, PlayRecord.play_id)
-        .join(Screen, Screen.id == PlayRecord.player_id).join(Site, Site.id == Screen.site_id)
-        .join(Organisation, Organisation.id == Site.organisation_id)
-        .outerjoin(Campaign, Campaign.id == PlayRecord.campaign_id)
-        .outerjoin(MediaAsset, (MediaAsset.sha256 == PlayRecord.media)  # the campaign's unit's name of the file
-                   & (MediaAsset.organisation_id == Campaign.organisation_id))
-        .where(PlayRecord.local_date.between(scope.first, scope.last)), scope)
-    if scope.campaign_id is not None:
-        query = query.where(PlayRecord.campaign_id == scope.campaign_id)
+    ).outerjoin(Campaign, Campaign.id == PlayRecord.campaign_id).outerjoin(
+        MediaAsset, (MediaAsset.sha256 == PlayRecord.media)  # the campaign's unit's name of the file
+        & (MediaAsset.organisation_id == Campaign.organisation_id))
     query = query.order_by(PlayRecord.local_date, PlayRecord.started_at, PlayRecord.play_id)
     # Core, not the ORM, and plain tuples zipped into dicts: this is the export path of millions of rows.
     result = session.connection().execution_options(stream_results=True, yield_per=5000).execute(query)
@@ -85,16 +65,10 @@ def pop_log_csv(session: Session, scope: Scope, timezone: str, language: str = "
     rows. Times are in `timezone` at its offset on the period's first day (Hà Nội keeps one offset all year).
     Every text cell is quoted and, ids included, made inert when it starts like a formula (formulas.py's rule),
     times always carry milliseconds, lines end in CRLF; both databases give the same bytes."""
-    import codecs
-    import csv
-    import io
-
-    from scheduler.reports.exports import csv_header
-
     buffer = io.StringIO()
     csv.writer(buffer).writerow(csv_header(POP_COLUMNS, language))
     yield codecs.BOM_UTF8 + buffer.getvalue().encode()
-    minutes = offset_minutes(scope, timezone)
+    minutes = scope.offset_minutes(timezone)
     if session.get_bind().dialect.name == "postgresql":
         yield from _pop_log_copy(session, scope, minutes)
     else:
@@ -118,10 +92,9 @@ def _pop_log_copy(session: Session, scope: Scope, minutes: int) -> Iterator[byte
 
     # A screen's site and organisation in one lookup the server remembers per screen (Memoize), not three joins
     # per row; OFFSET 0 keeps the planner from flattening it back into those joins.
-    names = _in_scope(select(text(Site.name).label("site"), text(Organisation.name).label("organisation"))
-                      .join_from(Screen, Site, Site.id == Screen.site_id)
-                      .join(Organisation, Organisation.id == Site.organisation_id)
-                      .where(Screen.id == PlayRecord.player_id), scope).offset(0).lateral("names")
+    names = (scope.filter_screens(select(text(Site.name).label("site"), text(Organisation.name).label("organisation"))
+                                  .select_from(Screen))
+             .where(Screen.id == PlayRecord.player_id).offset(0).lateral("names"))
     query = (select(local(PlayRecord.started_at).label("started_at"), local(PlayRecord.ended_at).label("ended_at"),
                     text(PlayRecord.player_id).label("player_id"), names.c.site, names.c.organisation,
                     text(PlayRecord.campaign_id).label("campaign_id"), text(PlayRecord.media).label("media"),
@@ -165,8 +138,7 @@ def _pop_log_lines(session: Session, scope: Scope, minutes: int) -> Iterator[byt
     row than an f-string. Site and organisation names are looked up once per screen."""
     names = {screen_id: f"{_csv_quote(inert(screen_id))},{_csv_quote(inert(site))},{_csv_quote(inert(organisation))}"
              .encode() for screen_id, site, organisation in session.execute(
-                 _in_scope(select(Screen.id, Site.name, Organisation.name).join(Site, Site.id == Screen.site_id)
-                           .join(Organisation, Organisation.id == Site.organisation_id), scope))}
+                 scope.filter_screens(select(Screen.id, Site.name, Organisation.name)))}
     query = (select(PlayRecord.player_id, PlayRecord.started_at, PlayRecord.ended_at,
                     func.coalesce(PlayRecord.campaign_id, ""), PlayRecord.media, PlayRecord.kind,
                     func.coalesce(PlayRecord.scheduled_start, ""), PlayRecord.duration_ms, PlayRecord.status,
@@ -270,51 +242,14 @@ def pop_report(session: Session, scope: Scope, now: datetime, language: str = "v
                   organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
                   sheets=[Sheet("Nhật ký" if not en else "Log", POP_COLUMNS, pop_log(session, scope),
                                 row_count=pop_count(session, scope))],
-                  language=language, notes=_campaign_note(scope, en))
+                  language=language, notes=[scope.campaign_note(language)])
 
 
 def pop_count(session: Session, scope: Scope) -> int:
-    query = _in_scope(select(func.count()).select_from(PlayRecord)
-                      .join(Screen, Screen.id == PlayRecord.player_id).join(Site, Site.id == Screen.site_id)
-                      .join(Organisation, Organisation.id == Site.organisation_id)
-                      .where(PlayRecord.local_date.between(scope.first, scope.last)), scope)
-    if scope.campaign_id is not None:
-        query = query.where(PlayRecord.campaign_id == scope.campaign_id)
-    return session.scalar(query) or 0
-
-
-def _campaign_note(scope: Scope, en: bool) -> list[str]:
-    if scope.campaign_id is None:
-        return ["Tất cả chiến dịch" if not en else "All campaigns"]
-    return [f"{'Chiến dịch' if not en else 'Campaign'}: {scope.campaign_name or scope.campaign_id}"]
+    return session.scalar(scope.filter_plays(select(func.count()).select_from(PlayRecord))) or 0
 
 
 # -- screen health ---------------------------------------------------------------------------------------------
-
-HEALTH_COLUMNS = [
-    Column("date", "Ngày", "Date", "date", 11),
-    Column("screen_id", "Mã màn hình", "Screen id", "id", 24),
-    Column("site", "Điểm đặt", "Site", "text", 30),
-    Column("organisation", "Đơn vị", "Organisation", "text", 28),
-    Column("uptime", "Thời gian hoạt động", "Uptime", "percent", 12),
-    Column("first_seen", "Lần đầu trong ngày", "First seen", "datetime", 20),
-    Column("last_seen", "Lần cuối trong ngày", "Last seen", "datetime", 20),
-    Column("had_plan", "Có lịch phát", "Had a plan", "text", 10),
-]
-
-NOW_COLUMNS = [
-    Column("screen_id", "Mã màn hình", "Screen id", "id", 24),
-    Column("site", "Điểm đặt", "Site", "text", 30),
-    Column("organisation", "Đơn vị", "Organisation", "text", 28),
-    Column("state", "Trạng thái", "State", "text", 10),
-    Column("last_seen", "Lần cuối", "Last seen", "datetime", 20),
-    Column("plan_confirmed", "Lịch phát mới nhất đã nhận", "Newest plan confirmed", "text", 14),
-    Column("cache_ready", "Media sẵn sàng", "Media ready", "int", 10),
-    Column("cache_missing", "Media thiếu", "Media missing", "int", 10),
-    Column("journal_backlog", "Bản ghi chờ gửi", "Journal backlog", "int", 12),
-    Column("clock_offset_ms", "Lệch đồng hồ (ms)", "Clock offset (ms)", "int", 12),
-]
-
 
 def operating_seconds(site: Site, day: date) -> int:
     return sum(w.end - w.start for w in site.effective_operating_hours().on(day)) * 60
@@ -322,9 +257,8 @@ def operating_seconds(site: Site, day: date) -> int:
 
 def health_days(session: Session, scope: Scope) -> Iterator[dict]:
     """Per screen and day of the period: the share of its operating hours it was heard from, first and last."""
-    screens = session.execute(_in_scope(
-        select(Screen.id, Site, Organisation.name).join(Site, Site.id == Screen.site_id)
-        .join(Organisation, Organisation.id == Site.organisation_id), scope).order_by(Screen.id)).all()
+    screens = session.execute(scope.filter_screens(select(Screen.id, Site, Organisation.name))
+                              .order_by(Screen.id)).all()
     heard = {(d.player_id, d.local_date): d for d in session.scalars(
         select(PlayerDay).where(PlayerDay.player_id.in_([s[0] for s in screens]),
                                 PlayerDay.local_date.between(scope.first, scope.last)))}
@@ -344,10 +278,9 @@ def health_days(session: Session, scope: Scope) -> Iterator[dict]:
 
 def health_now(session: Session, scope: Scope, now: datetime, offline_after: timedelta) -> list[dict]:
     newest = newest_versions(session)
-    rows = session.execute(_in_scope(
-        select(Screen.id, Site.name, Organisation.name.label("organisation"), PlayerPresence)
-        .join(Site, Site.id == Screen.site_id).join(Organisation, Organisation.id == Site.organisation_id)
-        .outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id), scope).order_by(Screen.id)).all()
+    rows = session.execute(scope.filter_screens(
+        select(Screen.id, Site.name, Organisation.name.label("organisation"), PlayerPresence))
+        .outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id).order_by(Screen.id)).all()
     result = []
     for screen_id, site, organisation, presence in rows:
         if presence is None:
@@ -380,35 +313,18 @@ def health_report(session: Session, scope: Scope, now: datetime, language: str =
 
 # -- progress by rounds ----------------------------------------------------------------------------------------
 
-ROUND_COLUMNS = [
-    Column("unit", "Đơn vị", "Unit", "text", 36),
-    Column("screens", "Số màn hình", "Screens", "int", 10),
-    Column("screens_compliant", "Màn hình đạt", "Screens compliant", "int", 12),
-    Column("plays_delivered", "Lượt phát (giờ cao điểm)", "Plays delivered (peak)", "int", 14),
-    Column("plays_required", "Lượt yêu cầu", "Plays required", "int", 12),
-    Column("compliance", "Tỷ lệ đạt", "Compliance", "percent", 10),
-]
-
-
 def rounds(session: Session, scope: Scope) -> list[dict]:
     """Per unit under the scope: its screens with any requirement in the period, those that met every day's,
     and its plays. Compliance is delivered over required plays, each screen-day counted up to its requirement."""
-    short = case((DeliveryRollup.completed_in_peak < DeliveryRollup.required, 1), else_=0)
-    capped = case((DeliveryRollup.completed_in_peak < DeliveryRollup.required, DeliveryRollup.completed_in_peak),
-                  else_=DeliveryRollup.required)
-    query = _in_scope(
+    short = case((met_requirement(), 0), else_=1)
+    per_screen = session.execute(scope.filter_ledger(
         select(Organisation.path, DeliveryRollup.screen_id, func.sum(short).label("short_days"),
-               func.sum(capped).label("delivered"), func.sum(DeliveryRollup.required).label("required"))
-        .join(Screen, Screen.id == DeliveryRollup.screen_id).join(Site, Site.id == Screen.site_id)
-        .join(Organisation, Organisation.id == Site.organisation_id)
-        .where(DeliveryRollup.local_date.between(scope.first, scope.last), DeliveryRollup.required > 0), scope)
-    if scope.campaign_id is not None:
-        query = query.where(DeliveryRollup.campaign_id == scope.campaign_id)
-    per_screen = session.execute(query.group_by(Organisation.path, DeliveryRollup.screen_id)).all()
-    names = dict(session.execute(_in_scope(select(Organisation.id, Organisation.name), scope)).all())
+               func.sum(capped_delivered()).label("delivered"), func.sum(DeliveryRollup.required).label("required"))
+    ).group_by(Organisation.path, DeliveryRollup.screen_id)).all()
+    names = dict(session.execute(scope.filter_organisations(select(Organisation.id, Organisation.name))).all())
     units: dict[str, dict] = {}
     for path, _screen, short_days, delivered, required in per_screen:
-        unit = unit_of(path, scope.path)
+        unit = scope.unit_of(path)
         row = units.setdefault(unit, {"unit": names.get(unit, unit), "screens": 0, "screens_compliant": 0,
                                       "plays_delivered": 0, "plays_required": 0})
         row["screens"] += 1
@@ -431,7 +347,7 @@ def rounds_report(session: Session, scope: Scope, now: datetime, language: str =
     return Report(kind="rounds", title="Báo cáo tiến độ theo đợt" if not en else "Progress report for the round",
                   organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
                   sheets=[Sheet("Theo đơn vị" if not en else "By unit", ROUND_COLUMNS, rows, total)],
-                  language=language, notes=_campaign_note(scope, en))
+                  language=language, notes=[scope.campaign_note(language)])
 
 
 __all__ = ["health_report", "pop_log", "pop_report", "rounds", "rounds_report"]

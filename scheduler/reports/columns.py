@@ -1,0 +1,100 @@
+"""The reports' columns, each titled once (Vietnamese, English), and the columns each report's sheets show.
+
+A column means the same wherever it stands: a report that shows a site, a screen or a campaign shows the one
+column below, and a sheet's columns are a list of these names. The rows the reports make are keyed by
+`Column.key`; a key may stand in two columns of different reports when the figure behind it differs (e.g.
+"compliance": a share of screen-days in the compliance report's summaries, delivered over required plays in its
+screen-days and in the rounds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from scheduler.reports.table import Column
+
+# -- where and when: the fleet and the period --------------------------------------------------------------------
+DATE = Column("date", "Ngày", "Date", "date", 11)
+UNIT = Column("unit", "Đơn vị", "Unit", "text", 36)
+UNIT_ID = Column("organisation_id", "Mã đơn vị", "Unit id", "id", 22)
+ORGANISATION = Column("organisation", "Đơn vị", "Organisation", "text", 28)
+SITE = Column("site", "Điểm đặt", "Site", "text", 30)
+SITE_KIND = Column("site_kind", "Loại điểm", "Site kind", "text", 24)
+SCREEN_ID = Column("screen_id", "Mã màn hình", "Screen id", "id", 24)
+CAMPAIGN_ID = Column("campaign_id", "Chiến dịch", "Campaign", "id", 16)
+
+# -- the delivery ledger (compliance) ----------------------------------------------------------------------------
+SCREEN_DAYS = Column("screen_days", "Màn hình-ngày", "Screen-days", "int", 12)
+COMPLIANT = Column("compliant", "Đạt", "Compliant", "int", 10)
+REQUIRED = Column("required", "Yêu cầu", "Required", "int", 10)
+PLANNED = Column("planned", "Đã lập lịch", "Planned", "int", 11)
+DELIVERED = Column("delivered", "Đã phát (giờ cao điểm)", "Delivered (peak)", "int", 14)
+DELIVERED_TOTAL = Column("delivered_total", "Tổng lượt phát", "All plays", "int", 12)
+MAKEGOODS = Column("makegoods", "Phát bù", "Make-goods", "int", 10)
+DELIVERY = Column("delivery", "Tỷ lệ phát", "Delivery %", "percent", 11)
+COMPLIANT_SHARE = Column("compliance", "Tỷ lệ màn hình-ngày đạt", "Compliant %", "percent", 14)
+CAUSES = Column("causes", "Nguyên nhân thiếu", "Shortfall causes", "text", 40)
+DAY_COMPLIANCE = Column("compliance", "Tỷ lệ", "Compliance", "percent", 9)
+CAUSE = Column("cause", "Nguyên nhân", "Cause", "text", 24)
+
+# -- the proof-of-play log ---------------------------------------------------------------------------------------
+STARTED_AT = Column("started_at", "Bắt đầu", "Started", "datetime", 20)
+ENDED_AT = Column("ended_at", "Kết thúc", "Ended", "datetime", 20)
+MEDIA = Column("media", "Media (sha256)", "Media (sha256)", "id", 20)
+PLAY_KIND = Column("kind", "Loại", "Kind", "text", 9)
+SCHEDULED_START = Column("scheduled_start", "Giờ theo lịch", "Scheduled", "datetime", 20)
+DURATION = Column("duration_ms", "Thời lượng", "Duration", "duration_ms", 10)
+PLAY_STATUS = Column("status", "Kết quả", "Status", "text", 11)
+REASON = Column("reason", "Lý do", "Reason", "text", 30)
+PLAY_ID = Column("play_id", "Mã lượt phát", "Play id", "id", 36)
+
+# -- screen health -----------------------------------------------------------------------------------------------
+UPTIME = Column("uptime", "Thời gian hoạt động", "Uptime", "percent", 12)
+FIRST_SEEN_IN_DAY = Column("first_seen", "Lần đầu trong ngày", "First seen", "datetime", 20)
+LAST_SEEN_IN_DAY = Column("last_seen", "Lần cuối trong ngày", "Last seen", "datetime", 20)
+HAD_PLAN = Column("had_plan", "Có lịch phát", "Had a plan", "text", 10)
+STATE = Column("state", "Trạng thái", "State", "text", 10)
+LAST_SEEN = Column("last_seen", "Lần cuối", "Last seen", "datetime", 20)
+PLAN_CONFIRMED = Column("plan_confirmed", "Lịch phát mới nhất đã nhận", "Newest plan confirmed", "text", 14)
+CACHE_READY = Column("cache_ready", "Media sẵn sàng", "Media ready", "int", 10)
+CACHE_MISSING = Column("cache_missing", "Media thiếu", "Media missing", "int", 10)
+JOURNAL_BACKLOG = Column("journal_backlog", "Bản ghi chờ gửi", "Journal backlog", "int", 12)
+CLOCK_OFFSET = Column("clock_offset_ms", "Lệch đồng hồ (ms)", "Clock offset (ms)", "int", 12)
+
+# -- progress by rounds ------------------------------------------------------------------------------------------
+SCREENS = Column("screens", "Số màn hình", "Screens", "int", 10)
+SCREENS_COMPLIANT = Column("screens_compliant", "Màn hình đạt", "Screens compliant", "int", 12)
+PLAYS_DELIVERED = Column("plays_delivered", "Lượt phát (giờ cao điểm)", "Plays delivered (peak)", "int", 14)
+PLAYS_REQUIRED = Column("plays_required", "Lượt yêu cầu", "Plays required", "int", 12)
+ROUND_COMPLIANCE = Column("compliance", "Tỷ lệ đạt", "Compliance", "percent", 10)
+
+# -- message cadence ---------------------------------------------------------------------------------------------
+MESSAGES = Column("messages", "Tin thường xuyên trong kỳ", "Regular messages in the period", "int", 14)
+URGENT = Column("urgent", "Cảnh báo khẩn trong kỳ", "Urgent alerts in the period", "int", 14)
+LAST_MESSAGE = Column("last_message", "Tin thường xuyên gần nhất", "Last regular message", "datetime", 20)
+DAYS_SINCE = Column("days_since", "Số ngày từ tin gần nhất", "Days since it", "decimal", 12)
+LONGEST_GAP = Column("longest_gap", "Khoảng cách dài nhất (ngày)", "Longest gap (days)", "decimal", 14)
+LATE = Column("late", "Quá 3 ngày không có tin", "Over 3 days without one", "text", 12)
+
+
+# -- the sheets' columns -----------------------------------------------------------------------------------------
+
+# Compliance: a summary sheet is its label columns, then these figures.
+FIGURE_COLUMNS = [SCREEN_DAYS, COMPLIANT, REQUIRED, PLANNED, DELIVERED, DELIVERED_TOTAL, MAKEGOODS, DELIVERY,
+                  COMPLIANT_SHARE, CAUSES]
+BY_UNIT_COLUMNS = [UNIT, *FIGURE_COLUMNS]
+BY_SITE_KIND_COLUMNS = [SITE_KIND, *FIGURE_COLUMNS]
+BY_SITE_COLUMNS = [replace(SITE, width=36), UNIT, *FIGURE_COLUMNS]
+DAY_COLUMNS = [DATE, ORGANISATION, SITE, SCREEN_ID, CAMPAIGN_ID, REQUIRED, PLANNED, DELIVERED, MAKEGOODS,
+               DAY_COMPLIANCE, CAUSE]
+
+POP_COLUMNS = [STARTED_AT, ENDED_AT, replace(SCREEN_ID, key="player_id"), SITE, ORGANISATION, CAMPAIGN_ID, MEDIA,
+               PLAY_KIND, SCHEDULED_START, DURATION, PLAY_STATUS, REASON, PLAY_ID]
+
+HEALTH_COLUMNS = [DATE, SCREEN_ID, SITE, ORGANISATION, UPTIME, FIRST_SEEN_IN_DAY, LAST_SEEN_IN_DAY, HAD_PLAN]
+NOW_COLUMNS = [SCREEN_ID, SITE, ORGANISATION, STATE, LAST_SEEN, PLAN_CONFIRMED, CACHE_READY, CACHE_MISSING,
+               JOURNAL_BACKLOG, CLOCK_OFFSET]
+
+ROUND_COLUMNS = [UNIT, SCREENS, SCREENS_COMPLIANT, PLAYS_DELIVERED, PLAYS_REQUIRED, ROUND_COMPLIANCE]
+
+CADENCE_COLUMNS = [UNIT, UNIT_ID, MESSAGES, URGENT, LAST_MESSAGE, DAYS_SINCE, LONGEST_GAP, LATE]
