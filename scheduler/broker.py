@@ -15,7 +15,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
@@ -33,6 +32,7 @@ from scheduler.database import Database
 from scheduler.models import PlayerCredential
 from scheduler.players import active_credentials, mosquitto_hash, new_secret
 from signage.config import Settings
+from signage.private_files import write_private
 from signage.protocol import TOPIC_ROOT, player_topic
 
 log = logging.getLogger(__name__)
@@ -230,23 +230,6 @@ def _account_to_run_as(directory: Path) -> pwd.struct_passwd | None:
     return account if _searchable_by(account, data_dir) else None
 
 
-def _write_atomically(path: Path, content: str | bytes, owner: tuple[int, int] | None) -> None:
-    """Replace the file in one step, so Mosquitto never reads half of it on a reload."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content.encode() if isinstance(content, str) else content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        if owner is not None:
-            os.chown(temporary, *owner)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _usable_players(credentials: Iterable[PlayerCredential]) -> list[tuple[str, str]]:
     players = []
     for credential in credentials:
@@ -290,8 +273,8 @@ def write_broker_files(settings: Settings, database: Database, tls: BrokerTls | 
     if tls is not None:
         # Mosquitto 2.0 loads the certificate and key after dropping root (and again on each reload), so it
         # gets its own copies; a renewed certificate is picked up by the next reload.
-        _write_atomically(directory / TLS_CERT_FILE, tls.certfile.read_bytes(), owner)
-        _write_atomically(directory / TLS_KEY_FILE, tls.keyfile.read_bytes(), owner)
+        write_private(directory / TLS_CERT_FILE, tls.certfile.read_bytes(), owner=owner)
+        write_private(directory / TLS_KEY_FILE, tls.keyfile.read_bytes(), owner=owner)
     files = BrokerFiles(directory=directory, config=directory / CONFIG_FILE, passwords=directory / PASSWORD_FILE,
                         acl=directory / ACL_FILE, persistence=persistence, run_as=run_as,
                         tls_certfile=directory / TLS_CERT_FILE if tls else None,
@@ -299,9 +282,9 @@ def write_broker_files(settings: Settings, database: Database, tls: BrokerTls | 
     with database.sessions() as session:
         players = _usable_players(active_credentials(session))
     server_hash = mosquitto_hash(server_broker_secret(settings))
-    _write_atomically(files.passwords, render_passwords(players, server_hash), owner)
-    _write_atomically(files.acl, render_acl(player_id for player_id, _ in players), owner)
-    _write_atomically(files.config, render_config(settings, files, tls), owner)
+    write_private(files.passwords, render_passwords(players, server_hash), owner=owner)
+    write_private(files.acl, render_acl(player_id for player_id, _ in players), owner=owner)
+    write_private(files.config, render_config(settings, files, tls), owner=owner)
     return files
 
 

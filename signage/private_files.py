@@ -70,15 +70,19 @@ def narrow_if_present(path: Path) -> None:
         _narrow(path, PRIVATE_FILE)
 
 
-def write_private(path: Path, content: str | bytes, *, replace: bool = True) -> None:
+def write_private(path: Path, content: str | bytes, *, replace: bool = True,
+                  owner: tuple[int, int] | None = None) -> None:
     """Replaces `path` in one step by a file of mode 0600 holding `content`: the old file's mode is not kept, and
     a reader never sees half of it. With `replace=False` an existing file is kept and FileExistsError raised (two
-    processes making the same key: one wins)."""
+    processes making the same key: one wins). `owner` (uid, gid): the account the file is for, when root writes
+    it for another (the broker's files for Mosquitto's account)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp makes it 0600
     try:
         with os.fdopen(descriptor, "wb") as handle:
             os.fchmod(handle.fileno(), PRIVATE_FILE)
+            if owner is not None:
+                os.fchown(handle.fileno(), *owner)
             handle.write(content.encode() if isinstance(content, str) else content)
             handle.flush()
             os.fsync(handle.fileno())
