@@ -24,6 +24,8 @@ MIN_JOIN_REMAINING = timedelta(seconds=2)
 COMPLETION_TOLERANCE = timedelta(milliseconds=500)
 # A spot started this little after its time is on time: it plays whole, not joined part-way.
 ON_TIME = COMPLETION_TOLERANCE
+# An item whose end playback has not reported this long after it was due is cut by the agent's watchdog.
+WATCHDOG_GRACE = timedelta(seconds=3)
 
 SpotOutcome = Literal["completed", "made_good", "interrupted", "failed", "missed"]
 DONE: frozenset[str] = frozenset({"completed", "made_good"})
@@ -57,6 +59,10 @@ class Programme:
     def operating_at(self, now: datetime) -> bool:
         return any(span.start <= now < span.end for span in self.plan.operating_hours)
 
+    def open_at(self, now: datetime) -> bool:
+        """Whether the screen is open at `now`: inside the plan's validity and its operating hours."""
+        return self.plan.valid_from <= now < self.plan.valid_until and self.operating_at(now)
+
     def peak_at(self, now: datetime) -> bool:
         return any(span.start <= now < span.end for span in self.plan.peak_windows)
 
@@ -89,7 +95,7 @@ class Programme:
         """What to do now. `outcomes` by spot id (what the journal knows); `cached(sha)` says whether a
         file is ready to play. A spot that cannot play at its time comes back as a "miss" for the agent to
         record (and later make good); the agent then calls again."""
-        if not (self.plan.valid_from <= now < self.plan.valid_until and self.operating_at(now)):
+        if not self.open_at(now):
             return Action("blank", until=self._next_boundary(now))
         boundary = self._next_boundary(now)
 
@@ -121,6 +127,16 @@ class Programme:
             return Action("filler", until=min(now + timedelta(milliseconds=duration_ms), boundary), media=sha,
                           duration_ms=duration_ms)
         return Action("wait", until=boundary, reason="nothing cached to fill with")
+
+    def gap_end(self, now: datetime) -> datetime:
+        """Where the gap the programme fills at `now` ends: the next spot, the end of operating hours or of the
+        plan."""
+        hours = self.plan.operating_hours
+        ends = [self.plan.valid_until, *(span.end for span in hours if span.start <= now < span.end)]
+        upcoming = self.next_spot(now)
+        if upcoming is not None:
+            ends.append(upcoming.start)
+        return min(ends)
 
     def _next_boundary(self, now: datetime) -> datetime:
         """The next moment the programme changes: a spot starts or ends, operating hours open or close."""

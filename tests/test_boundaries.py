@@ -35,6 +35,28 @@ def test_the_player_package_imports_no_server_code():
     assert offenders == []
 
 
+# The player's pure modules decide from what they are given: no disk, no network, no threads, no clock, no playback.
+PURE_PLAYER_MODULES = ("player.programme", "player.takeover")
+IO_MODULES = ("os", "io", "pathlib", "shutil", "tempfile", "sqlite3", "socket", "ssl", "select", "threading",
+              "multiprocessing", "queue", "asyncio", "subprocess", "urllib", "http", "time", "logging", "paho", "vlc",
+              "httpx", "signage.clock", "signage.signing", "signage.player_config")
+
+
+def test_the_players_pure_modules_import_nothing_of_io():
+    """programme (what the plan asks for now) and takeover (what the alerts put on the screen now) take the instant
+    and what happened as arguments; only the agent's other modules reach the disk, the broker and libVLC."""
+    offenders = []
+    for module in PURE_PLAYER_MODULES:
+        path = REPO / (module.replace(".", "/") + ".py")
+        for name in imported_modules(path):
+            inside = name.startswith("player.") or name.startswith("signage.")
+            allowed = any(name == pure or name.startswith(pure + ".") for pure in (*PURE_PLAYER_MODULES,
+                                                                                   "signage.protocol"))
+            if any(name == io or name.startswith(io + ".") for io in IO_MODULES) or (inside and not allowed):
+                offenders.append(f"{module} imports {name}")
+    assert offenders == []
+
+
 WEB_CODE = ("fastapi", "starlette", "scheduler.web")
 DOMAIN_PACKAGES = ("campaigns", "media")
 
