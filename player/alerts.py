@@ -1,9 +1,7 @@
-"""The player's alert book: the alert orders this screen received, kept on disk, and what they ask for at an instant.
+"""The player's alert book: the alert orders this screen received, kept on disk.
 
-The pure part of alerts on the player (issue 8): no playback, no clock of its own; every question takes `now`.
-An order is *active* at `now` when `starts_at <= now < expires_at` and it was not stopped. Urgent alerts take the
-screen over: the one showing is the active one that started last (ties: the greater alert_id). Info text alerts
-run as a ticker, their texts joined in order of start. An info media alert's clip fills the gaps between spots.
+What the held alerts put on the screen at an instant is decided by player.takeover (pure), from `held()`. The
+book has no clock of its own: every question takes `now`.
 
 A stopped order stays in the book, as stopped, until its expiry, so that a start the server sends again (it does
 until it sees the start acknowledged) is ignored. Entries past their expiry are dropped when the book is loaded
@@ -17,37 +15,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from player.files import replace_atomically
+from player.takeover import HeldAlert, by_start
 from signage.protocol import AlertOrder, format_utc_instant
 
 log = logging.getLogger("signage.player.alerts")
 
 BOOK_SCHEMA = "signage.player-alerts/1"
-TICKER_SEPARATOR = "   •   "
-
-
-@dataclass(frozen=True)
-class HeldAlert:
-    order: AlertOrder
-    stopped_at: datetime | None = None
-
-    def active_at(self, now: datetime) -> bool:
-        return self.stopped_at is None and self.order.starts_at <= now < self.order.expires_at
-
-    def over_at(self, now: datetime) -> bool:
-        return self.stopped_at is not None or now >= self.order.expires_at
-
-
-def _by_start(held: HeldAlert) -> tuple[datetime, str]:
-    return held.order.starts_at, held.order.alert_id
 
 
 class AlertBook:
@@ -84,13 +64,8 @@ class AlertBook:
         body = {"schema": BOOK_SCHEMA, "alerts": [
             {"order": held.order.model_dump(mode="json"),
              "stopped_at": format_utc_instant(held.stopped_at) if held.stopped_at else None}
-            for held in sorted(self._held.values(), key=_by_start)]}
-        temporary = self.path.with_suffix(".tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            json.dump(body, handle, ensure_ascii=False, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+            for held in sorted(self._held.values(), key=by_start)]}
+        replace_atomically(self.path, json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8"))
 
     # -- changes (each saved at once) --------------------------------------------------------------------
 
@@ -131,41 +106,13 @@ class AlertBook:
         held = self._held.get(alert_id)
         return held is not None and held.stopped_at is not None
 
-    def active(self, now: datetime) -> list[AlertOrder]:
-        """The orders active at `now`, by start (ties by alert_id)."""
-        return [held.order for held in sorted(self._held.values(), key=_by_start) if held.active_at(now)]
-
-    def urgent_at(self, now: datetime) -> AlertOrder | None:
-        """The urgent alert that has the screen at `now`: of those active, the one that started last."""
-        urgent = [order for order in self.active(now) if order.severity == "urgent"]
-        return urgent[-1] if urgent else None
-
-    def ticker_alerts(self, now: datetime) -> list[AlertOrder]:
-        """The info text alerts active at `now`, by start: what the ticker shows."""
-        return [order for order in self.active(now) if order.severity == "info" and order.kind == "text"]
-
-    def ticker_at(self, now: datetime) -> str | None:
-        """The ticker's text at `now`, or None when no info text alert is active."""
-        texts = [order.text for order in self.ticker_alerts(now)]
-        return TICKER_SEPARATOR.join(texts) if texts else None
-
-    def gap_media_at(self, now: datetime, usable: Callable[[AlertOrder], bool] = lambda order: True
-                     ) -> AlertOrder | None:
-        """The info media alert whose clip fills the gaps at `now`: of those active and `usable` (its file
-        cached, say), the one that started last."""
-        candidates = [order for order in self.active(now)
-                      if order.severity == "info" and order.kind == "media" and usable(order)]
-        return candidates[-1] if candidates else None
-
-    def next_change(self, now: datetime) -> datetime | None:
-        """The next moment after `now` that an alert not stopped starts or expires; None when nothing is due."""
-        moments = [moment for held in self._held.values() if held.stopped_at is None
-                   for moment in (held.order.starts_at, held.order.expires_at) if moment > now]
-        return min(moments, default=None)
+    def held(self) -> tuple[HeldAlert, ...]:
+        """Every order held, stopped or not: what player.takeover decides from."""
+        return tuple(self._held.values())
 
     def held_ids(self, now: datetime) -> list[str]:
         """The alerts held and not over at `now` (future ones included), by start: for the player's status."""
-        return [held.order.alert_id for held in sorted(self._held.values(), key=_by_start) if not held.over_at(now)]
+        return [held.order.alert_id for held in sorted(self._held.values(), key=by_start) if not held.over_at(now)]
 
     def media_entries(self) -> dict[str, dict[str, Any]]:
         """sha256 -> media entry (as in a plan's media table) of the media alerts held and not stopped: what the
@@ -175,4 +122,4 @@ class AlertBook:
                 if held.stopped_at is None and held.order.media is not None and held.order.media_entry is not None}
 
 
-__all__ = ["BOOK_SCHEMA", "TICKER_SEPARATOR", "AlertBook", "HeldAlert"]
+__all__ = ["BOOK_SCHEMA", "AlertBook"]

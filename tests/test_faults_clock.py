@@ -10,8 +10,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from player.agent import CLOCK_SET_BACK
 from player.playback import PlaybackEvent
+from player.programme_run import CLOCK_SET_BACK
 from tests import test_faults_offline as offline
 from tests.test_faults_offline import CAMPAIGN, HANOI, VANQUAN, VirtualScreen, hanoi
 
@@ -96,7 +96,7 @@ def test_a_play_whose_end_comes_stamped_before_its_start_is_kept_as_cut_short_an
         first = screen.agent.state.plan.spots[0]
         screen.disconnect()
         screen.run_until(first.start + timedelta(seconds=5))
-        playing = screen.agent.current
+        playing = screen.agent.programme_run.current
         assert playing is not None and playing.action.spot == first
         stack.clock.set(first.start - timedelta(minutes=10))
         screen.agent.step("playback", PlaybackEvent(playing.token, "ended", stack.clock.now()))

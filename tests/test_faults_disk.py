@@ -136,13 +136,13 @@ def test_a_full_disk_while_caching_is_reported_what_is_cached_plays_and_the_clip
 def records_made(screen: VirtualScreen) -> list[dict]:
     """Every proof-of-play record the agent makes from now on, noted as it is made, before the journal sees it."""
     made: list[dict] = []
-    make = screen.agent._play_record
+    make = screen.agent.proof.record
 
     def noting(**fields) -> dict:
         made.append(make(**fields))
         return made[-1]
 
-    screen.agent._play_record = noting
+    screen.agent.proof.record = noting
     return made
 
 
@@ -174,7 +174,7 @@ def test_plays_made_while_the_journals_disk_is_full_wait_in_memory_and_each_arri
         ballast = fill(small_disk, 0)
         screen.run_until(hanoi(FRIDAY, 11))  # the morning peak, on a full disk
 
-        held = screen.agent.unwritten.records()
+        held = screen.agent.proof.unwritten.records()
         assert held and held == made[-len(held):]  # the newest plays, in play order, none missing between
         status = screen.agent.status()
         assert "database or disk is full" in status.journal_error
@@ -186,7 +186,7 @@ def test_plays_made_while_the_journals_disk_is_full_wait_in_memory_and_each_arri
 
         ballast.unlink()  # the disk is freed
         screen.run_until(hanoi(FRIDAY, 17))
-        assert len(screen.agent.unwritten) == 0 and screen.agent.status().journal_error is None
+        assert len(screen.agent.proof.unwritten) == 0 and screen.agent.status().journal_error is None
         assert "journal_error" not in published[-1] and "journal_unwritten" not in published[-1]
         screen.turn_until(lambda: screen.backlog() == 0, 60, "the journal never drained")
 
@@ -208,13 +208,13 @@ def test_an_agent_stopped_while_the_journals_disk_is_still_full_hands_its_plays_
         made = records_made(screen)
         fill(small_disk, 0)
         screen.run_until(hanoi(FRIDAY, 9))
-        assert made and screen.agent.unwritten.records() == made  # nothing could be written since the fill
+        assert made and screen.agent.proof.unwritten.records() == made  # nothing could be written since the fill
 
         # A clean stop (the loop ended by stop(), as SIGTERM does) with the disk still full. The agent returns once
         # every batch it sent is acknowledged; the wait is only a bound for a server that never answers.
-        screen.agent.stop_ack_wait = timedelta(seconds=60)
+        screen.agent.proof.stop_ack_wait = timedelta(seconds=60)
         screen.agent.close()
-        assert len(screen.agent.unwritten) == 0
+        assert len(screen.agent.proof.unwritten) == 0
         assert play_ids(made) == sorted(stack.play_ids(VANQUAN))  # committed (acked after commit), each once
     finally:
         screen.close()
@@ -226,17 +226,17 @@ def test_once_the_memory_bound_is_reached_the_newest_plays_are_refused_counted_a
     screen = VirtualScreen(stack, VANQUAN, data_dir=small_disk / "player")
     try:
         screen.connect()
-        screen.agent.unwritten = UnwrittenPlays(limit=5)
+        screen.agent.proof.unwritten = UnwrittenPlays(limit=5)
         made = records_made(screen)
         ballast = fill(small_disk, 0)
         screen.run_until(hanoi(FRIDAY, 9))
         assert len(made) > 5
-        assert screen.agent.unwritten.records() == made[:5]  # the oldest kept
+        assert screen.agent.proof.unwritten.records() == made[:5]  # the oldest kept
         status = screen.agent.status()
         assert (status.journal_unwritten, status.journal_refused) == (5, len(made) - 5)
 
         ballast.unlink()
-        screen.turn_until(lambda: len(screen.agent.unwritten) == 0 and screen.backlog() == 0, 60,
+        screen.turn_until(lambda: len(screen.agent.proof.unwritten) == 0 and screen.backlog() == 0, 60,
                           "the journal never drained")
         assert sorted(stack.play_ids(VANQUAN)) == play_ids(made[:5])
         assert screen.agent.status().journal_refused == len(made) - 5  # said until the agent restarts

@@ -28,7 +28,7 @@ def idle_agent(tmp_path, now: datetime) -> PlayerAgent:
 
 def test_an_idle_agent_wakes_at_the_next_spots_start_not_later(tmp_path):
     agent = idle_agent(tmp_path, datetime(2024, 8, 20, 8, 9, 58, 500000, tzinfo=HANOI))
-    assert agent.state.plan is not None and agent.current is None
+    assert agent.state.plan is not None and agent.programme_run.current is None
     assert agent._seconds_to_next_deadline() == timedelta(seconds=1.5).total_seconds()
 
 
@@ -46,5 +46,5 @@ def test_a_spot_whose_start_passed_while_the_loop_was_busy_is_not_waited_past(tm
     # The loop decided "wait" a moment before 08:10:00, then spent past it sending; the spot is due now, and the
     # next one is a minute away: the loop must not sleep towards that one (found by bench/player_timing.py).
     agent = idle_agent(tmp_path, datetime(2024, 8, 20, 8, 10, 0, 300000, tzinfo=HANOI))
-    assert agent.current is None
+    assert agent.programme_run.current is None
     assert agent._seconds_to_next_deadline() == 0.0

@@ -270,9 +270,9 @@ def test_a_start_sent_again_while_the_alert_shows_changes_nothing(screen):
 def test_a_status_goes_out_the_moment_an_alert_starts_and_ends(screen):
     screen.command("alert_start", alert("A1", "urgent", at(8, 20, 7), at(8, 21, 13)))
     screen.run_until(at(8, 20, 7))
-    assert screen.agent._last_status == at(8, 20, 7)
+    assert screen.agent.status_timer.last_sent == at(8, 20, 7)
     screen.run_until(at(8, 21, 13))
-    assert screen.agent._last_status == at(8, 21, 13)
+    assert screen.agent.status_timer.last_sent == at(8, 21, 13)
 
 
 def test_an_invalid_alert_order_is_refused_with_the_reason(screen):
@@ -368,7 +368,7 @@ def test_an_urgent_media_alert_whose_file_is_not_cached_shows_its_text_prominent
 
 def test_a_media_alert_asks_the_cache_for_its_clip_at_once(screen):
     screen.command("alert_start", alert("M1", "urgent", at(8, 5), at(8, 15), media=ALERT_CLIP))
-    assert screen.agent._sync_wanted.is_set()
+    assert screen.agent.media_sync.wanted.is_set()
     assert screen.agent.status().cache.missing == 1  # the alert's clip, on top of the plan's cached media
 
 
@@ -452,20 +452,3 @@ def test_an_unreadable_alert_book_is_set_aside_and_the_player_starts_with_none(t
     path.write_text("{not json", encoding="utf-8")
     book = AlertBook.load(path, at(8))
     assert book.held_ids(at(8)) == []
-
-
-def test_the_book_says_when_the_next_alert_starts_or_expires(tmp_path):
-    book = AlertBook(tmp_path / "alerts.json")
-    book.add(AlertOrder.model_validate(alert("A1", "info", at(9), at(10), text=HEAT)))
-    book.add(AlertOrder.model_validate(alert("A2", "urgent", at(8), at(8, 30))))
-    assert [book.next_change(moment) for moment in (at(7), at(8), at(8, 30), at(9), at(10))] == [
-        at(8), at(8, 30), at(9), at(10), None]
-    book.stop("A1", at(8))
-    assert book.next_change(at(8, 30)) is None
-
-
-def test_of_urgent_alerts_starting_together_the_greater_id_has_the_screen(tmp_path):
-    book = AlertBook(tmp_path / "alerts.json")
-    for alert_id in ("B", "C", "A"):
-        book.add(AlertOrder.model_validate(alert(alert_id, "urgent", at(8), at(9))))
-    assert book.urgent_at(at(8, 30)).alert_id == "C"

@@ -1,0 +1,111 @@
+"""Which signed commands a player carries out, and the record of those it did (`<data_dir>/commands.json`).
+
+A command is carried out once: it must verify, be for this player, come in order (its sequence above the last
+carried out; DESIGN §5) and, when unsequenced (a server from before the sequence), not have expired by its own
+`expires_at` nor been carried out already. What each command does is the agent's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from player.files import replace_atomically
+from signage.protocol import AlertOrder, AlertStop, Command, SignedEnvelope, command_order
+from signage.signing import SignatureRefused, Verifier
+
+log = logging.getLogger("signage.player")
+
+
+class CommandRefused(Exception):
+    """A command this player does not carry out; the message says why (for the status's `refused`)."""
+
+
+class CommandGate:
+    """The commands carried out so far: the highest sequence, and the ids of the unsequenced ones not yet expired."""
+
+    def __init__(self, data_dir: Path, verifier: Verifier, player_id: str, now: datetime) -> None:
+        self.path = data_dir / "commands.json"
+        self.verifier = verifier
+        self.player_id = player_id
+        self.last_sequence, self.done = self._load(now)
+
+    def admit(self, payload: bytes, now: datetime) -> Command:
+        """The command in a signed envelope, recorded as carried out; raises CommandRefused saying why not."""
+        try:
+            command = Command.model_validate(self.verifier.verify(SignedEnvelope.model_validate_json(payload)))
+        except (ValueError, ValidationError, SignatureRefused) as exc:
+            raise CommandRefused(f"command refused: {str(exc)[:300]}") from None
+        refused = f"command {command.command_id} refused"
+        if command.player_id != self.player_id:
+            raise CommandRefused(f"{refused}: it is for {command.player_id}")
+        out_of_order = command_order(self.last_sequence, command)
+        if out_of_order is not None:
+            raise CommandRefused(f"{refused}: {out_of_order}")
+        # A sequenced command waited no longer than its MQTT message expiry, which the broker counts; only an
+        # unsequenced one (a server from before the sequence) is judged by its expires_at, the server's clock.
+        if command.sequence is None and command.expires_at <= now:
+            raise CommandRefused(f"{refused}: it expired at {command.expires_at.isoformat()}")
+        if command.command_id in self.done:
+            raise CommandRefused(f"{refused}: it was carried out already (sent again)")
+        self._remember(command, now)
+        return command
+
+    def _load(self, now: datetime) -> tuple[int | None, dict[str, datetime]]:
+        """What the file says was carried out. (The file of a player from before the sequence holds the ids
+        alone.)"""
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+            if "done" in saved and isinstance(saved["done"], dict):
+                last = saved.get("last_sequence")
+                last = int(last) if last is not None else None
+                saved = saved["done"]
+            else:
+                last = None
+            done = {str(key): datetime.fromisoformat(value) for key, value in saved.items()}
+        except FileNotFoundError:
+            return None, {}
+        except (ValueError, TypeError, AttributeError) as exc:
+            # Starting afresh takes the next sequenced command whatever its number: one replay at worst, never a
+            # player locked out of commands.
+            log.error("the record of commands carried out is not readable (%s); starting afresh", exc)
+            return None, {}
+        return last, {key: expires for key, expires in done.items() if expires > now}
+
+    def _remember(self, command: Command, now: datetime) -> None:
+        self.done = {key: expires for key, expires in self.done.items() if expires > now}
+        if command.sequence is not None:
+            self.last_sequence = command.sequence
+        else:
+            self.done[command.command_id] = command.expires_at
+        replace_atomically(self.path, json.dumps({"last_sequence": self.last_sequence, "done": {
+            key: value.isoformat() for key, value in self.done.items()}}).encode("utf-8"))
+
+
+def alert_order(command: Command) -> AlertOrder:
+    """The order an `alert_start` command carries; raises CommandRefused naming each problem."""
+    try:
+        return AlertOrder.model_validate(command.args)
+    except ValidationError as exc:
+        raise CommandRefused(f"alert_start {command.command_id} refused: {validation_problems(exc)}") from None
+
+
+def alert_stop_id(command: Command) -> str:
+    """The alert an `alert_stop` command takes off the screen; raises CommandRefused naming each problem."""
+    try:
+        return AlertStop.model_validate(command.args).alert_id
+    except ValidationError as exc:
+        raise CommandRefused(f"alert_stop {command.command_id} refused: {validation_problems(exc)}") from None
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Each problem pydantic found, as 'field: message', on one line."""
+    return "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'args'}: {error['msg']}"
+                     for error in exc.errors())
+
+
+__all__ = ["CommandGate", "CommandRefused", "alert_order", "alert_stop_id", "validation_problems"]
