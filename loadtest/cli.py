@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
+
+from signage.console import err, fail, out
 
 # The command's option names where the options' fields carry their unit.
 FIELD_OF = {"connect_spread": "connect_spread_s", "resend_after": "resend_after_s", "reconnect_min": "reconnect_min_s",
@@ -53,7 +53,6 @@ def loadtest(
     check that no record was lost or doubled. Exit code 1 when a check or target fails."""
     from loadtest.options import LoadtestOptions
 
-    out, err = Console(), Console(stderr=True)
     given = {"players": players, "processes": processes, "ingest_workers": ingest_workers,
              "database_url": database_url, "work_dir": work_dir, "keep": keep, "per_site": per_site,
              "connect_spread": connect_spread, "ingest_seconds": ingest_seconds, "batch": batch, "window": window,
@@ -67,16 +66,14 @@ def loadtest(
         option_of = {field: name for name, field in FIELD_OF.items()}
         problems = "; ".join(f"--{option_of.get(str(e['loc'][0]), str(e['loc'][0])).replace('_', '-')}: {e['msg']}"
                              if e["loc"] else e["msg"] for e in exc.errors())
-        err.print(f"[bold red]error:[/] {escape(problems)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(problems, 2) from None
     try:
         from loadtest.report import print_report, write_json
         from loadtest.run import run_loadtest
     except ImportError as exc:
         needs = (f"the load test runs the server and needs its packages ({exc.name} is missing); install them with: "
                  "pip install 'hanoi-signage[server]'")
-        err.print(f"[bold red]error:[/] {escape(needs)}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(needs) from None
     report = run_loadtest(options, err)
     print_report(out, report)
     if options.json_path is not None:

@@ -15,6 +15,7 @@ from rich.table import Table
 from loadtest.audit import AuditFigures
 from loadtest.options import LoadtestOptions
 from loadtest.phases import IngestFigures, ReplanFigures, StormFigures
+from signage.console import print_table
 
 
 @dataclass
@@ -128,7 +129,7 @@ def print_report(console: Console, report: LoadtestReport) -> None:
         figures.add_row("records sent / rows stored", f"{a.sent:,} / {a.rows:,}")
         figures.add_row("lost / doubled / refused / unacknowledged",
                         f"{a.missing} / {a.duplicates} / {a.rejected} / {a.unacknowledged}")
-    console.print(figures)
+    print_table(figures, console)
 
     if report.cpu_s:
         usage = Table(title="CPU seconds by process and phase; peak memory")
@@ -140,7 +141,7 @@ def print_report(console: Console, report: LoadtestReport) -> None:
             usage.add_row(phase, *(f"{cpu.get(name, 0):.1f}" for name in names))
         usage.add_row("peak RSS (MiB)", *("—" if report.peak_rss_mib.get(n) is None else
                                           f"{report.peak_rss_mib[n]:.0f}" for n in names))
-        console.print(usage)
+        print_table(usage, console)
 
     if report.load_average:
         console.print("machine load (1 min) at the end of each phase: " + ", ".join(
@@ -155,7 +156,7 @@ def print_report(console: Console, report: LoadtestReport) -> None:
     checks.add_column("detail")
     for check in report.checks():
         checks.add_row(check.name, "[green]pass[/]" if check.passed else "[bold red]FAIL[/]", check.detail)
-    console.print(checks)
+    print_table(checks, console)
     console.print("[bold green]all checks passed[/]" if report.passed else "[bold red]some checks failed[/]")
 
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scheduler.cli import server_modules
-from signage.console import JsonOpt, err, fail, out, settings
+from signage.console import JsonOpt, err, fail, out, print_table, settings
 
 
 def simulate(
@@ -136,7 +136,7 @@ def print_simulation(figures: dict) -> None:
             ("agent crashes", figures["crashes"])]
     for label, value in rows:
         table.add_row(label, str(value))
-    out.print(table)
+    print_table(table)
     if figures["causes"]:
         out.print("shortfalls by cause: " + ", ".join(f"{cause} {n}" for cause, n in sorted(figures["causes"].items())))
     for miss in figures["mismatches"][:10]:

@@ -56,6 +56,12 @@ def test_campaign_import_then_list_shows_the_campaign(cli_env):
     assert imported.returncode == 0, imported.stderr
     listed = json.loads(run(cli_env, "campaign", "list", "--json").stdout)
     assert [(c["id"], c["plays_per_day"], c["end_date"]) for c in listed] == [("ihanoi-2024", 10, "2024-10-10")]
+    # Piped (no terminal), the table is as wide as its cells: nothing cut to fit 80 columns (issue 18, item 6).
+    table = run({**cli_env, "COLUMNS": "60"}, "campaign", "list")
+    assert table.returncode == 0, table.stderr
+    (row,) = [line for line in table.stdout.splitlines() if "ihanoi-2024" in line]
+    assert all(cell in row for cell in ("Tuyên truyền ứng dụng iHanoi", "2024-08-15", "2024-10-10", "peak"))
+    assert "…" not in table.stdout
 
 
 def test_fleet_export_writes_a_file_that_imports_back_unchanged(cli_env, tmp_path):

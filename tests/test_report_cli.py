@@ -76,3 +76,50 @@ def test_the_cli_exports_of_the_log_write_no_live_formula(closed, cli_env, tmp_p
             (row,) = [r for r in rows if r[-1] == play_id]
             cells = row[5:7] if fmt == "csv" else [row[7], row[13]]
             assert cells == ["'" + FORMULA, "'" + FORMULA], fmt
+
+
+def test_a_period_without_plays_says_so_exits_3_and_writes_no_file(closed, cli_env, tmp_path):  # noqa: F811
+    """Issue 18, item 6: `signage report pop --format playout` for a period without plays wrote a 0-byte file and
+    exited 0. Now nothing is written, stderr says why (in the report's language) and the exit code is 3, as for
+    a shortfall of `signage plan`; with --allow-empty the file is written all the same."""
+    quiet = ["--campaign", "ihanoi-2024", "--from", "2024-08-25", "--to", "2024-08-26", "--scope", "hn-hadong"]
+    for kind, fmt in (("pop", "playout"), ("pop", "csv"), ("pop", "xlsx"), ("compliance", "pdf"),
+                      ("rounds", "csv")):
+        out = tmp_path / "reports" / f"{kind}.{fmt}"
+        result = run(cli_env, "report", kind, *quiet, "--format", fmt, "--out", str(out))
+        assert result.returncode == 3, (kind, fmt, result.stderr)
+        assert list(out.parent.iterdir()) == [], (kind, fmt)  # no file, no temporary one left behind
+        assert "không có dữ liệu để ghi" in result.stderr and "25/08/2024–26/08/2024" in result.stderr
+        assert "--allow-empty" in result.stderr and "wrote" not in result.stdout
+    playout = run(cli_env, "report", "pop", *quiet, "--format", "playout", "--out", str(tmp_path / "p.csv"))
+    assert "lượt phát hoàn thành" in playout.stderr
+
+    english = run(cli_env, "report", "pop", *quiet, "--lang", "en", "--out", str(tmp_path / "log.csv"))
+    assert english.returncode == 3 and "nothing to write" in english.stderr and "no rows" in english.stderr
+
+    kept = tmp_path / "empty.csv"
+    allowed = run(cli_env, "report", "pop", *quiet, "--format", "playout", "--allow-empty", "--out", str(kept))
+    assert allowed.returncode == 0, allowed.stderr
+    assert kept.exists() and kept.read_bytes() == b"" and "(no rows)" in allowed.stdout
+
+
+def test_plays_that_are_not_playouts_leave_the_playout_file_unwritten(closed, clock, cli_env, tmp_path):  # noqa: F811
+    """A day whose only play failed: the log has its row, the playout file (completed plays only) would be empty."""
+    import json
+    from datetime import date
+
+    from scheduler.ingest import ScreenDirectory, ingest_pop
+    from signage.db import transaction
+    from tests.test_ledger import VANQUAN, at, play
+
+    failed = play(VANQUAN, at(9, day=date(2024, 8, 27)), status="failed", reason="playback error: libVLC failed")
+    with transaction(closed.sessions) as session:
+        ingest_pop(session, [(VANQUAN, json.dumps({"schema": "signage.pop/1", "batch_id": "failed-only",
+                                                   "records": [failed]}).encode())], ScreenDirectory(), clock.now())
+    day = ["--from", "2024-08-27", "--to", "2024-08-27", "--scope", "hn-hadong-vanquan"]
+    log = run(cli_env, "report", "pop", *day, "--out", str(tmp_path / "log.csv"))
+    assert log.returncode == 0, log.stderr
+    assert len((tmp_path / "log.csv").read_text(encoding="utf-8-sig").splitlines()) == 1 + 1
+    playout = run(cli_env, "report", "pop", *day, "--format", "playout", "--out", str(tmp_path / "playout.csv"))
+    assert playout.returncode == 3 and "lượt phát hoàn thành" in playout.stderr
+    assert not (tmp_path / "playout.csv").exists()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +26,7 @@ BUILDERS: dict[str, Callable[..., Report]] = {
     "compliance": compliance_report, "pop": pop_report, "health": health_report, "rounds": rounds_report,
     "cadence": cadence_report,
 }
-ZONED = {"cadence"}  # builders whose figures depend on where the local days begin: they are given the timezone
+ZONED = {"cadence", "compliance"}  # builders whose figures depend on the local time of day: given the timezone
 KINDS = tuple(BUILDERS)
 FORMATS = ("csv", "xlsx", "pdf", "playout")
 MAX_DAYS = 366
@@ -73,23 +74,43 @@ def build_report(session: Session, kind: str, scope: Scope, now: datetime, langu
     return report
 
 
-def write_report(report: Report, fmt: str, path: Path, chunks: Iterable[bytes] | None = None) -> None:
+def write_report(report: Report, fmt: str, path: Path, chunks: Iterable[bytes] | None = None, *,
+                 keep_empty: bool = True) -> int:
     """Into a temporary file beside `path`, then renamed: a failed export never leaves half a file. `chunks`:
-    the file's bytes made already (the log's fast CSV)."""
+    the file's bytes made already (the log's fast CSV: a header line, then a line per row). Returns how many rows
+    the file holds (titles, headers and totals aside); a file holding none is kept only with `keep_empty`."""
+    written = 0
+
+    def counted(rows: Iterable[dict]) -> Iterator[dict]:
+        nonlocal written
+        for row in rows:
+            written += 1
+            yield row
+
+    report = replace(report, sheets=[replace(sheet, rows=counted(sheet.rows)) for sheet in report.sheets])
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as stream:
             if chunks is not None:
-                stream.writelines(chunks)
+                lines = 0
+                for chunk in chunks:
+                    stream.write(chunk)
+                    lines += chunk.count(b"\n")
+                written = max(lines - 1, 0)
             elif fmt == "csv":
                 exports.write_csv(report, stream, len(report.sheets) - 1 if report.kind == "compliance" else 0)
             elif fmt == "xlsx":
                 exports.write_xlsx(report, stream)
             elif fmt == "pdf":
                 exports.write_pdf(report, stream)
-            else:
-                playout.write_playout_csv(report.sheets[0].rows, stream, timezone=report.timezone or DEFAULT_TIMEZONE)
-        os.replace(temporary, path)
+            else:  # only the completed plays of campaigns are playouts: count those, not the log's rows
+                log = report.sheets[0].rows
+                written = playout.write_playout_csv(log, stream, timezone=report.timezone or DEFAULT_TIMEZONE)
+        if written or keep_empty:
+            os.replace(temporary, path)
+        else:
+            Path(temporary).unlink()
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return written
