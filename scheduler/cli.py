@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -43,14 +45,29 @@ def server_modules():
     return database
 
 
-def run_import(action, as_json: bool) -> None:
-    """Run an import in one transaction; report counts, or the file's problems with exit code 2."""
-    from campaigns.yaml_source import FileRejected
+@contextmanager
+def server_session() -> Iterator:
+    """A session of the configured database, its work committed together when the block ends, or not at all; a
+    refusal (Invalid) ends the command with its message; the database is closed after."""
     from signage.db import transaction
+    from signage.errors import Invalid
 
     database = server_modules().open_database(settings())
     try:
         with transaction(database.sessions) as session:
+            yield session
+    except Invalid as exc:
+        raise fail(str(exc)) from None
+    finally:
+        database.dispose()
+
+
+def run_import(action, as_json: bool) -> None:
+    """Run an import in one transaction; report counts, or the file's problems with exit code 2."""
+    from campaigns.yaml_source import FileRejected
+
+    try:
+        with server_session() as session:
             report = action(session)
     except FileRejected as rejected:
         if as_json:
@@ -61,8 +78,6 @@ def run_import(action, as_json: bool) -> None:
             for problem in rejected.problems:
                 err.print("  " + escape(problem.render(rejected.filename)), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    finally:
-        database.dispose()
     if as_json:
         print(json.dumps({"ok": True, **report.as_json()}, ensure_ascii=False, indent=2))
         return
@@ -90,12 +105,8 @@ def fleet_export(
     """Write the database's fleet as a signage.fleet/1 file that imports back to the same state."""
     from campaigns.fleet_file import export_fleet
 
-    database = server_modules().open_database(settings())
-    try:
-        with database.sessions() as session:
-            text = export_fleet(session)
-    finally:
-        database.dispose()
+    with server_session() as session:
+        text = export_fleet(session)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -252,21 +263,15 @@ def user_create(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
 ) -> None:
     """Create a user (the first admin: `signage user create admin -o hn`); the password is asked for."""
+    server_modules()
     from campaigns.accounts import create_user
     from signage.clock import SystemClock
-    from signage.errors import Invalid
 
-    database = server_modules().open_database(settings())
     password = read_password(password_stdin)
-    try:
-        with database.sessions() as session, session.begin():
-            user = create_user(session, username=username, full_name=full_name or username, role=role,
-                               organisation_id=organisation, password=password, clock=SystemClock())
-            summary = f"user {user.username} ({user.role.value}) of {user.organisation_id} created"
-    except Invalid as exc:
-        raise fail(str(exc)) from None
-    finally:
-        database.dispose()
+    with server_session() as session:
+        user = create_user(session, username=username, full_name=full_name or username, role=role,
+                           organisation_id=organisation, password=password, clock=SystemClock())
+        summary = f"user {user.username} ({user.role.value}) of {user.organisation_id} created"
     out.print(summary)
 
 
@@ -276,25 +281,19 @@ def user_password(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
 ) -> None:
     """Set a user's password (and lift a login throttle on the name)."""
+    server_modules()
     from sqlalchemy import delete, select
 
     from campaigns.accounts import set_password
     from campaigns.models import LoginFailure, User
-    from signage.errors import Invalid
 
-    database = server_modules().open_database(settings())
     password = read_password(password_stdin)
-    try:
-        with database.sessions() as session, session.begin():
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                raise fail(f"there is no user {username!r}; create one with `signage user create`")
-            set_password(user, password)
-            session.execute(delete(LoginFailure).where(LoginFailure.username == username))
-    except Invalid as exc:
-        raise fail(str(exc)) from None
-    finally:
-        database.dispose()
+    with server_session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise fail(f"there is no user {username!r}; create one with `signage user create`")
+        set_password(user, password)
+        session.execute(delete(LoginFailure).where(LoginFailure.username == username))
     out.print(f"password of {username} set")
 
 
