@@ -122,3 +122,13 @@ def default_operating_hours(kind: SiteKind) -> WeekSchedule:
 
 def default_peak_windows(kind: SiteKind) -> WeekSchedule:
     return WeekSchedule.from_spec(_KIND_HOURS[kind][1])
+
+
+def effective_operating_hours(kind: SiteKind, spec: dict | None) -> WeekSchedule:
+    """A site's operating hours: its own schedule, or its kind's default when it has none."""
+    return default_operating_hours(kind) if spec is None else WeekSchedule.from_spec(spec)
+
+
+def effective_peak_windows(kind: SiteKind, spec: dict | None) -> WeekSchedule:
+    """A site's peak windows: its own schedule, or its kind's default when it has none."""
+    return default_peak_windows(kind) if spec is None else WeekSchedule.from_spec(spec)

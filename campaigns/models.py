@@ -32,8 +32,8 @@ from campaigns.kinds import (
     ScreenKind,
     SiteKind,
     WindowPolicy,
-    default_operating_hours,
-    default_peak_windows,
+    effective_operating_hours,
+    effective_peak_windows,
 )
 from campaigns.windows import WeekSchedule
 from media.models import MediaAsset
@@ -73,14 +73,10 @@ class Site(Base):
     screens: Mapped[list[Screen]] = relationship(back_populates="site", order_by="Screen.id")
 
     def effective_operating_hours(self) -> WeekSchedule:
-        if self.operating_hours is None:
-            return default_operating_hours(self.kind)
-        return WeekSchedule.from_spec(self.operating_hours)
+        return effective_operating_hours(self.kind, self.operating_hours)
 
     def effective_peak_windows(self) -> WeekSchedule:
-        if self.peak_windows is None:
-            return default_peak_windows(self.kind)
-        return WeekSchedule.from_spec(self.peak_windows)
+        return effective_peak_windows(self.kind, self.peak_windows)
 
 
 screen_group_members = Table(
