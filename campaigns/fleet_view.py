@@ -1,7 +1,7 @@
 """The fleet as staff see it and change it: organisations, sites, screens and groups within one's subtree.
 
 Every lookup and list here goes through the actor's organisation subtree: what lies outside is reported as
-`NotFound`, exactly like what does not exist. Changes keep the fleet file's rules (campaigns/fleet_file.py,
+`NotFound`, exactly like what does not exist. Changes keep the fleet file's rules (campaigns/fleet_document.py,
 campaigns/windows.py) and are written to the audit log with the values before and after. Changes to sites,
 screens and groups move the planning revision by themselves (campaigns/revision.py), so plans follow.
 """

@@ -6,11 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Organisation, Screen, ScreenGroup, Site
-
-
-def is_within(path: str, root_path: str) -> bool:
-    """Paths look like /hn/hn-hadong/; a subtree is every path that starts with its root's."""
-    return path.startswith(root_path)
+from campaigns.org_paths import is_within
 
 
 def organisation_paths(session: Session) -> dict[str, str]:
@@ -31,3 +27,6 @@ def owning_organisation(session: Session, kind: str, ref: str) -> str | None:
         group = session.get(ScreenGroup, ref)
         return group.organisation_id if group else None
     raise ValueError(f"unknown reference kind {kind!r}")
+
+
+__all__ = ["is_within", "organisation_paths", "owning_organisation"]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from campaigns import overrides, workflow
 from campaigns.access import Actor
-from campaigns.campaign_file import _Creative, _store_media
+from campaigns.campaign_file import ProbedCreative, _store_media
 from campaigns.fleet_file import ImportReport
 from campaigns.kinds import CampaignStatus, Role
 from campaigns.models import AuditEntry, Campaign, FrequencyOverride, User
@@ -31,7 +31,7 @@ TZ = "Asia/Ho_Chi_Minh"
 def add_to_library(session, settings, clock, path: Path, organisation: str) -> str:
     """A real file into the media store and library, by the campaign import's own code path."""
     probed = probe(path)
-    sha = _store_media(session, MediaStore(settings.media_dir), _Creative(path, probed, probed.duration_ms or 1),
+    sha = _store_media(session, MediaStore(settings.media_dir), ProbedCreative(path, probed, probed.duration_ms or 1),
                        organisation, clock.now(), ImportReport(path.name))
     session.flush()
     return sha
