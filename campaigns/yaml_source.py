@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from signage.errors import Invalid
 
 Path_ = tuple[str | int, ...]
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -70,9 +71,11 @@ class YamlDocument:
 
     @classmethod
     def parse(cls, filename: str, text: str) -> YamlDocument:
+        # One pass for the lines and the data, through libyaml where it is built in (a tenth of the pure-Python time).
+        loader = SAFE_LOADER(text)
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark else None
@@ -80,6 +83,8 @@ class YamlDocument:
             raise FileRejected(filename, [Problem("", f"this is not valid YAML: {problem}",
                                                   "check indentation, colons and quotes on that line",
                                                   line)]) from None
+        finally:
+            loader.dispose()
         lines: dict[Path_, int] = {}
         if node is not None:
             _collect_lines(node, (), lines)
