@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import get_args
 
 import jinja2
 import pytest
@@ -23,15 +24,18 @@ from campaigns.kinds import (
     WindowPolicy,
 )
 from scheduler.web.i18n import LANGUAGES, catalogue_file, install_translations, translate, translations
+from signage.protocol import PlayKind, PlayStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 # The keywords the Makefile's `catalogues` target passes to pybabel extract (-k translate -k t -k N_).
 KEYWORDS = {**DEFAULT_KEYWORDS, "translate": None, "t": None, "N_": None}
 
 # Labels looked up by a value's name ("site." + kind): each value needs its key.
-LABELLED_VALUES = [("org.", OrgKind), ("site.", SiteKind), ("screen.", ScreenKind), ("role.", Role),
-                   ("campaign.status.", CampaignStatus), ("campaign.window.", WindowPolicy),
-                   ("campaign.media.kind.", MediaKind), ("media.kind.", MediaKind), ("alert.severity.", AlertSeverity)]
+LABELLED_VALUES = [("org.", list(OrgKind)), ("site.", list(SiteKind)), ("screen.", list(ScreenKind)),
+                   ("role.", list(Role)), ("campaign.status.", list(CampaignStatus)),
+                   ("campaign.window.", list(WindowPolicy)), ("campaign.media.kind.", list(MediaKind)),
+                   ("media.kind.", list(MediaKind)), ("alert.severity.", list(AlertSeverity)),
+                   ("play.kind.", get_args(PlayKind)), ("play.status.", get_args(PlayStatus))]
 
 
 def catalogue(language: str):
@@ -72,7 +76,8 @@ def test_every_used_key_has_words(used_keys, language):
 
 def test_every_labelled_value_has_a_key(used_keys):
     """A new site kind, status or role needs its label: the templates build these keys from the value."""
-    missing = [prefix + value for prefix, kind in LABELLED_VALUES for value in kind if prefix + value not in used_keys]
+    missing = [prefix + value for prefix, values in LABELLED_VALUES for value in values
+               if prefix + value not in used_keys]
     assert not missing, f"add these keys (scheduler/web/i18n.py BUILT_KEYS) and their words: {missing}"
 
 
