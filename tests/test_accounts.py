@@ -321,3 +321,69 @@ def test_trusted_proxies_are_read_from_the_environment_comma_separated(monkeypat
     assert [str(network) for network in settings.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8"]
     assert settings.trusts_proxy("10.1.2.3") and not settings.trusts_proxy("11.0.0.1")
     assert Settings(_env_file=None, trusted_proxies=[]).trusted_proxies == []
+
+
+# -- the OAuth2 password form (issue 18, item 6) -----------------------------------------------------------------
+
+
+def form_token(client, username: str, password: str, **fields):
+    return client.post("/api/v1/auth/token", data={"grant_type": "password", "username": username,
+                                                   "password": password, **fields})
+
+
+def test_the_oauth2_password_form_gives_a_bearer_token_as_json_does(client_from):
+    """What OAuth2 client libraries send (before: 422, the route read JSON only)."""
+    client = client_from(OWNER)
+    answer = form_token(client, "phula-staff", PASSWORD, scope="", client_id="reports-script", name="reports")
+    assert answer.status_code == 201, answer.text
+    issued = answer.json()
+    assert issued["token_type"] == "bearer" and issued["expires_at"]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {issued['access_token']}"})
+    assert me.json()["username"] == "phula-staff"
+    tokens = client.get("/api/v1/me/tokens", headers={"Authorization": f"Bearer {issued['access_token']}"}).json()
+    assert [t["name"] for t in tokens] == ["reports"]
+    # Without grant_type (FastAPI's OAuth2PasswordRequestForm takes it as optional) and with the charset added.
+    from urllib.parse import urlencode
+
+    bare = client.post("/api/v1/auth/token", content=urlencode({"username": "phula-staff", "password": PASSWORD}),
+                       headers={"content-type": "application/x-www-form-urlencoded; charset=utf-8"})
+    assert bare.status_code == 201, bare.text
+
+
+def test_the_form_is_refused_with_the_same_problems_as_json(client_from):
+    client = client_from(OWNER)
+    for answer in (form_token(client, "phula-staff", PASSWORD, grant_type="client_credentials"),
+                   client.post("/api/v1/auth/token", data={"username": "phula-staff"})):
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    fields = {e["field"] for e in client.post("/api/v1/auth/token", data={"grant_type": "x"}).json()["errors"]}
+    assert fields == {"body.grant_type", "body.username", "body.password"}
+    json_fields = {e["field"] for e in client.post("/api/v1/auth/token", json={}).json()["errors"]}
+    assert json_fields == {"body.username", "body.password"}
+    wrong = form_token(client, "phula-staff", WRONG)
+    assert wrong.status_code == 401 and wrong.headers["content-type"] == "application/problem+json"
+    assert "wrong user name or password" in wrong.json()["detail"]
+    other = client.post("/api/v1/auth/token", content=b"phula-staff:" + PASSWORD.encode(),
+                        headers={"content-type": "text/plain"})
+    assert other.status_code == 415 and "application/x-www-form-urlencoded" in other.json()["detail"]
+    broken = client.post("/api/v1/auth/token", content=b"{\"username\": ", headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and broken.headers["content-type"] == "application/problem+json"
+
+
+def test_failures_through_the_form_and_through_json_are_throttled_together(client_from):
+    attacker, owner = client_from(ATTACKER), client_from(OWNER)
+    assert [form_token(attacker, "phula-head", WRONG).status_code for _ in range(3)] == [401] * 3
+    assert [token(attacker, "phula-head", WRONG).status_code for _ in range(2)] == [401] * 2
+    for answer in (form_token(attacker, "phula-head", PASSWORD), token(attacker, "phula-head", PASSWORD)):
+        assert answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert form_token(owner, "phula-head", PASSWORD).status_code == 201
+
+
+def test_the_schema_offers_both_bodies(web):
+    operation = web.get("/openapi.json").json()["paths"]["/api/v1/auth/token"]["post"]
+    content = operation["requestBody"]["content"]
+    assert content["application/json"]["schema"]["required"] == ["username", "password"]
+    form = content["application/x-www-form-urlencoded"]["schema"]
+    assert {"grant_type", "username", "password", "scope", "client_id", "client_secret"} <= set(form["properties"])
+    assert {"401", "415", "422", "429"} <= set(operation["responses"])

@@ -221,6 +221,7 @@ def limited(settings, clock, staff) -> Iterator[TestClient]:
 @pytest.mark.parametrize("shape", ["declared", "chunked"])
 @pytest.mark.parametrize("path, content_type", [
     ("/api/v1/auth/token", "application/json"),  # JSON, no sign-in needed
+    ("/api/v1/auth/token", "application/x-www-form-urlencoded"),  # the same route's OAuth2 password form
     ("/login", "application/x-www-form-urlencoded"),  # a form
 ])
 def test_a_body_over_the_limit_gets_413_before_it_is_parsed(limited, shape, path, content_type):
@@ -249,6 +250,8 @@ def test_an_upload_over_its_limit_gets_413_and_leaves_nothing(limited, settings,
 def test_bodies_within_their_limits_are_served(limited):
     assert limited.post("/api/v1/auth/token", json={"username": "phula-staff", "password": PASSWORD}
                         ).status_code == 201
+    assert limited.post("/api/v1/auth/token", data={"grant_type": "password", "username": "phula-staff",
+                                                    "password": PASSWORD}).status_code == 201
 
 
 @pytest.mark.security

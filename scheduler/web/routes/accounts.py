@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
 from campaigns import accounts as account_rules
@@ -87,6 +88,47 @@ class TokenRequest(BaseModel):
     days: int | None = Field(90, ge=1, le=3650, description="lifetime in days; null for no expiry")
 
 
+class TokenForm(BaseModel):
+    """The same request as the OAuth2 password grant's form (RFC 6749 §4.3), with the fields of FastAPI's
+    OAuth2PasswordRequestForm, which client libraries send. `scope`, `client_id` and `client_secret` are taken and
+    not used: a token carries its user's role, nothing narrower."""
+
+    grant_type: Literal["password"] = "password"
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    scope: str = Field("", max_length=1000)
+    client_id: str = Field("", max_length=255)
+    client_secret: str = Field("", max_length=1024)
+    name: str = Field("api", max_length=255, description="what the token is for, shown in the token list")
+    days: int = Field(90, ge=1, le=3650, description="lifetime in days")
+
+
+FORM = "application/x-www-form-urlencoded"
+# The body is read by token_request, not by FastAPI (which takes one media type per body): the schema says both.
+TOKEN_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": TokenRequest.model_json_schema()},
+    FORM: {"schema": TokenForm.model_json_schema()},
+}}}
+
+
+async def token_request(request: Request) -> TokenRequest:
+    """The token request, as JSON or as the OAuth2 password form; refused as FastAPI refuses a body (422) or with
+    415 for another media type. Awaits the body on the event loop and touches no database."""
+    media_type = request.headers.get("content-type", "application/json").partition(";")[0].strip().lower()
+    try:
+        if media_type == FORM:
+            form = TokenForm.model_validate(dict(await request.form()))
+            return TokenRequest(username=form.username, password=form.password, name=form.name, days=form.days)
+        if media_type == "application/json" or media_type.endswith("+json"):
+            return TokenRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in
+                                      exc.errors(include_url=False, include_context=False, include_input=False)],
+                                     ) from None
+    raise Problem(415, f"the body is {media_type}: send the user name and password as JSON (application/json) or "
+                       f"as the OAuth2 password form ({FORM})")
+
+
 class TokenIssued(BaseModel):
     access_token: str
     token_type: str = "bearer"
@@ -129,9 +171,17 @@ class TokenOut(BaseModel):
     revoked: bool
 
 
-@api.post("/auth/token", response_model=TokenIssued, status_code=201)
-def api_token(body: TokenRequest, session: SessionDep, clock: ClockDep, client: ClientAddressDep) -> TokenIssued:
-    """A bearer token for a user name and password (throttled like the login page)."""
+@api.post("/auth/token", response_model=TokenIssued, status_code=201, openapi_extra=TOKEN_BODY,
+          responses={401: {"description": "wrong user name or password"},
+                     413: {"description": "the body is larger than the limit"},
+                     415: {"description": "the body is neither JSON nor the OAuth2 password form"},
+                     422: {"description": "a field is missing or not valid"},
+                     429: {"description": "too many failures: wait for Retry-After seconds"}})
+def api_token(body: Annotated[TokenRequest, Depends(token_request)], session: SessionDep, clock: ClockDep,
+              client: ClientAddressDep) -> TokenIssued:
+    """A bearer token for a user name and password, sent as JSON or as the OAuth2 password form
+    (`application/x-www-form-urlencoded`: `grant_type=password`, `username`, `password`), as OAuth2 client
+    libraries send it; throttled like the login page."""
     try:
         user = authenticate(session, body.username, body.password, clock, client)
     except LoginThrottled as exc:
