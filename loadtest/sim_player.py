@@ -1,4 +1,4 @@
-"""A simulated player: the wire contract of DESIGN §3 as the real agent speaks it, without playback.
+"""A simulated player: the wire contract of docs/design.md §3 as the real agent speaks it, without playback.
 
 It connects with its own credentials and a persistent session, subscribes to its plan, cmd and ack topics, takes
 only plans that are signed by the server, for it, consistent with their version and not older than the one it holds,

@@ -4,7 +4,7 @@ Layout under `root`: ready files at `ab/<sha256>` (like the server's store), dow
 `partial/<sha256>.part`. A file reaches its ready place only by an atomic `os.replace` after its sha256 was
 checked over the whole file, so whatever sits at a ready path is complete and right, also after a power cut.
 
-Downloads use the server's GET /media/{sha256} (DESIGN §3 media table: `{server_url}{url}`) with HTTP Basic
+Downloads use the server's GET /media/{sha256} (docs/design.md §3 media table: `{server_url}{url}`) with HTTP Basic
 `player_id:secret`. A partial file is resumed with `Range: bytes=N-`, without `If-Range`: the URL names the
 content by its sha256, so what it serves never changes (and the whole file's sha256 is checked at the end). That
 keeps resumes working behind nginx's X-Accel-Redirect, whose ETag is nginx's own (docs/deploy.md). A 200 instead

@@ -1,4 +1,4 @@
-"""The player's proof-of-play journal: every play attempt on disk before it is published (DESIGN §3, issue 5 item 6).
+"""The player's proof-of-play journal: every play attempt on disk before it is sent (docs/design.md §3, issue 5 item 6).
 
 A local SQLite file in WAL mode with `synchronous=FULL`, so `append` returns only once the record is in the
 write-ahead log and fsynced: a `kill -9` or a power cut after that cannot lose it. Rows leave the journal only

@@ -1,7 +1,7 @@
 """Playback: the seam between the agent's loop and what the screen shows and the speaker plays.
 
 The agent drives a `Playback` from ONE thread, its own loop. Events come back through the `post` function given
-to the constructor; the agent passes one that only puts the event on its queue (DESIGN §7). `post` runs on
+to the constructor; the agent passes one that only puts the event on its queue (docs/design.md §7). `post` runs on
 libVLC's threads while libVLC waits for it: it must not block, nor take a lock the loop may hold while it calls
 into Playback.
 
@@ -173,7 +173,7 @@ def _shared_instance(headless: bool) -> vlc.Instance:
         _instance, _instance_headless = instance, headless
     elif _instance_headless != headless:
         raise RuntimeError(f"this process's libVLC instance was made with headless={_instance_headless}; one "
-                           "instance per process (DESIGN §7): start another process for the other mode")
+                           "instance per process (docs/design.md §7): start another process for the other mode")
     return _instance
 
 
@@ -352,7 +352,7 @@ class VlcPlayback(Playback):
             self._owner = threading.get_ident()
         elif threading.get_ident() != self._owner:
             raise RuntimeError(f"VlcPlayback.{method}() called off the thread that drives it; libVLC is driven "
-                               "from the agent's loop only (DESIGN §7): post the request to that loop instead")
+                               "from the agent's loop only (docs/design.md §7): post the request to that loop instead")
 
     # -- libVLC callbacks: on libVLC's threads, they only note and post; never a libVLC call --------------
 

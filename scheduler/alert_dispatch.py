@@ -1,6 +1,6 @@
 """Alerts out to the players.
 
-An approved alert goes to each target screen as a signed `alert_start` command (DESIGN §3's `cmd` topic), with
+An approved alert goes to each target screen as a signed `alert_start` command (docs/design.md §3's `cmd` topic), with
 the MQTT message expiry set to the alert's own expiry: a player offline until then never receives it, and one
 that comes back before it receives it from its persistent session and shows it for the time left. Stopping an
 alert sends `alert_stop` the same way. The players' acknowledgements come back in proof-of-play and are noted by

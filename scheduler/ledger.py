@@ -1,5 +1,5 @@
 """The delivery ledger: per screen, campaign and local date, what was required, planned and delivered, and why
-a short screen-day fell short (DESIGN §4).
+a short screen-day fell short (docs/design.md §4).
 
 Three writers keep it, each in the transaction of the work it describes:
 - storing plans sets `required` and `planned` (and `plan_reason` when planned < required) for the days the new
@@ -27,7 +27,7 @@ from scheduler import planner
 from scheduler.models import DeliveryRollup, PlayerDay
 from scheduler.planner import PlanningResult
 
-# Why a screen-day fell short, in the words reports use (DESIGN §4 and issue 7).
+# Why a screen-day fell short, in the words reports use (docs/design.md §4 and issue 7).
 OFFLINE = "offline"  # the player was not running (all day, or at the moments of the missed spots)
 NO_PLAN = "no_plan"  # the player ran but had no plan confirmed
 MEDIA_MISSING = "media_missing"
@@ -96,7 +96,7 @@ class DayFigures:
     required: int
     planned: int
     plan_reason: str | None
-    delivered: int  # completed spots and make-goods inside peak windows: what counts (DESIGN §4)
+    delivered: int  # completed spots and make-goods inside peak windows: what counts (docs/design.md §4)
     attempts: int  # every reported attempt of the day, whatever its outcome
     failed: int
     media_missing: int

@@ -148,7 +148,7 @@ class DeliveryRollup(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     missed: Mapped[int] = mapped_column(Integer, default=0)
     media_missing: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # of failed + missed
-    # From the newest plan for the day (set when plans are stored): DESIGN §4's r, and the spots placed.
+    # From the newest plan for the day (set when plans are stored): docs/design.md §4's r, and the spots placed.
     required: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     planned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     plan_reason: Mapped[str | None] = mapped_column(String(64))  # why planned < required (no capacity, ...)

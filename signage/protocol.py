@@ -1,4 +1,4 @@
-"""The wire contract between the scheduler and the player agents (DESIGN §3): models and canonical JSON.
+"""The wire contract between the scheduler and the player agents (docs/design.md §3): models and canonical JSON.
 
 This module needs pydantic and nothing of the server: the player agent imports it to check what it receives.
 Every model forbids unknown fields, because a payload that does not match the contract exactly is refused.
