@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from scheduler.reports.compliance import compliance_report, screen_days, summarise
 from scheduler.reports.scope import Scope
-from tests.test_ledger import HANOI, PHULA_1, PHULA_2, PHULA_SPEAKER, TUESDAY, VANQUAN, close, ledger  # noqa: F401
+from tests.test_ledger import HANOI, PHULA_1, PHULA_2, PHULA_SPEAKER, TUESDAY, VANQUAN, at, close, ledger  # noqa: F401
 from tests.test_pop_log_csv import assert_same_log
 
 BALA = "hn-nt-bala-001"  # the district's own intersection LED: 10 a day, never heard from
@@ -115,6 +115,27 @@ def test_screen_health_counts_the_share_of_operating_hours_a_player_was_heard(cl
         seconds = operating_seconds(session.get(Site, "hadong-vanquan"), TUESDAY)
     assert row["uptime"] == pytest.approx(90 / seconds)
     assert row["had_plan"] == "có"
+
+
+def test_screen_health_now_says_online_offline_or_never_as_the_fleet_pages_do(ledger):  # noqa: F811
+    from campaigns.screen_state import ONLINE_WITHIN
+    from scheduler.reports.columns import HEALTH_COLUMNS, NOW_COLUMNS
+    from scheduler.reports.operations import health_now, health_report
+
+    last_heard = at(9, 2)  # the three players that reported were last heard at 09:02 (test_ledger)
+    screens = (VANQUAN, PHULA_1, PHULA_2, PHULA_SPEAKER, BALA)
+    with ledger.sessions() as session:
+        within = {r["screen_id"]: r for r in health_now(session, hadong(), last_heard + ONLINE_WITHIN)}
+        after = {r["screen_id"]: r for r in health_now(session, hadong(), last_heard + ONLINE_WITHIN
+                                                        + timedelta(seconds=1))}
+        report = health_report(session, hadong(), last_heard + ONLINE_WITHIN)
+        assert [sheet.columns for sheet in report.sheets] == [NOW_COLUMNS, HEALTH_COLUMNS]
+        assert list(report.sheets[0].rows) == list(within.values())
+    assert {s: within[s]["state"] for s in screens} == {VANQUAN: "online", PHULA_1: "online",
+                                                       PHULA_SPEAKER: "online", PHULA_2: "never", BALA: "never"}
+    assert {s: after[s]["state"] for s in screens} == {VANQUAN: "offline", PHULA_1: "offline",
+                                                      PHULA_SPEAKER: "offline", PHULA_2: "never", BALA: "never"}
+    assert within[PHULA_2]["last_seen"] is None and within[VANQUAN]["journal_backlog"] == 0
 
 
 def test_the_logs_fast_csv_says_what_the_general_export_says(closed):

@@ -15,6 +15,7 @@ from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from campaigns.models import Campaign, Organisation, Screen, Site
+from campaigns.screen_state import state_name
 from media.models import MediaAsset
 from scheduler.models import DeliveryRollup, PlayerDay, PlayerPresence, PlayRecord
 from scheduler.plan_store import newest_versions
@@ -276,20 +277,17 @@ def health_days(session: Session, scope: Scope) -> Iterator[dict]:
         day += timedelta(days=1)
 
 
-def health_now(session: Session, scope: Scope, now: datetime, offline_after: timedelta) -> list[dict]:
+def health_now(session: Session, scope: Scope, now: datetime) -> list[dict]:
+    """Each screen of the scope as its player last reported, online, offline or never heard from by the rule
+    of the fleet pages (campaigns/screen_state.py)."""
     newest = newest_versions(session)
     rows = session.execute(scope.filter_screens(
         select(Screen.id, Site.name, Organisation.name.label("organisation"), PlayerPresence))
         .outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id).order_by(Screen.id)).all()
     result = []
     for screen_id, site, organisation, presence in rows:
-        if presence is None:
-            state = "never"
-        elif presence.state != "online" or now - presence.last_seen > offline_after:
-            state = "offline"
-        else:
-            state = "online"
-        result.append({"screen_id": screen_id, "site": site, "organisation": organisation, "state": state,
+        result.append({"screen_id": screen_id, "site": site, "organisation": organisation,
+                       "state": state_name(presence, now),
                        "last_seen": presence.last_seen if presence else None,
                        "plan_confirmed": ("có" if presence and presence.plan_version
                                           and presence.plan_version == newest.get(screen_id) else "không"),
@@ -300,13 +298,11 @@ def health_now(session: Session, scope: Scope, now: datetime, offline_after: tim
     return result
 
 
-def health_report(session: Session, scope: Scope, now: datetime, language: str = "vi",
-                  offline_after: timedelta = timedelta(minutes=2)) -> Report:
+def health_report(session: Session, scope: Scope, now: datetime, language: str = "vi") -> Report:
     en = language == "en"
     return Report(kind="health", title="Tình trạng màn hình" if not en else "Screen health",
                   organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
-                  sheets=[Sheet("Hiện tại" if not en else "Now", NOW_COLUMNS, health_now(session, scope, now,
-                                                                                        offline_after)),
+                  sheets=[Sheet("Hiện tại" if not en else "Now", NOW_COLUMNS, health_now(session, scope, now)),
                           Sheet("Theo ngày" if not en else "By day", HEALTH_COLUMNS, health_days(session, scope))],
                   language=language)
 
