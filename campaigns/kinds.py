@@ -89,7 +89,7 @@ class MediaKind(StrEnum):
     audio = "audio"
 
 
-# Defaults per site kind, from DESIGN §6 where it gives them; the rest are assumptions to tune
+# Defaults per site kind, from docs/design.md §6 where it gives them; the rest are assumptions to tune
 # per site. Peak windows must lie inside operating hours.
 _KIND_HOURS: dict[SiteKind, tuple[dict[str, list[str]], dict[str, list[str]]]] = {
     SiteKind.ward_office: (

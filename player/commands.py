@@ -1,8 +1,8 @@
 """Which signed commands a player carries out, and the record of those it did (`<data_dir>/commands.json`).
 
 A command is carried out once: it must verify, be for this player, come in order (its sequence above the last
-carried out; DESIGN §5) and, when unsequenced (a server from before the sequence), not have expired by its own
-`expires_at` nor been carried out already. What each command does is the agent's.
+carried out; docs/files.md, "the ordering rule") and, when unsequenced (a server from before the sequence), not
+have expired by its own `expires_at` nor been carried out already. What each command does is the agent's.
 """
 
 from __future__ import annotations

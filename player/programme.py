@@ -20,7 +20,7 @@ from signage.protocol import Plan, Spot
 
 # A spot joined with less than this left is not started (it would only flash): it is made good instead.
 MIN_JOIN_REMAINING = timedelta(seconds=2)
-# DESIGN §3: a play is completed when it ran to the media's end within 500 ms.
+# docs/design.md §3: a play is completed when it ran to the media's end within 500 ms.
 COMPLETION_TOLERANCE = timedelta(milliseconds=500)
 # A spot started this little after its time is on time: it plays whole, not joined part-way.
 ON_TIME = COMPLETION_TOLERANCE
@@ -159,6 +159,6 @@ class Programme:
 
 
 def play_status(started: datetime, ended: datetime, expected_ms: int) -> Literal["completed", "interrupted"]:
-    """Completed when the play lasted its full length, within DESIGN's 500 ms."""
+    """Completed when the play lasted its full length, within the 500 ms of docs/design.md §3."""
     lasted = ended - started
     return "completed" if lasted + COMPLETION_TOLERANCE >= timedelta(milliseconds=expected_ms) else "interrupted"

@@ -76,7 +76,7 @@ class ProgrammeRun:
                 self.finish(now, "interrupted", "cut at the next spot")
             elif self.next_spot_due(now) and self.current.natural_end - now <= COMPLETION_TOLERANCE:
                 # libVLC reports an end some tens of ms late; waiting for it would push back-to-back spots
-                # later and later. A play this close to its end is complete (DESIGN's 500 ms).
+                # later and later. A play this close to its end is complete (the 500 ms of docs/design.md §3).
                 self.finish(now, None, None)
             else:
                 return

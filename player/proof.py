@@ -45,7 +45,7 @@ class ProofOfPlay:
     def record(self, *, spot_id: str | None, campaign_id: str | None, media: str, kind: str,
                scheduled_start: datetime | None, started: datetime, ended: datetime, status: str,
                reason: str | None, plan_version: str | None) -> dict[str, Any]:
-        """A proof-of-play record (DESIGN §3) of this player, under the plan it holds."""
+        """A proof-of-play record (docs/design.md §3) of this player, under the plan it holds."""
         return {"play_id": str(uuid.uuid4()), "player_id": self.player_id, "spot_id": spot_id,
                 "campaign_id": campaign_id, "media": media, "kind": kind,
                 "scheduled_start": scheduled_start.isoformat() if scheduled_start else None,
