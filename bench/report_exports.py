@@ -3,8 +3,8 @@
     .venv/bin/python bench/report_exports.py [--rows 5000000] [--playout-rows 1000000] [--xlsx-rows 100000]
                                              [--pdf-rows 1000] [--out DIR]
 
-The log's rows come from a generator (10 columns like the proof-of-play report: four ids, three texts, two
-datetimes and a duration), so memory shows what the export itself keeps. Prints, for the CSV: rows per second
+The log's rows come from a generator, written in the proof-of-play report's own columns (scheduler/reports/
+columns.py: POP_COLUMNS), so memory shows what the export itself keeps. Prints, for the CSV: rows per second
 (wall clock and CPU time: the machine is shared) and the process's peak resident memory before and after; once
 with rows cycled from a pool of 10,000 (the export's own speed) and once with every row generated (the
 generator's own rate is printed too: a database cursor is such a source). Then --playout-rows of the log in the
@@ -24,22 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scheduler.reports.columns import POP_COLUMNS  # noqa: E402
 from scheduler.reports.exports import write_csv, write_pdf, write_xlsx  # noqa: E402
 from scheduler.reports.playout import write_playout_csv  # noqa: E402
-from scheduler.reports.table import Column, Report, Sheet  # noqa: E402
+from scheduler.reports.table import Report, Sheet  # noqa: E402
 
-COLUMNS = [
-    Column("player_id", "Màn hình", "Screen", "id", 20),
-    Column("site_id", "Điểm đặt", "Site", "id", 16),
-    Column("organisation_id", "Đơn vị", "Organisation", "id", 16),
-    Column("campaign_id", "Chiến dịch", "Campaign", "id", 16),
-    Column("media_name", "Nội dung", "Media", "text", 20),
-    Column("kind", "Loại", "Kind", "text", 8),
-    Column("scheduled_start", "Giờ theo lịch", "Scheduled", "datetime", 20),
-    Column("started_at", "Giờ phát", "Started", "datetime", 20),
-    Column("duration_ms", "Thời lượng", "Duration", "duration_ms", 10),
-    Column("status", "Trạng thái", "Status", "text", 10),
-]
 START = datetime(2024, 8, 20, 0, 0, tzinfo=UTC)
 
 
@@ -49,7 +38,8 @@ def plays(count: int):
     at = START
     for i in range(count):
         at += step
-        yield {"player_id": f"hn-hadong-{i % 10000:05d}", "site_id": "hadong-phula", "organisation_id": "hn-hadong",
+        yield {"player_id": f"hn-hadong-{i % 10000:05d}", "site_id": "hadong-phula", "site": "Bộ phận một cửa Phú La",
+               "organisation_id": "hn-hadong", "organisation": "UBND quận Hà Đông", "reason": None,
                "campaign_id": "ihanoi-2024", "campaign_name": "iHanoi — Công dân số", "media": "ab" * 32,
                "media_name": "ihanoi-30s.mp4", "kind": "spot", "scheduled_start": at, "started_at": at,
                "ended_at": at + timedelta(milliseconds=30012), "duration_ms": 30012, "status": "completed",
@@ -59,7 +49,7 @@ def plays(count: int):
 def report(rows, count: int) -> Report:
     return Report(kind="pop", title="Nhật ký phát sóng", organisation="Thành phố Hà Nội",
                   period=(date(2024, 8, 20), date(2024, 8, 26)), generated_at=START,
-                  sheets=[Sheet("Nhật ký", COLUMNS, rows)], timezone="Asia/Ho_Chi_Minh")
+                  sheets=[Sheet("Nhật ký", POP_COLUMNS, rows)], timezone="Asia/Ho_Chi_Minh")
 
 
 def peak_mb() -> float:
