@@ -9,15 +9,16 @@ ward's head sees the trail of their own overrides on a campaign of the city.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from campaigns.access import Actor
 from campaigns.audit import record_change
 from campaigns.campaign_file import OverrideIn
-from campaigns.models import Campaign, FrequencyOverride, Organisation, Site
+from campaigns.models import Campaign, FrequencyOverride, Organisation, Site, User
 from campaigns.scope import is_within, organisation_paths, owning_organisation
 from campaigns.workflow import (
     APPROVED,
@@ -32,6 +33,8 @@ from campaigns.workflow import (
     plain_text,
 )
 from scheduler.capacity import record_shortfalls
+from scheduler.plan_inputs import plan_override
+from scheduler.planner import PlanOverride, raised_rate
 from signage.clock import Clock
 from signage.errors import Invalid, NotFound
 
@@ -67,21 +70,70 @@ def visible_overrides(session: Session, actor: Actor, campaign: Campaign) -> lis
                                                                 _seen_by(actor)).order_by(FrequencyOverride.id)))
 
 
-def shown_overrides(session: Session, actor: Actor,
-                    campaigns: Iterable[Campaign]) -> dict[str, list[FrequencyOverride]]:
-    """`visible_overrides` of a page of campaigns in one query, by campaign id: all the overrides of a campaign the
-    user's unit owns, only those on the user's screens of a higher unit's."""
+@dataclass(frozen=True)
+class NamedOverride:
+    """An override with its place and author by name, as people read it."""
+
+    row: FrequencyOverride
+    place_name: str  # the unit's or the site's name
+    place_path: str  # the organisation path of the unit, or of the site's unit
+    set_by_name: str  # the author's full name; the user name when no such user is left
+
+    def as_planned(self) -> PlanOverride:
+        return plan_override(self.row, {self.row.organisation_id: self.place_path} if self.row.organisation_id
+                             else {})
+
+
+@dataclass(frozen=True)
+class UnitRate:
+    """What the screens of an override's place get: the planner's rate there (`raised_rate`; a unit above may
+    have raised it further than the place's own override), and the override that gives it."""
+
+    override: NamedOverride  # the place's own
+    plays_per_day: int
+    raised_by: NamedOverride  # this override, or a unit above's
+    seen: bool = True  # False: a unit above the user's raised the rate of the user's own screens, not theirs to list
+
+
+def unit_rates(session: Session, actor: Actor, campaigns: Iterable[Campaign]) -> dict[str, list[UnitRate]]:
+    """The overrides the user sees on a page of campaigns, by campaign id, each with the rate its place's screens
+    get, in one query: all the overrides of a campaign the user's unit owns, only those on the user's screens of a
+    higher unit's (whose rate a unit above the user's may give). When a unit above raised the user's own unit's
+    screens and the user's unit has no override of its own, that override comes last, not `seen`."""
     campaigns = list(campaigns)
-    shown: dict[str, list[FrequencyOverride]] = {campaign.id: [] for campaign in campaigns}
+    rates: dict[str, list[UnitRate]] = {campaign.id: [] for campaign in campaigns}
     if not campaigns:
-        return shown
-    owned = [c.id for c in campaigns if is_within(c.organisation.path, actor.org_path)]
-    wanted = FrequencyOverride.campaign_id.in_(owned)
-    if len(owned) < len(campaigns):
-        wanted = and_(FrequencyOverride.campaign_id.in_(list(shown)), or_(wanted, _seen_by(actor)))
-    for override in session.scalars(select(FrequencyOverride).where(wanted).order_by(FrequencyOverride.id)):
-        shown[override.campaign_id].append(override)
-    return shown
+        return rates
+    owned = {c.id for c in campaigns if is_within(c.organisation.path, actor.org_path)}
+    place_unit, site_unit = aliased(Organisation), aliased(Organisation)
+    rows = session.execute(
+        select(FrequencyOverride, func.coalesce(place_unit.name, Site.name), func.coalesce(place_unit.path,
+                                                                                           site_unit.path),
+               func.coalesce(User.full_name, FrequencyOverride.set_by),
+               FrequencyOverride.campaign_id.in_(owned) if len(owned) == len(campaigns) else
+               or_(FrequencyOverride.campaign_id.in_(owned), _seen_by(actor)))
+        .outerjoin(place_unit, place_unit.id == FrequencyOverride.organisation_id)
+        .outerjoin(Site, Site.id == FrequencyOverride.site_id)
+        .outerjoin(site_unit, site_unit.id == Site.organisation_id)
+        .outerjoin(User, User.username == FrequencyOverride.set_by)
+        .where(FrequencyOverride.campaign_id.in_(list(rates))).order_by(FrequencyOverride.id))
+    named: dict[str, list[tuple[NamedOverride, bool]]] = {campaign.id: [] for campaign in campaigns}
+    for row, place_name, place_path, author, seen in rows:
+        named[row.campaign_id].append((NamedOverride(row, place_name, place_path, author), bool(seen)))
+    for campaign in campaigns:
+        planned = [(n.as_planned(), n) for n, _ in named[campaign.id]]
+        for own, seen in named[campaign.id]:
+            if seen:
+                rate, raiser = raised_rate(campaign.plays_per_day, (p for p, _ in planned), own.place_path,
+                                           own.row.site_id)
+                rates[campaign.id].append(UnitRate(own, rate, next((n for p, n in planned if p is raiser), own)))
+        if campaign.id not in owned and not any(r.override.row.organisation_id == actor.user.organisation_id
+                                                for r in rates[campaign.id]):
+            rate, raiser = raised_rate(campaign.plays_per_day, (p for p, _ in planned), actor.org_path)
+            if raiser is not None:
+                above = next(n for p, n in planned if p is raiser)
+                rates[campaign.id].append(UnitRate(above, rate, above, seen=False))
+    return rates
 
 
 def override_places(session: Session, actor: Actor, campaign: Campaign) -> tuple[list[Organisation], list[Site]]:
@@ -169,5 +221,5 @@ def _recheck(session: Session, campaign: Campaign, clock: Clock, timezone: str) 
                           clock.now())
 
 
-__all__ = ["describe_override", "override_places", "overrides_query", "remove_override", "set_override",
-           "visible_overrides"]
+__all__ = ["NamedOverride", "UnitRate", "describe_override", "override_places", "overrides_query", "remove_override",
+           "set_override", "unit_rates", "visible_overrides"]

@@ -244,7 +244,7 @@ def campaigns_query(session: Session, actor: Actor, *, statuses: Iterable[Campai
 
 def with_contents(query: Select) -> Select:
     """`campaigns_query` with each campaign's creatives (and their media) and targets loaded for the page in two
-    statements. Its overrides depend on who asks: `overrides.shown_overrides`."""
+    statements. Its overrides depend on who asks: `overrides.unit_rates`."""
     return query.options(selectinload(Campaign.creatives).joinedload(CampaignCreative.media),
                          selectinload(Campaign.targets))
 

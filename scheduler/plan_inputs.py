@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from campaigns.kinds import CampaignStatus
-from campaigns.models import Campaign, CampaignCreative, Screen, Site
+from campaigns.models import Campaign, CampaignCreative, FrequencyOverride, Screen, Site
 from campaigns.scope import organisation_paths
 from campaigns.windows import WeekSchedule
 from scheduler.planner import PlanCampaign, PlanCreative, PlanOverride, PlanScreen, resolve_targets
@@ -59,14 +60,17 @@ def load_planning_inputs(session: Session, campaign_ids: set[str] | None = None)
     return PlanningInputs(tuple(screens), tuple(campaigns))
 
 
+def plan_override(override: FrequencyOverride, paths: Mapping[str, str]) -> PlanOverride:
+    """A stored override as the planner takes it: on an organisation's subtree (by its path) or on one site."""
+    if override.organisation_id:
+        return PlanOverride(override.plays_per_day, organisation_path=paths[override.organisation_id])
+    return PlanOverride(override.plays_per_day, site_id=override.site_id)
+
+
 def _plan_campaign(campaign: Campaign, paths: dict[str, str]) -> PlanCampaign:
     creatives = tuple(PlanCreative(sha256=c.media_sha256, kind=c.media.kind, mime=c.media.mime,
                                    bytes=c.media.bytes, duration_ms=c.duration_ms) for c in campaign.creatives)
-    overrides = tuple(
-        PlanOverride(o.plays_per_day, organisation_path=paths[o.organisation_id]) if o.organisation_id
-        else PlanOverride(o.plays_per_day, site_id=o.site_id)
-        for o in campaign.overrides
-    )
+    overrides = tuple(plan_override(o, paths) for o in campaign.overrides)
     explicit = WeekSchedule.from_spec(campaign.explicit_windows) if campaign.explicit_windows else None
     return PlanCampaign(
         id=campaign.id, organisation_path=paths[campaign.organisation_id], start_date=campaign.start_date,
@@ -86,4 +90,4 @@ def planning_horizon(timezones: frozenset[str], now: datetime, days: int = HORIZ
     return first, days + (last - first).days
 
 
-__all__ = ["HORIZON_DAYS", "PlanningInputs", "load_planning_inputs", "planning_horizon"]
+__all__ = ["HORIZON_DAYS", "PlanningInputs", "load_planning_inputs", "plan_override", "planning_horizon"]

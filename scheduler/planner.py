@@ -117,10 +117,12 @@ class PlanOverride:
         if self.organisation_path is not None:
             _check_org_path(self.organisation_path, "the override's organisation path")
 
-    def applies_to(self, screen: PlanScreen) -> bool:
+    def covers(self, organisation_path: str, site_id: str | None) -> bool:
+        """Whether it covers the screens of a site (its id and its organisation's path) or, with no site id, of a
+        whole organisation."""
         if self.organisation_path is not None:
-            return screen.organisation_path.startswith(self.organisation_path)
-        return screen.site_id == self.site_id
+            return organisation_path.startswith(self.organisation_path)
+        return site_id == self.site_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +172,23 @@ class PlanCampaign:
 
     def required_plays(self, screen: PlanScreen) -> int:
         """The campaign's rate, raised by the overrides that cover the screen."""
-        return max([self.plays_per_day, *(o.plays_per_day for o in self.overrides if o.applies_to(screen))])
+        return raised_rate(self.plays_per_day, self.overrides, screen.organisation_path, screen.site_id)[0]
 
     def active_on(self, day: date) -> bool:
         return self.start_date <= day <= self.end_date
+
+
+def raised_rate(plays_per_day: int, overrides: Iterable[PlanOverride], organisation_path: str,
+                site_id: str | None = None) -> tuple[int, PlanOverride | None]:
+    """The rate a campaign gets on the screens of a site (or, with no site id, of an organisation): its own,
+    raised by the highest override that covers them; and that override (the first of equals), None when the
+    campaign's own rate stands. The one rule for the planner and for every page that shows a rate."""
+    raised = None
+    for override in overrides:
+        if (override.plays_per_day > (raised.plays_per_day if raised else plays_per_day)
+                and override.covers(organisation_path, site_id)):
+            raised = override
+    return (raised.plays_per_day if raised else plays_per_day), raised
 
 
 def resolve_targets(rows: Iterable[tuple[str, str]], organisation_paths: Mapping[str, str]) -> dict[str, frozenset]:
@@ -891,5 +906,6 @@ __all__ = [
     "SummaryRow",
     "capacity_shortfalls",
     "plan_fleet",
+    "raised_rate",
     "resolve_targets",
 ]

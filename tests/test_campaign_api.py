@@ -183,7 +183,7 @@ def test_a_head_raises_the_frequency_and_the_override_is_listed_and_audited(api,
 
 
 def test_each_user_lists_a_campaign_as_its_own_page_shows_it_to_them(api, city_campaign, phula_campaign):
-    # The list reads each page's overrides in one query (overrides.shown_overrides); the page asks for its own.
+    # The list reads each page's overrides in one query (overrides.unit_rates); the page asks for its own.
     for head, unit in (("phula-head", "hn-hadong-phula"), ("vanquan-head", "hn-hadong-vanquan")):
         assert api(head).post(f"/api/v1/campaigns/{city_campaign}/overrides", json={
             "organisation_id": unit, "plays_per_day": 15, "reason": "Thí điểm"}).status_code == 201
@@ -203,6 +203,37 @@ def test_each_user_lists_a_campaign_as_its_own_page_shows_it_to_them(api, city_c
         "phula-staff": {city_campaign: (False, ["hn-hadong-phula"]), phula_campaign: (True, [])},
         "vanquan-staff": {city_campaign: (False, ["hn-hadong-vanquan"])},
     }
+
+
+def test_the_list_gives_each_unit_the_planners_rate_and_who_raised_it(api, city_campaign, database):
+    from scheduler.plan_inputs import load_planning_inputs
+
+    def rates(username: str) -> dict:
+        (item,) = [c for c in api(username).get("/api/v1/campaigns").json()["items"] if c["id"] == city_campaign]
+        return {r["place_name"]: (r["plays_per_day"], r["raised_by"], r["raised_by_name"], r["raised_for"])
+                for r in item["rates"]}
+
+    def planned(screen_id: str) -> int:  # the planner's own rate for the screen
+        with database.sessions() as session:
+            inputs = load_planning_inputs(session, campaign_ids={city_campaign})
+        return inputs.campaigns[0].required_plays(next(s for s in inputs.screens if s.id == screen_id))
+
+    for head, unit, plays in (("phula-head", "hn-hadong-phula", 15), ("hadong-head", "hn-hadong", 12)):
+        assert api(head).post(f"/api/v1/campaigns/{city_campaign}/overrides", json={
+            "organisation_id": unit, "plays_per_day": plays, "reason": "Thí điểm"}).status_code == 201
+    phula, hadong = "UBND phường Phú La", "UBND quận Hà Đông"
+    assert rates("city-admin") == {phula: (15, "phula-head", "Phula Head", phula),
+                                   hadong: (12, "hadong-head", "Hadong Head", hadong)}
+    assert planned("hn-hadong-phula-001") == 15 and planned("hn-hadong-vanquan-001") == 12
+    # The district's head raises it above the ward's own: the ward's screens get the district's rate, from them.
+    assert api("hadong-head").post(f"/api/v1/campaigns/{city_campaign}/overrides", json={
+        "organisation_id": "hn-hadong", "plays_per_day": 20, "reason": "Cao điểm"}).status_code == 201
+    assert rates("phula-staff") == {phula: (20, "hadong-head", "Hadong Head", hadong)}
+    assert planned("hn-hadong-phula-001") == 20
+    # A ward without an override of its own sees what its screens get from the district, not Phú La's.
+    assert rates("vanquan-staff") == {hadong: (20, "hadong-head", "Hadong Head", hadong)}
+    detail = api("phula-staff").get(f"/api/v1/campaigns/{city_campaign}").json()
+    assert [(r["place_name"], r["plays_per_day"]) for r in detail["rates"]] == [(phula, 20)]
 
 
 def test_an_override_below_the_campaigns_rate_is_refused(api, city_campaign):

@@ -66,6 +66,30 @@ class OverrideOut(BaseModel):
                    plays_per_day=row.plays_per_day, set_by=row.set_by, set_at=row.set_at, reason=row.reason)
 
 
+class RateOut(BaseModel):
+    """What the screens of an override's place get: the planner's rate there, and whose override gives it."""
+
+    override_id: int = Field(description="the place's own override")
+    organisation_id: str | None
+    site_id: str | None
+    place_name: str
+    plays_per_day: int = Field(description="the plays a day the place's screens get: the highest override that "
+                                           "covers them, the place's own or a unit above's")
+    raised_by: str = Field(description="the user name of whoever set the override that gives the rate")
+    raised_by_name: str
+    raised_for: str = Field(description="the name of the unit or site of the override that gives the rate")
+    raised_at: datetime
+    reason: str
+
+    @classmethod
+    def of(cls, rate: override_rules.UnitRate) -> RateOut:
+        own, giver = rate.override.row, rate.raised_by
+        return cls(override_id=own.id, organisation_id=own.organisation_id, site_id=own.site_id,
+                   place_name=rate.override.place_name, plays_per_day=rate.plays_per_day,
+                   raised_by=giver.row.set_by, raised_by_name=giver.set_by_name, raised_for=giver.place_name,
+                   raised_at=giver.row.set_at, reason=giver.row.reason)
+
+
 class CampaignOut(BaseModel):
     id: str
     name: str
@@ -81,6 +105,9 @@ class CampaignOut(BaseModel):
     creatives: list[CreativeOut]
     targets: TargetsBody
     overrides: list[OverrideOut] = Field(description="the overrides on the caller's unit's screens")
+    rates: list[RateOut] = Field(description="the rate the place of each of `overrides` gets, and who raised it "
+                                             "(and the caller's own unit's, when a unit above raised it); every "
+                                             "other screen gets plays_per_day")
     owned: bool = Field(description="false for a higher unit's campaign seen because it plays on the caller's "
                                     "screens: it may be read, and its frequency raised by heads, not changed")
     created_by: str | None
@@ -199,12 +226,12 @@ def _owned(campaign: Campaign, actor: Actor) -> bool:
 
 
 def campaign_out(session: Session, actor: Actor, campaign: Campaign, model: type[CampaignOut] = CampaignOut,
-                 overrides: list[FrequencyOverride] | None = None, **extra: Any) -> CampaignOut:
-    """`overrides`: the campaign's overrides the user sees, when they were read for a whole page
-    (`override_rules.shown_overrides`)."""
+                 rates: list[override_rules.UnitRate] | None = None, **extra: Any) -> CampaignOut:
+    """`rates`: the campaign's overrides the user sees, with their rates, when they were read for a whole page
+    (`override_rules.unit_rates`)."""
     owned = _owned(campaign, actor)
-    if overrides is None:
-        overrides = campaign.overrides if owned else override_rules.visible_overrides(session, actor, campaign)
+    if rates is None:
+        rates = override_rules.unit_rates(session, actor, [campaign])[campaign.id]
     return model(
         id=campaign.id, name=campaign.name, description=campaign.description,
         organisation_id=campaign.organisation_id, status=campaign.status, start_date=campaign.start_date,
@@ -213,7 +240,8 @@ def campaign_out(session: Session, actor: Actor, campaign: Campaign, model: type
         creatives=[CreativeOut(position=c.position, sha256=c.media_sha256, kind=c.media.kind, mime=c.media.mime,
                                duration_ms=c.duration_ms, original_name=c.media.original_name)
                    for c in campaign.creatives],
-        targets=TargetsBody(**workflow.target_lists(campaign)), overrides=[OverrideOut.of(o) for o in overrides],
+        targets=TargetsBody(**workflow.target_lists(campaign)),
+        overrides=[OverrideOut.of(r.override.row) for r in rates if r.seen], rates=[RateOut.of(r) for r in rates],
         owned=owned, created_by=campaign.created_by, created_at=campaign.created_at,
         updated_at=campaign.updated_at, submitted_by=campaign.submitted_by, submitted_at=campaign.submitted_at,
         approved_by=campaign.approved_by, approved_at=campaign.approved_at, review_note=campaign.review_note,
@@ -246,8 +274,8 @@ def list_campaigns(actor: ActorDep, session: SessionDep, page: PageDep,
     query = workflow.campaigns_query(session, actor, statuses=status or (), organisation_id=organisation_id,
                                      q=q, active_on=active_on)
     listed = paginate(session, workflow.with_contents(query), page, lambda campaign: campaign)
-    overrides = override_rules.shown_overrides(session, actor, listed.items)
-    return Page(items=[campaign_out(session, actor, c, overrides=overrides[c.id]) for c in listed.items],
+    rates = override_rules.unit_rates(session, actor, listed.items)
+    return Page(items=[campaign_out(session, actor, c, rates=rates[c.id]) for c in listed.items],
                 total=listed.total, limit=listed.limit, offset=listed.offset)
 
 
