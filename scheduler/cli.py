@@ -182,11 +182,14 @@ def plan(
     campaigns: Annotated[Path | None, typer.Option(help="…with this campaign file (goes with --fleet).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Plan every screen for some days and write the plans; exit 3 when some screen-day falls short."""
-    server_modules()
+    """Plan every screen for some days and write the plans; exit 3 when some screen-day falls short.
+
+    With --fleet and --campaigns, a what-if from the files alone: no database; each media file is probed once
+    and remembered by its content in ~/.cache/signage/probe.json (under $XDG_CACHE_HOME when set)."""
     from rich.progress import Progress
 
     from campaigns.yaml_source import FileRejected
+    from media.probe_cache import ProbeCache, default_cache_path
     from scheduler.plan_files import inputs_from_files, parse_day, write_plan_files
     from scheduler.plan_inputs import load_planning_inputs
     from scheduler.planner import plan_fleet
@@ -201,7 +204,7 @@ def plan(
         raise fail(str(exc), 2) from None
     try:
         if fleet is not None and campaigns is not None:
-            inputs = inputs_from_files(fleet, campaigns, clock, config.timezone)
+            inputs = inputs_from_files(fleet, campaigns, clock, config.timezone, ProbeCache(default_cache_path()))
         else:
             database = server_modules().open_database(config)
             try:

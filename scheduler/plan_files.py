@@ -1,44 +1,80 @@
 """Plans as files: `signage plan` writes one <player_id>.json per player and a summary.json.
 
-Plans can come from the database or straight from a fleet and a campaign file (a what-if that
-touches no database: the files are loaded into a private in-memory one).
+Plans can come from the database or straight from a fleet and a campaign file: a what-if that touches no database,
+the files read into the planner's inputs with the imports' own checks (campaigns/fleet_document.py,
+campaigns/campaign_document.py) and mapped by the same functions as stored rows (scheduler/plan_inputs.py).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.pool import StaticPool
+from campaigns.campaign_document import (
+    CampaignIn,
+    ProbedCreative,
+    campaign_status,
+    checked_creatives,
+    read_campaign_file,
+)
+from campaigns.fleet_document import KnownFleet, checked_fleet, organisation_parents, owning_organisations
+from campaigns.org_paths import materialised_paths
+from campaigns.yaml_source import YamlDocument
+from media.probe_cache import ProbeCache
+from scheduler.plan_inputs import (
+    PLANNED_STATUSES,
+    PlanningInputs,
+    plan_campaign,
+    plan_override,
+    plan_screen,
+    plan_site,
+)
+from scheduler.planner import PlanCampaign, PlanCreative, PlanningResult, capacity_shortfalls
+from signage.clock import Clock, local_today
 
-from campaigns.campaign_file import import_campaigns
-from campaigns.fleet_file import import_fleet
-from media.store import MediaStore
-from scheduler.database import Database, migrate
-from scheduler.plan_inputs import PlanningInputs, load_planning_inputs
-from scheduler.planner import PlanningResult, capacity_shortfalls
-from signage.clock import Clock
-from signage.db import make_engine, make_session_factory, transaction
 
+def inputs_from_files(fleet_file: Path, campaign_file: Path, clock: Clock, timezone: str,
+                      probe_cache: ProbeCache) -> PlanningInputs:
+    """Planning inputs from files alone, as importing them into an empty database and loading that would give.
+    Raises FileRejected as the imports do; media are probed through `probe_cache`, which is saved."""
+    nothing_stored = KnownFleet()
+    fleet = checked_fleet(YamlDocument.load(fleet_file), nothing_stored)
+    paths = materialised_paths(organisation_parents(fleet, nothing_stored))
+    sites = {site.id: plan_site(site.id, site.kind, site.timezone or timezone, paths[site.organisation],
+                                site.operating_hours, site.peak_windows) for site in fleet.sites}
+    screens = tuple(plan_screen(screen.id, screen.kind, sites[screen.site], screen.groups)
+                    for screen in sorted(fleet.screens, key=lambda screen: screen.id) if screen.enabled)
 
-def inputs_from_files(fleet_file: Path, campaign_file: Path, clock: Clock, timezone: str) -> PlanningInputs:
-    """Planning inputs from files alone. Raises FileRejected as the imports do."""
-    engine = make_engine("sqlite://", poolclass=StaticPool)
-    migrate(engine)
-    database = Database(engine, make_session_factory(engine))
+    document, campaigns = read_campaign_file(campaign_file)
     try:
-        with (tempfile.TemporaryDirectory(prefix="signage-whatif-") as media_dir,
-              transaction(database.sessions) as session):
-            import_fleet(session, fleet_file, timezone)
-            import_campaigns(session, campaign_file, MediaStore(Path(media_dir)), clock, timezone)
-            return load_planning_inputs(session)
+        creatives = checked_creatives(document, campaigns, campaign_file.parent, paths, owning_organisations(fleet),
+                                      probe_cache.probe)
     finally:
-        database.dispose()
+        probe_cache.save()
+    today = local_today(clock, timezone)
+    planned = sorted((c for c in campaigns.campaigns if campaign_status(c, today) in PLANNED_STATUSES),
+                     key=lambda campaign: campaign.id)
+    return PlanningInputs(screens, tuple(_plan_campaign(c, creatives[c.id], paths, probe_cache) for c in planned))
+
+
+def _plan_campaign(campaign: CampaignIn, creatives: list[ProbedCreative], paths: dict[str, str],
+                   probe_cache: ProbeCache) -> PlanCampaign:
+    return plan_campaign(
+        campaign.id, organisation_id=campaign.organisation, start_date=campaign.start_date,
+        end_date=campaign.end_date, plays_per_day=campaign.plays_per_day, window_policy=campaign.window,
+        explicit_windows=campaign.windows, priority=campaign.priority,
+        creatives=(_plan_creative(c, *probe_cache.content(c.source)) for c in creatives),
+        targets=campaign.targets.rows(), overrides=(plan_override(o, paths) for o in campaign.overrides), paths=paths,
+    )
+
+
+def _plan_creative(creative: ProbedCreative, sha256: str, size: int) -> PlanCreative:
+    return PlanCreative(sha256=sha256, kind=creative.probed.kind, mime=creative.probed.mime, bytes=size,
+                        duration_ms=creative.duration_ms)
 
 
 def summary_document(result: PlanningResult, generated_at: datetime) -> dict[str, Any]:

@@ -93,7 +93,8 @@ def cli_env(settings: Settings) -> dict[str, str]:
     """Environment for running the `signage` command against the test's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")}
     env.update(SIGNAGE_DATA_DIR=str(settings.data_dir), SIGNAGE_DATABASE_URL=settings.resolved_database_url,
-               SIGNAGE_MQTT=str(settings.mqtt).lower(), SIGNAGE_BROKER_PORT=str(settings.broker_port))
+               SIGNAGE_MQTT=str(settings.mqtt).lower(), SIGNAGE_BROKER_PORT=str(settings.broker_port),
+               XDG_CACHE_HOME=str(settings.data_dir.parent / "cache"))  # the probe cache, not the user's
     return env
 
 

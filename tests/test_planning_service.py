@@ -241,16 +241,3 @@ campaigns:
     assert [(r.site_id, r.date, r.reason) for r in recorded] == [
         ("hadong-phula", date(2024, 8, 19), "no capacity"), ("hadong-phula", date(2024, 8, 20), "no capacity")]
     assert all(r.missing > 0 for r in recorded)
-
-
-def test_plan_files_from_the_database_and_from_files_are_the_same(loaded):
-    from scheduler.plan_files import inputs_from_files
-
-    clock = VirtualClock(datetime(2024, 8, 20, 3, tzinfo=UTC))
-    from_files = inputs_from_files(FLEET_FILE, CAMPAIGN_FILE, clock, TZ)
-    with loaded.sessions() as session:
-        from_db = load_planning_inputs(session)
-    a = plan_fleet(from_db.screens, from_db.campaigns, date(2024, 8, 20), 3, clock.now())
-    b = plan_fleet(from_files.screens, from_files.campaigns, date(2024, 8, 20), 3, clock.now())
-    assert a.player_ids == b.player_ids
-    assert all(a.plan_json(p) == b.plan_json(p) for p in a.player_ids)
