@@ -37,8 +37,8 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is there already).
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest migration, or to `revision` (a no-op when it is there already).
 
     SQLite changes a table by copying it (Alembic's batch mode); with foreign keys enforced, dropping the old copy
     of a table that others reference would fail, or cascade deletes into them. So, as SQLite's own procedure for
@@ -52,7 +52,7 @@ def migrate(engine: Engine) -> None:
         try:
             with connection.begin():
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:

@@ -66,16 +66,11 @@ def test_migrating_to_per_unit_media_rows_keeps_creatives_alerts_and_their_deliv
     # Migration 0011 copies media_assets into media_library and re-points creatives and alerts at it. On SQLite
     # that copies alerts, which alert_deliveries references with ON DELETE CASCADE: with foreign keys on, the
     # deliveries would be deleted with the old copy.
-    from alembic import command
-
-    from scheduler.database import alembic_config, migrate
+    from scheduler.database import migrate
     from signage.db import make_engine
 
     engine = make_engine(settings.resolved_database_url)
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0010")
+    migrate(engine, "0010")
     now, sha = datetime(2024, 8, 20, 3, 0, tzinfo=UTC), "ab" * 32
     rows = {
         "organisations": {"id": "hn", "name": "Hà Nội", "kind": "city", "path": "/hn/", "alerts_need_approval": False},

@@ -117,16 +117,13 @@ def test_names_stored_decomposed_before_are_composed_by_the_migration(settings):
     from datetime import UTC, date, datetime
 
     import sqlalchemy as sa
-    from alembic import command
 
-    from scheduler.database import alembic_config, migrate
+    from scheduler.database import migrate
     from signage.db import make_engine
 
     engine = make_engine(settings.resolved_database_url)
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    migrate(engine, "0011")
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0011")
         now = datetime(2024, 8, 20, 3, 0, tzinfo=UTC)
         connection.execute(sa.text("INSERT INTO organisations (id, name, kind, path, alerts_need_approval) "
                                    "VALUES ('hn', :name, 'city', '/hn/', false)"), {"name": nfd("Hà Nội")})
