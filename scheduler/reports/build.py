@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from campaigns.models import Campaign, Organisation
 from scheduler.reports import exports, playout
 from scheduler.reports.cadence import cadence_report
-from scheduler.reports.compliance import Scope, compliance_report
+from scheduler.reports.compliance import compliance_report
 from scheduler.reports.operations import health_report, pop_report, rounds_report
+from scheduler.reports.scope import Scope
 from scheduler.reports.table import Report
 from signage.config import DEFAULT_TIMEZONE
 from signage.errors import Invalid
