@@ -73,9 +73,10 @@ TEXT_NODES = """() => {
 }"""
 
 
-def crawl(page, server: LiveServer, language: str) -> dict[str, str]:
-    """path -> the visible text of each kind of page reachable from the home page, in `language`, its text nodes
-    one a line."""
+def crawl(page, server: LiveServer, username: str, language: str) -> dict[str, str]:
+    """path -> the text of each kind of page reachable from the home page for `username` in `language`, its text
+    nodes one a line."""
+    sign_in_as(page, server, username)
     page.wait_for_selector("#who")  # signed in
     page.goto(server.url(f"/campaigns?lang={language}"))  # remembered in a cookie
     queue, seen_kinds, texts = ["/"], set(), {}
@@ -97,18 +98,20 @@ def crawl(page, server: LiveServer, language: str) -> dict[str, str]:
                 href = urlsplit(path).path + href
             if href.startswith("/") and not SKIPPED.search(href):
                 queue.append(href.split("#")[0])
+    assert len(texts) >= 5, f"the crawl found only {sorted(texts)}"
     return texts
+
+
+def pages_where(texts: dict[str, str], finding) -> dict[str, list[str]]:
+    """path -> what `finding` finds in its text, for the pages where it finds something."""
+    return {path: found for path, text in texts.items() if (found := finding(text))}
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("username", ROLES)
 def test_every_page_in_vietnamese_shows_no_english_and_no_codes(live_server, browser_page, closed,  # noqa: F811
                                                                username):
-    sign_in_as(browser_page, live_server, username)
-    texts = crawl(browser_page, live_server, "vi")
-    assert len(texts) >= 5, f"the crawl found only {sorted(texts)}"
-    found = {path: leaks(text) for path, text in texts.items()}
-    found = {path: leaked for path, leaked in found.items() if leaked}
+    found = pages_where(crawl(browser_page, live_server, username, "vi"), leaks)
     pages = {path: leaked for path, leaked in found.items() if not path.startswith("/reports")}
     assert not pages, f"English words or codes on Vietnamese pages as {username}: {pages}"
     if found:
@@ -133,12 +136,8 @@ def untranslated_vietnamese() -> set[str]:
 @pytest.mark.parametrize("username", ROLES)
 def test_every_page_in_english_leaves_no_vietnamese_ui_text(live_server, browser_page, closed,  # noqa: F811
                                                            username):
-    sign_in_as(browser_page, live_server, username)
-    texts = crawl(browser_page, live_server, "en")
-    assert len(texts) >= 5, f"the crawl found only {sorted(texts)}"
     vietnamese = untranslated_vietnamese()
     # A whole text node, not a part of one: "Bệnh viện" inside a site's name "Bệnh viện Hà Đông" is data.
-    found = {path: sorted({line.strip(" :·←→") for line in text.splitlines()} & vietnamese)
-             for path, text in texts.items()}
-    found = {path: left for path, left in found.items() if left}
+    found = pages_where(crawl(browser_page, live_server, username, "en"),
+                        lambda text: sorted({line.strip(" :·←→") for line in text.splitlines()} & vietnamese))
     assert not found, f"Vietnamese UI text on English pages as {username}: {found}"
