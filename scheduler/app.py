@@ -18,6 +18,7 @@ from scheduler.database import BACKGROUND_POOL, Database, open_database, web_poo
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
 from scheduler.web import health
+from scheduler.web.formats import install_formats
 from scheduler.web.guards import install_guards, size_threadpool
 from scheduler.web.i18n import install_translations
 from scheduler.web.problems import install_problem_handlers
@@ -84,7 +85,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.templates = Jinja2Templates(directory=TEMPLATE_DIRS)
-    install_translations(app.state.templates.env)
+    install_formats(install_translations(app.state.templates.env))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_problem_handlers(app)
     install_guards(app, settings)

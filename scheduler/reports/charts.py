@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from html import escape
 
-from scheduler.reports.exports import number_text, percent_text
 from scheduler.reports.table import Chart
+from scheduler.web.formats import date_text, number_text, percent_text
 from scheduler.web.i18n import translate
 
 GREEN, AMBER, RED, GREY = "#2e7d32", "#f9a825", "#c62828", "#bdbdbd"
@@ -45,11 +45,14 @@ def _svg(kind: str, width: float, height: float, title: str, desc: str, body: li
             + "".join(body) + "</svg>")
 
 
-def _nice_step(span: float, ticks: int = 4) -> float:
-    """A 1-2-5 step giving about `ticks` gridlines over `span`."""
-    raw = span / ticks
-    power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw - 1e-12)
+def count_ticks(largest: int, ticks: int = 4) -> list[int]:
+    """The gridlines of an axis of counts from 0 to at least `largest`: whole numbers a nice step apart (1, 2 or 5
+    times a power of ten, never below 1), about `ticks` of them above zero, the last at or above `largest`."""
+    largest = max(int(math.ceil(largest)), 1)
+    raw = largest / ticks
+    power = 10 ** max(math.floor(math.log10(raw)), 0) if raw >= 1 else 1
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return list(range(0, step * math.ceil(largest / step) + 1, step))
 
 
 def _text(x: float, y: float, text: str, *, anchor: str = "start", size: int | None = None, css: str = "",
@@ -103,7 +106,8 @@ def _peak_spans(windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def delivery_by_hour(counts_by_hour: Sequence[int], peak_windows: Sequence[tuple[int, int]], caption: str,
                      *, language: str = "vi") -> Chart:
-    """Bars of plays per hour of the day, with the peak windows (minutes from midnight) shaded behind them."""
+    """Bars of plays per hour of the day, with the peak windows (minutes from midnight) shaded behind them: the
+    windows of the sites the plays come from (one kind of site a chart, see compliance.plays_by_hour)."""
     if len(counts_by_hour) != 24:
         raise ValueError(f"counts_by_hour needs 24 figures, one per hour 0–23; got {len(counts_by_hour)}")
     t = lambda key: translate(key, language)  # noqa: E731
@@ -111,8 +115,8 @@ def delivery_by_hour(counts_by_hour: Sequence[int], peak_windows: Sequence[tuple
     height = 250
     plot_w, plot_h = _WIDTH - left - right, height - top - bottom
     slot = plot_w / 24
-    step = _nice_step(max(max(counts_by_hour), 1))
-    y_max = step * math.ceil(max(max(counts_by_hour), 1) / step)
+    ticks = count_ticks(max(counts_by_hour))
+    y_max = ticks[-1]
     base = top + plot_h
 
     body = _legend(left, 16, [(BAR, t("chart.plays_per_hour")), (PEAK, t("chart.peak_windows"))])
@@ -121,12 +125,11 @@ def delivery_by_hour(counts_by_hour: Sequence[int], peak_windows: Sequence[tuple
         body.append(f'<rect class="peak" data-start="{start}" data-end="{end}" x="{left + start / 60 * slot:.2f}" '
                     f'y="{top}" width="{(end - start) / 60 * slot:.2f}" height="{plot_h}" fill="{PEAK}">'
                     f'<title>{escape(t("chart.peak_windows"))}: {_clock(start)}–{_clock(end)}</title></rect>')
-    tick = 0.0
-    while tick <= y_max + 1e-9:
+    for tick in ticks:
         y = base - tick / y_max * plot_h
         body.append(f'<line x1="{left}" x2="{_WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{_GRID}"/>')
-        body.append(_text(left - 5, y + 4, number_text(tick, language), anchor="end", size=11, fill=_MUTED))
-        tick += step
+        body.append(_text(left - 5, y + 4, number_text(tick, language), anchor="end", size=11, fill=_MUTED,
+                          css="tick"))
     unit = t("chart.plays_unit")
     for hour, count in enumerate(counts_by_hour):
         bar_h = count / y_max * plot_h
@@ -180,7 +183,7 @@ def compliance_by_day(points: Sequence[tuple[date, float | None]], target: float
     no_data = t("chart.no_data")
     for index, (day, value) in enumerate(points):
         x = left + index * slot + slot * 0.15
-        label = day.strftime("%d/%m/%Y") if language == "vi" else day.isoformat()
+        label = date_text(day, language)
         if value is None:
             body.append(f'<rect class="no-data" data-day="{day.isoformat()}" x="{x:.2f}" y="{base - 2}" '
                         f'width="{slot * 0.7:.2f}" height="2" fill="{GREY}"><title>{label}: {escape(no_data)}'

@@ -15,12 +15,15 @@ from datetime import date, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from campaigns.kinds import default_peak_windows
+from campaigns.kinds import effective_peak_windows
 from campaigns.models import Organisation, Screen, Site
 from scheduler.models import DeliveryRollup, PlayRecord
+from scheduler.reports import charts
 from scheduler.reports.columns import BY_SITE_COLUMNS, BY_SITE_KIND_COLUMNS, BY_UNIT_COLUMNS, DAY_COLUMNS
 from scheduler.reports.scope import Scope
-from scheduler.reports.table import Report, Sheet
+from scheduler.reports.table import Chart, Report, Sheet
+from scheduler.web.i18n import translate
+from signage.config import DEFAULT_TIMEZONE
 
 IN_PROGRESS = "in_progress"  # a short screen-day whose day is not over (or not closed yet)
 
@@ -169,8 +172,9 @@ def screen_days(session: Session, scope: Scope, limit: int | None = None) -> Ite
 
 # -- figures for the charts ------------------------------------------------------------------------------------
 
-def plays_by_hour(session: Session, scope: Scope, timezone: str) -> list[int]:
-    """Completed spots and make-goods of the scope per local hour of the day (0-23), counted in the database.
+def plays_by_hour(session: Session, scope: Scope, timezone: str) -> dict[str, list[int]]:
+    """Completed spots and make-goods of the scope per site kind and local hour of the day (0-23), counted in the
+    database: a kind of site has its own peak windows, so its plays are charted against its own.
 
     Hours are read in `timezone` at its offset on the period's first day (Hà Nội has no daylight saving time)."""
     minutes = scope.offset_minutes(timezone)
@@ -178,21 +182,49 @@ def plays_by_hour(session: Session, scope: Scope, timezone: str) -> list[int]:
         hour = func.extract("hour", PlayRecord.started_at + func.make_interval(0, 0, 0, 0, 0, minutes))
     else:
         hour = func.strftime("%H", PlayRecord.started_at, f"{minutes:+d} minutes")
-    query = scope.filter_plays(select(hour.label("hour"), func.count())).where(
+    query = scope.filter_plays(select(Site.kind, hour.label("hour"), func.count())).where(
         PlayRecord.status == "completed", PlayRecord.kind.in_(("spot", "makegood")))
-    counts = [0] * 24
-    for value, n in session.execute(query.group_by(hour)):
-        counts[int(value) % 24] += n
+    counts: dict[str, list[int]] = {}
+    for kind, value, n in session.execute(query.group_by(Site.kind, hour)):
+        counts.setdefault(kind.value, [0] * 24)[int(value) % 24] += n
     return counts
 
 
-def typical_peak_windows(session: Session, scope: Scope) -> tuple[str | None, list[tuple[int, int]]]:
-    """The peak windows of the scope's most common site kind on the period's first day, to shade a chart with."""
-    row = session.execute(scope.filter_screens(select(Site.kind, func.count(Screen.id)).select_from(Screen))
-                          .group_by(Site.kind).order_by(func.count(Screen.id).desc(), Site.kind)).first()
-    if row is None:
-        return None, []
-    return row[0].value, [(w.start, w.end) for w in default_peak_windows(row[0]).on(scope.first)]
+def peak_windows_by_kind(session: Session, scope: Scope) -> dict[str, list[tuple[int, int]]]:
+    """Each site kind of the scope with the peak windows (minutes from midnight) of the period's first day that most
+    of its screens have: the kind's default, or the sites' own where they set them."""
+    rows = session.execute(scope.filter_screens(select(Site.kind, Site.peak_windows, func.count(Screen.id))
+                                                .select_from(Screen)).group_by(Site.id, Site.kind)).all()
+    screens: dict[str, dict[tuple[tuple[int, int], ...], int]] = {}
+    for kind, spec, n in rows:
+        windows = tuple((w.start, w.end) for w in effective_peak_windows(kind, spec).on(scope.first))
+        shares = screens.setdefault(kind.value, {})
+        shares[windows] = shares.get(windows, 0) + n
+    return {kind: list(max(shares, key=lambda w: (shares[w], w))) for kind, shares in sorted(screens.items())}
+
+
+def compliance_charts(session: Session, scope: Scope, summary: ComplianceSummary, language: str,
+                      timezone: str) -> list[Chart]:
+    """The report's charts, the same on its page and in every PDF: plays by hour (one chart per site kind that
+    played, shaded with that kind's peak windows), delivery by day and by unit."""
+    t = lambda key: translate(key, language)  # noqa: E731
+    by_kind = plays_by_hour(session, scope, timezone)
+    windows = peak_windows_by_kind(session, scope)
+    played = sorted(by_kind, key=lambda kind: (-sum(by_kind[kind]), kind))
+    hourly = [charts.delivery_by_hour(by_kind[kind], windows.get(kind, []), language=language,
+                                      caption=t("chart.by_hour.kind").format(kind=t(f"site.{kind}")))
+              for kind in played]
+    if not hourly:  # nothing played: one empty chart, shaded only when a single kind of site is in scope
+        only = list(windows.values()) if len(windows) == 1 else []
+        hourly = [charts.delivery_by_hour([0] * 24, only[0] if only else [], language=language,
+                                          caption=t("chart.by_hour"))]
+    return [
+        *hourly,
+        charts.compliance_by_day([(day, figures.delivery) for day, figures in summary.by_day], language=language,
+                                 caption=t("chart.by_day")),
+        charts.compliance_by_unit([(name, figures.delivery) for _, name, figures in summary.by_unit],
+                                  language=language, caption=t("chart.by_unit")),
+    ]
 
 
 # -- as a Report ----------------------------------------------------------------------------------------------
@@ -207,7 +239,7 @@ def _figure_row(totals: Totals, language: str, **label) -> dict:
 
 
 def compliance_report(session: Session, scope: Scope, now: datetime, language: str = "vi",
-                      site_kind_words=lambda kind: kind) -> Report:
+                      timezone: str = DEFAULT_TIMEZONE) -> Report:
     summary = summarise(session, scope)
     en = language == "en"
     total_row = _figure_row(summary.total, language, unit="Tổng" if not en else "Total")
@@ -215,7 +247,7 @@ def compliance_report(session: Session, scope: Scope, now: datetime, language: s
         Sheet("Theo đơn vị" if not en else "By unit", BY_UNIT_COLUMNS,
               [_figure_row(t, language, unit=name) for _, name, t in summary.by_unit], total_row),
         Sheet("Theo loại điểm" if not en else "By site kind", BY_SITE_KIND_COLUMNS,
-              [_figure_row(t, language, site_kind=site_kind_words(k)) for k, t in summary.by_site_kind],
+              [_figure_row(t, language, site_kind=translate(f"site.{k}", language)) for k, t in summary.by_site_kind],
               {**total_row, "site_kind": total_row["unit"]}),
         Sheet("Theo điểm đặt" if not en else "By site", BY_SITE_COLUMNS,
               [_figure_row(t, language, site=name, unit=unit_name) for _, name, unit_name, t in summary.by_site],
@@ -225,8 +257,9 @@ def compliance_report(session: Session, scope: Scope, now: datetime, language: s
     ]
     return Report(kind="compliance", title="Báo cáo tuân thủ phát sóng" if not en else "Broadcast compliance report",
                   organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
-                  sheets=sheets, language=language, notes=[scope.campaign_note(language)])
+                  sheets=sheets, language=language, notes=[scope.campaign_note(language)],
+                  charts=compliance_charts(session, scope, summary, language, timezone), timezone=timezone)
 
 
 __all__ = ["ComplianceSummary", "Totals", "capped_delivered", "cause_words", "compliance_report",
-           "met_requirement", "plays_by_hour", "screen_days", "summarise", "typical_peak_windows"]
+           "met_requirement", "peak_windows_by_kind", "plays_by_hour", "screen_days", "summarise"]

@@ -27,7 +27,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import math
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -40,6 +39,14 @@ from zoneinfo import ZoneInfo
 
 from scheduler.reports.formulas import INERT_EXPRESSION, INERT_NAMES, inert
 from scheduler.reports.table import Chart, Column, Report, Sheet
+from scheduler.web.formats import (
+    date_text,
+    datetime_text,
+    number_text,
+    percent_text,
+    rounded_share,
+    share_points,
+)
 from scheduler.web.i18n import N_, install_translations, translate
 
 Output = str | os.PathLike[str] | IO[bytes]
@@ -70,13 +77,8 @@ def _local(value: datetime, zone) -> datetime:
 # CSV
 
 
-def _points(fraction: float) -> float:
-    # Rounded down to 0.1 so that a shortfall never shows as 100; the epsilon absorbs binary fractions (0.975 * 1000).
-    return math.floor(fraction * 1000 + 1e-6) / 10
-
-
 def _percent_points(fraction: float) -> str:
-    return f"{_points(fraction):.1f}"
+    return f"{share_points(fraction):.1f}"
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -341,6 +343,8 @@ class _Workbook:
         kind = column.kind
         if kind == "datetime":
             value = _local(value, self.zone).replace(tzinfo=None)  # Excel has no timezones: the report's local time
+        elif kind == "percent":
+            value = rounded_share(value)  # rounded as the PDF and the pages round it: Excel's 0.0 % shows the same
         elif kind in ("text", "id"):
             if not isinstance(value, str):
                 value = str(value)  # an enum or a number used as a name stays readable rather than failing the export
@@ -362,7 +366,7 @@ class _Workbook:
         ws.append([])
         for key, text in ((N_("export.organisation"), report.organisation),
                           (N_("export.period"), _period_text(start, end, self.language)),
-                          (N_("export.generated_at"), _datetime_text(report.generated_at, self.zone, self.language)),
+                          (N_("export.generated_at"), datetime_text(report.generated_at, self.zone, self.language)),
                           (N_("export.timezone"), report.timezone or "UTC")):
             ws.append([self.cell(ws, t(key), font=self.bold), inert(text)])  # the organisation's name is typed
         for index, note in enumerate(report.notes):
@@ -419,34 +423,10 @@ def write_xlsx(report: Report, out: Output, *, max_rows_per_sheet: int = XLSX_MA
 # PDF and the texts shared with it
 
 
-_VI_DIGITS = str.maketrans({",": ".", ".": ","})
-
-
-def number_text(value: float | int, language: str, decimals: int = 0) -> str:
-    """1.234,5 in Vietnamese (points group thousands, a comma marks decimals), 1,234.5 in English."""
-    text = f"{value:,.{decimals}f}"
-    return text.translate(_VI_DIGITS) if language == "vi" else text
-
-
-def percent_text(fraction: float, language: str) -> str:
-    """A fraction as a percentage rounded down to 0.1, so that only a met target reads 100: "97,5 %", "97.5%"."""
-    points = number_text(_points(fraction), language, 1)
-    return f"{points} %" if language == "vi" else f"{points}%"
-
-
-def _date_text(value: date, language: str) -> str:
-    return value.strftime("%d/%m/%Y") if language == "vi" else value.isoformat()
-
-
-def _datetime_text(value: datetime, zone, language: str) -> str:
-    local = _local(value, zone)
-    return local.strftime("%d/%m/%Y %H:%M:%S" if language == "vi" else "%Y-%m-%d %H:%M:%S")
-
-
 def _period_text(start: date, end: date, language: str) -> str:
     if start == end:
-        return _date_text(start, language)
-    return f"{_date_text(start, language)} – {_date_text(end, language)}"
+        return date_text(start, language)
+    return f"{date_text(start, language)} – {date_text(end, language)}"
 
 
 def cell_text(column: Column, value: Any, language: str, zone=UTC) -> str:
@@ -463,9 +443,9 @@ def cell_text(column: Column, value: Any, language: str, zone=UTC) -> str:
     if kind == "duration_ms":
         return f"{number_text(value / 1000, language, 1)} s"
     if kind == "date":
-        return _date_text(value, language)
+        return date_text(value, language)
     if kind == "datetime":
-        return _datetime_text(value, zone, language)
+        return datetime_text(value, zone, language)
     return str(value)
 
 
@@ -478,6 +458,14 @@ def _font_files() -> tuple[Path, Path]:
                 return pair
     raise RuntimeError("no font with Vietnamese glyphs for the PDF: install the Debian package fonts-dejavu-core "
                        "(scripts/setup.sh does) or fonts-noto-core")
+
+
+# Dates and times never wrap in a PDF ("03/12/2 026"): their columns are at least this many characters wide.
+_UNBROKEN_WIDTH = {"date": 12, "datetime": 21}
+
+
+def _pdf_width(column: Column) -> int:
+    return max(column.width, _UNBROKEN_WIDTH.get(column.kind, 0))
 
 
 def _is_wide(sheet: Sheet) -> bool:
@@ -528,7 +516,8 @@ def pdf_html(report: Report, *, max_rows: int = PDF_MAX_ROWS) -> str:
             "name": sheet.name,
             "wide": _is_wide(sheet),
             "columns": [{"title": c.title(language), "numeric": c.kind in ("int", "decimal", "percent", "duration_ms"),
-                         "share": round(100 * c.width / sum(x.width for x in sheet.columns), 2)}
+                         "unbroken": c.kind in _UNBROKEN_WIDTH,
+                         "share": round(100 * _pdf_width(c) / sum(_pdf_width(x) for x in sheet.columns), 2)}
                         for c in sheet.columns],
             "rows": shown,
             "totals": totals,
@@ -541,7 +530,7 @@ def pdf_html(report: Report, *, max_rows: int = PDF_MAX_ROWS) -> str:
     return environment.get_template("report_pdf.html").render(
         report=report, lang=language, sheets=sheets, charts=charts,
         period=_period_text(start, end, language),
-        generated_at=_datetime_text(report.generated_at, zone, language),
+        generated_at=datetime_text(report.generated_at, zone, language),
         timezone=report.timezone or "UTC",
         font_regular=regular.as_uri(), font_bold=bold.as_uri(),
         landscape=landscape,

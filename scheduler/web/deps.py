@@ -66,7 +66,8 @@ def render(request: Request, name: str, context: dict[str, Any], language: str, 
     signed-in user, campaigns.access.Actor) shows the navigation and gives forms their CSRF token."""
     templates: Jinja2Templates = request.app.state.templates
     response = templates.TemplateResponse(
-        request, name, {**context, "lang": language, "actor": actor, "nav_links": NAV_LINKS,
+        request, name, {"timezone": request.app.state.settings.timezone,  # of times shown (formats.py's filters)
+                        **context, "lang": language, "actor": actor, "nav_links": NAV_LINKS,
                         "csrf_token": getattr(actor, "csrf_token", None)}
     )
     if request.query_params.get("lang") == language:

@@ -20,17 +20,9 @@ from starlette.background import BackgroundTask
 from campaigns.access import Actor, not_found
 from campaigns.models import Campaign, Organisation, Screen, Site
 from scheduler.models import DeliveryRollup
-from scheduler.reports import charts
 from scheduler.reports.build import KINDS, build_report, make_scope
 from scheduler.reports.cadence import cadence_period
-from scheduler.reports.compliance import (
-    Scope,
-    cause_words,
-    plays_by_hour,
-    screen_days,
-    summarise,
-    typical_peak_windows,
-)
+from scheduler.reports.compliance import Scope, cause_words, screen_days
 from scheduler.reports.exports import cell_text
 from scheduler.reports.table import Column, Report
 from scheduler.web.auth import ActorDep, PageActorDep
@@ -84,24 +76,6 @@ def check_report(kind: str, scope: Scope, now: datetime, timezone: str) -> None:
         cadence_period(scope, now, timezone)
 
 
-def add_charts(session: Session, report: Report, scope: Scope, timezone: str) -> None:
-    if report.kind != "compliance":
-        return
-    summary = summarise(session, scope)
-    en = report.language == "en"
-    kind, windows = typical_peak_windows(session, scope)
-    shaded = f" ({'cao điểm' if not en else 'peak windows'}: {kind})" if kind else ""
-    report.charts = [
-        charts.delivery_by_hour(plays_by_hour(session, scope, timezone), windows, language=report.language,
-                                caption=("Lượt phát theo giờ trong ngày" if not en else "Plays by hour of day")
-                                + shaded),
-        charts.compliance_by_day([(day, t.delivery) for day, t in summary.by_day], language=report.language,
-                                 caption="Tỷ lệ phát theo ngày" if not en else "Delivery by day"),
-        charts.compliance_by_unit([(name, t.delivery) for _, name, t in summary.by_unit], language=report.language,
-                                  caption="Tỷ lệ phát theo đơn vị" if not en else "Delivery by unit"),
-    ]
-
-
 def export_response(request: Request, report_args: dict[str, Any], fmt: str) -> Any:
     """The file, built from a session of its own: a long export must not hold the request's session."""
     database = request.app.state.database
@@ -129,7 +103,6 @@ def export_response(request: Request, report_args: dict[str, Any], fmt: str) -> 
         with os.fdopen(handle, "wb") as out, database.sessions() as session:
             report = build_report(session, **report_args)
             if fmt == "pdf":
-                add_charts(session, report, scope, report.timezone or "Asia/Ho_Chi_Minh")
                 write_pdf(report, out)
             elif fmt == "playout":
                 write_playout_csv(report.sheets[0].rows, out, timezone=report.timezone or "Asia/Ho_Chi_Minh")
@@ -243,10 +216,9 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
     report, sheets, summary = None, [], None
     if scope is not None:
         report = build_report(session, kind, scope, clock.now(), language, settings.timezone)
-        add_charts(session, report, scope, settings.timezone)
         sheets = sheets_out(report, PAGE_ROWS)
         if kind == "compliance":
-            summary = summarise(session, scope)
+            summary = report.sheets[0].totals  # the whole scope's figures: the by-unit sheet's totals
     query = {"kind": kind, "organisation_id": scope.organisation_id if scope else "", "campaign_id": campaign_id
              or "", "from": scope.first.isoformat() if scope else "", "to": scope.last.isoformat() if scope else ""}
     zone = ZoneInfo(settings.timezone)
