@@ -65,11 +65,6 @@ def overrides_query(session: Session, actor: Actor, campaign_id: str) -> Select:
             .order_by(FrequencyOverride.id))
 
 
-def visible_overrides(session: Session, actor: Actor, campaign: Campaign) -> list[FrequencyOverride]:
-    return list(session.scalars(select(FrequencyOverride).where(FrequencyOverride.campaign_id == campaign.id,
-                                                                _seen_by(actor)).order_by(FrequencyOverride.id)))
-
-
 @dataclass(frozen=True)
 class NamedOverride:
     """An override with its place and author by name, as people read it."""
@@ -222,4 +217,4 @@ def _recheck(session: Session, campaign: Campaign, clock: Clock, timezone: str) 
 
 
 __all__ = ["NamedOverride", "UnitRate", "describe_override", "override_places", "overrides_query", "remove_override",
-           "set_override", "unit_rates", "visible_overrides"]
+           "set_override", "unit_rates"]

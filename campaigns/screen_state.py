@@ -15,8 +15,11 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, not_, select
 from sqlalchemy.orm import Session
 
+from campaigns.models import Alert, Campaign
+from media.models import MediaAsset
 from scheduler.models import PlayerPresence
 from scheduler.plan_store import newest_versions
+from signage.protocol import Plan
 
 ONLINE_WITHIN = timedelta(minutes=2)
 ScreenStateName = Literal["online", "offline", "never"]
@@ -102,3 +105,40 @@ def screen_states(session: Session, screen_ids: Collection[str], now: datetime) 
 
 def screen_state(session: Session, screen_id: str, now: datetime) -> ScreenState:
     return screen_states(session, [screen_id], now)[screen_id]
+
+
+@dataclass(frozen=True)
+class PlayingNow:
+    """What a screen plays now, by name (the player reports a kind, a media sha256, a spot id or an alert id)."""
+
+    kind: str  # spot, makegood, filler, alert
+    campaign_name: str | None = None  # of a spot or make-good
+    media_name: str | None = None
+    alert_title: str | None = None
+
+
+def playing_now(session: Session, now_playing: dict[str, Any] | None, plan: Plan | None) -> PlayingNow | None:
+    """`now_playing` named: a spot's or make-good's campaign found by its spot in the screen's `plan`, the file by
+    the name the campaign's unit gave it (for filler, a unit whose campaign the plan holds), an alert by its title.
+    Whatever cannot be named stays None: the page says what kind of thing plays, never a hash in its place."""
+    if not now_playing:
+        return None
+    kind = str(now_playing.get("kind") or "")
+    if kind == "alert":
+        return PlayingNow(kind, alert_title=session.scalar(select(Alert.title).where(
+            Alert.id == str(now_playing.get("alert_id") or ""))))
+    spots = plan.spots if plan is not None else []
+    spot_id, media = now_playing.get("spot_id"), now_playing.get("media")
+    campaign_id = next((s.campaign_id for s in spots if s.spot_id == spot_id), None) if spot_id else None
+    campaign_ids = [campaign_id] if campaign_id else sorted({s.campaign_id for s in spots})
+    if not campaign_ids:
+        return PlayingNow(kind)
+    named = session.execute(
+        select(Campaign.name, MediaAsset.original_name)
+        .outerjoin(MediaAsset, (MediaAsset.sha256 == str(media or "")) & (MediaAsset.organisation_id
+                                                                          == Campaign.organisation_id))
+        .where(Campaign.id.in_(campaign_ids))
+        .order_by(MediaAsset.original_name.is_(None), Campaign.id).limit(1)).first()
+    if named is None:
+        return PlayingNow(kind)
+    return PlayingNow(kind, campaign_name=named[0] if campaign_id else None, media_name=named[1])

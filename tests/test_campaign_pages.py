@@ -138,6 +138,23 @@ def test_a_head_raises_the_frequency_from_the_detail_page_and_the_audit_trail_sh
     assert "override.set" in trail and "&#34;plays_per_day&#34;: 15" in trail
 
 
+def test_the_list_and_the_page_show_the_rate_a_unit_gets_with_who_raised_it(web, api, submitted):
+    assert api("hadong-manager").post(f"/api/v1/campaigns/{submitted}/approve").status_code == 200
+    assert api("phula-head").post(f"/api/v1/campaigns/{submitted}/overrides", json={
+        "organisation_id": "hn-hadong-phula", "plays_per_day": 15, "reason": "Thí điểm"}).status_code == 201
+    sign_in(web, "hadong-staff")
+    row = web.get("/campaigns").text.split(f'id="campaign-{submitted}"')[1].split("</tr>")[0]
+    assert re.search(r"UBND phường Phú La: <strong>15</strong> lượt/ngày\s*<span class=\"raised-by\">\(Phula Head nâng "
+                     r"ngày \d\d/\d\d/\d{4}\)", row), row
+    assert "Các màn hình khác: 10 lượt/ngày" in row and "hn-hadong-phula" not in row
+    page = web.get(f"/campaigns/{submitted}").text
+    overrides = page[page.index('id="overrides"'):page.index('id="audit-section"')]
+    assert "UBND phường Phú La" in overrides and "Phula Head" in overrides and "hn-hadong-phula" not in overrides
+    assert "UBND phường Phú La: <strong>15</strong>" in page[page.index('id="campaign-rate"'):]
+    sign_in(web, "vanquan-staff")  # another ward: the campaign of its district, not the rate of Phú La
+    assert "Phú La" not in web.get("/campaigns").text.split(f'id="campaign-{submitted}"')[1].split("</tr>")[0]
+
+
 def test_an_override_below_the_rate_comes_back_with_the_error(web, api, submitted):
     assert api("hadong-manager").post(f"/api/v1/campaigns/{submitted}/approve").status_code == 200
     csrf = sign_in(web, "hadong-head")

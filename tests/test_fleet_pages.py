@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from campaigns.campaign_file import import_campaigns
 from campaigns.models import AuditEntry, Site
+from media.models import MediaAsset
 from media.store import MediaStore
 from scheduler.ingest import ingest_status
 from scheduler.models import PublishedPlan
@@ -242,9 +243,11 @@ def test_the_screen_page_says_when_there_is_no_plan_yet(web):
 
 def test_the_screen_page_shows_what_the_player_last_reported(web, planned, clock):
     with planned.sessions() as session:
-        sent = session.scalar(select(PublishedPlan.version).where(PublishedPlan.player_id == "hn-hadong-phula-001"))
+        sent, body = session.execute(select(PublishedPlan.version, PublishedPlan.body)
+                                     .where(PublishedPlan.player_id == "hn-hadong-phula-001")).one()
+    spot = Plan.model_validate_json(body).spots[0]
     report_status(planned, "hn-hadong-phula-001", clock.now(), plan_version=sent,
-                  now_playing={"kind": "spot", "media": "c" * 64, "spot_id": "s1"},
+                  now_playing={"kind": "makegood", "media": spot.media, "spot_id": spot.spot_id},
                   cache={"ready": 2, "missing": 0, "bytes": 3 * 1048576}, journal_backlog=4, clock_offset_ms=35)
     sign_in(web, "phula-staff")
     page = web.get("/screens/hn-hadong-phula-001").text
@@ -253,7 +256,20 @@ def test_the_screen_page_shows_what_the_player_last_reported(web, planned, clock
     assert "Đã nhận kế hoạch mới nhất" in page
     assert "2 sẵn sàng · 0 còn thiếu" in section(page, "state-cache")
     assert "4" in section(page, "state-journal") and "+35 ms" in section(page, "state-clock")
-    assert "cccccccccccc" in page
+    # What plays, by name: the make-good's campaign and the file as its unit named it; the sha256 only on hover.
+    with planned.sessions() as session:
+        file_name = session.scalar(select(MediaAsset.original_name).where(MediaAsset.sha256 == spot.media))
+    playing = re.sub(r'title="[^"]*"', "", section(page, "state-now-playing"))
+    assert "Phát bù" in playing and "Tuyên truyền ứng dụng iHanoi – Hà Nội số" in playing and file_name in playing
+    assert spot.media[:8] not in playing and "makegood" not in playing.replace('id="playing-', "")
+
+
+def test_the_screen_page_says_filler_plays_without_naming_a_file_by_its_hash(web, planned, clock):
+    report_status(planned, "hn-hadong-phula-001", clock.now(),
+                  now_playing={"kind": "filler", "media": "c" * 64, "spot_id": None})
+    sign_in(web, "phula-staff")
+    playing = section(web.get("/screens/hn-hadong-phula-001").text, "state-now-playing")
+    assert "Nội dung chờ" in playing and "cccccccc" not in playing
 
 
 def test_the_screen_page_shows_only_the_groups_its_user_may_see(web):

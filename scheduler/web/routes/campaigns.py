@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
@@ -450,14 +451,15 @@ def _with_status(response, status: int):
 
 
 @pages.get("/campaigns")
-def campaigns_page(request: Request, session: SessionDep, actor: PageActorDep, language: LanguageDep,
-                   status: str | None = None, q: str | None = None, offset: int = 0):
+def campaigns_page(request: Request, session: SessionDep, settings: SettingsDep, actor: PageActorDep,
+                   language: LanguageDep, status: str | None = None, q: str | None = None, offset: int = 0):
     statuses = [CampaignStatus(status)] if status in CampaignStatus.__members__ else []
     q = (q or "").replace("\x00", "")[:200] or None
     query = workflow.campaigns_query(session, actor, statuses=statuses, q=q)
     found = paginate(session, query, PageParams(limit=50, offset=max(0, min(offset, 10**9))), lambda c: c)
     return render(request, "campaigns.html", {
-        "page": found, "status": statuses[0].value if statuses else None, "q": q,
+        "page": found, "rates": override_rules.unit_rates(session, actor, found.items),
+        "zone": ZoneInfo(settings.timezone), "status": statuses[0].value if statuses else None, "q": q,
         "statuses": [s.value for s in CampaignStatus], "can_create": workflow.may_create(actor),
     }, language, actor)
 
@@ -618,7 +620,7 @@ def _detail(request: Request, session: Session, actor: Actor, clock, timezone: s
         "screens": screens, "sites": len({s.site_id for s in screens}),
         "speakers": sum(1 for s in screens if s.kind.value == "speaker"),
         "warnings": workflow.campaign_warnings(campaign, screens),
-        "overrides": campaign.overrides if owned else override_rules.visible_overrides(session, actor, campaign),
+        "rates": override_rules.unit_rates(session, actor, [campaign])[campaign.id], "zone": ZoneInfo(timezone),
         "audit": [(entry, _json_text(entry.before), _json_text(entry.after))
                   for entry in session.scalars(workflow.audit_query(session, actor, campaign.id).limit(200))],
         "windows_text": _windows_text(campaign.explicit_windows),

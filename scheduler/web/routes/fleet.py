@@ -23,7 +23,7 @@ from campaigns.fleet_view import HoursRejected, fleet_overview
 from campaigns.kinds import OrgKind, Orientation, Role, ScreenKind, SiteKind
 from campaigns.models import Campaign, Organisation, Screen, ScreenGroup, Site, User
 from campaigns.schema_types import Name, Slug, StrictModel
-from campaigns.screen_state import STATES, ScreenState, ScreenStateName, screen_state, screen_states
+from campaigns.screen_state import STATES, ScreenState, ScreenStateName, playing_now, screen_state, screen_states
 from campaigns.timeline import day_timeline, timeline_svg
 from campaigns.windows import DAY_NAMES
 from scheduler.plan_store import newest_body
@@ -455,7 +455,7 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
         return _missing_page(request, language, actor)
     now = clock.now()
     state = screen_state(session, screen.id, now)
-    timeline, svg = None, None
+    timeline, svg, plan = None, None, None
     body = newest_body(session, screen.id)
     if body is not None:
         plan = Plan.model_validate_json(body)
@@ -470,7 +470,8 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
         labels["title"] = f"{title} {today.strftime('%d/%m/%Y')} ({plan.timezone})"
         svg = timeline_svg(timeline, names, labels, now)
     return render(request, "screen.html", {
-        "screen": screen, "state": state, "groups": fleet.visible_groups(session, actor, screen),
+        "screen": screen, "state": state, "playing": playing_now(session, state.now_playing, plan),
+        "groups": fleet.visible_groups(session, actor, screen),
         "has_screenshot": (settings.data_dir / "screenshots" / screen.id / "latest.png").is_file(),
         "timeline": timeline, "timeline_svg": svg, "local_time": _local_time,
     }, language, actor)
