@@ -14,6 +14,7 @@ from scheduler.reports.charts import (
     RED,
     compliance_by_day,
     compliance_by_unit,
+    count_ticks,
     delivery_by_hour,
 )
 
@@ -157,3 +158,18 @@ def test_names_with_markup_are_escaped_not_interpreted():
     root = parse(compliance_by_unit([("<b>Phường & Xã</b>", 1.0)], "Đơn vị <i>&</i>").svg)
     assert root.find(f"{SVG}title").text == "Đơn vị <i>&</i>"
     assert shapes(root, "bar")[0].get("data-unit") == "<b>Phường & Xã</b>"
+
+
+@pytest.mark.parametrize(("largest", "ticks"), [
+    (0, [0, 1]), (1, [0, 1]), (2, [0, 1, 2]), (3, [0, 1, 2, 3]), (7, [0, 2, 4, 6, 8]), (23, [0, 10, 20, 30]),
+    (60, [0, 20, 40, 60]), (835, [0, 500, 1000]), (1200, [0, 500, 1000, 1500])])
+def test_a_count_axis_ticks_on_whole_numbers_a_nice_step_apart(largest, ticks):
+    assert count_ticks(largest) == ticks
+
+
+def test_an_hour_chart_of_few_plays_labels_its_axis_with_distinct_whole_numbers():
+    """Issue 18: two plays gave the labels 0, 0, 1, 2, 2 (steps of 0.5 printed without decimals)."""
+    counts = [0] * 24
+    counts[8] = 2
+    root = parse(delivery_by_hour(counts, PEAKS, "Lượt phát theo giờ").svg)
+    assert [text.text for text in shapes(root, "tick")] == ["0", "1", "2"]
