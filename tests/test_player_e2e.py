@@ -86,8 +86,18 @@ class Stack:
         return self.spawn([signage, "player", "run", "--config", str(self.configs[player_id])], {})
 
 
+def wait_out_local_midnight(margin: timedelta = timedelta(minutes=4)) -> None:
+    """A player makes a spot good only on the spot's own local day, so a test whose spots and make-goods
+    (each test's span is under the margin) would straddle midnight in Hà Nội starts on the new day."""
+    now = datetime.now(HANOI)
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(0), HANOI)
+    if midnight - now < margin:
+        threading.Event().wait((midnight - now).total_seconds() + 1)
+
+
 @pytest.fixture
 def stack(settings, database, clock, tmp_path, make_media, spawn):
+    wait_out_local_midnight()
     settings = settings.model_copy(update={"mqtt": True, "jobs": False, "broker_port": free_port()})
     (tmp_path / "fleet.yaml").write_text(FLEET, encoding="utf-8")
     (tmp_path / "campaigns.yaml").write_text(CAMPAIGNS, encoding="utf-8")
