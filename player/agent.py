@@ -5,7 +5,8 @@ put events on the loop's queue. Each turn the loop handles one event, asks what 
 (player/takeover.py: an urgent alert's takeover, an info alert's clip in a gap, the ticker), the programme under it
 (player/programme.py, played by player/programme_run.py) — and carries that out on playback; every play attempt
 is journaled before it is sent (player/proof.py); statuses go out when due (player/status.py). Which commands it
-carries out is player/commands.py's; the plan it holds is verified and kept by player/plans.py.
+carries out, and the outcomes its statuses report, are player/commands.py's; the plan it holds is verified and kept
+by player/plans.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import queue
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,15 @@ from pydantic import ValidationError
 from player import link, takeover
 from player.alerts import AlertBook
 from player.cache import MediaCache
-from player.commands import CommandGate, CommandRefused, alert_order, alert_stop_id
+from player.commands import (
+    NO_PICTURE,
+    CommandGate,
+    CommandOutcomes,
+    CommandRefused,
+    alert_order,
+    alert_stop_id,
+    send_screenshot,
+)
 from player.journal import Journal
 from player.media_sync import CACHE_SYNC_EVERY, MediaSync
 from player.plans import save_plan, saved_plan, verified_plan
@@ -33,7 +42,6 @@ from player.programme import Programme
 from player.programme_run import ProgrammeRun, media_kind
 from player.proof import ProofOfPlay
 from player.status import STATUS_EVERY, StatusTimer, status_message
-from player.uploads import upload_screenshot
 from signage import __version__
 from signage.clock import Clock
 from signage.player_config import PlayerConfig
@@ -68,9 +76,11 @@ class PlayerAgent:
         self.media_sync = MediaSync(self.cache, clock, config.server_url, self._post)
         self.play_filler = play_filler
         self.status_timer = StatusTimer(status_every)
+        self.playback_factory = playback_factory
         self.playback: Playback = playback_factory(lambda event: self._post("playback", event))
         self.verifier = Verifier([public_key_from_text(key) for key in config.public_keys])
         self.commands = CommandGate(self.data_dir, self.verifier, config.player_id, clock.now())
+        self.outcomes = CommandOutcomes()
         self.state = AgentState()
         self.alerts = AlertBook.load(self.data_dir / "alerts.json", clock.now())
         self.stage = takeover.Stage()  # the alert layer on the screen
@@ -215,12 +225,9 @@ class PlayerAgent:
             elif what == "ack":
                 self.proof.take_ack(payload)
             elif what == "cmd":
-                try:
-                    self._command(self.commands.admit(payload, self.clock.now()))
-                except CommandRefused as exc:
-                    self.state.refused = str(exc)[:500]
-                    log.warning(self.state.refused)
-                    self._want_status()
+                self._take_command(payload)
+        elif kind == "screenshot":
+            self._screenshot_sent(*value)
         elif kind == "playback":
             if self._clip_token is not None and value.token == self._clip_token:
                 self._clip_event(value)
@@ -233,7 +240,25 @@ class PlayerAgent:
 
     # -- commands ------------------------------------------------------------------------------------------
 
-    def _command(self, command: Command) -> None:
+    def _take_command(self, payload: bytes) -> None:
+        """Admit and carry out a command, noting its outcome for the statuses (a screenshot's when it is sent)."""
+        now = self.clock.now()
+        try:
+            command = self.commands.admit(payload, now)
+            finished = self._command(command)
+        except CommandRefused as exc:
+            self.state.refused = str(exc)[:500]
+            log.warning(self.state.refused)
+            if exc.command is not None:
+                self.outcomes.refused(exc.command, str(exc), now)
+        else:
+            if finished:
+                self.outcomes.done(command, now)
+                log.info("command %s done", command.name)
+        self._want_status()
+
+    def _command(self, command: Command) -> bool:
+        """Carry out a command; False when it finishes later (a screenshot, once sent)."""
         if command.name in ("sync_now", "reload"):
             if command.name == "reload":
                 self.state.plan, self.programme_run.programme = None, None
@@ -241,17 +266,43 @@ class PlayerAgent:
             self.media_sync.wanted.set()
         elif command.name == "screenshot":
             path = self.data_dir / "screenshot.png"
-            if self.playback.snapshot(path):
-                # Sent from a thread of its own: a slow link must not hold up the screen.
-                threading.Thread(target=upload_screenshot, daemon=True, name="screenshot", args=(
-                    self.config.server_url, self.config.player_id, self.config.password, path)).start()
-            else:
-                log.info("screenshot asked for, but there is no picture to take (audio, or blank)")
+            if not self.playback.snapshot(path):
+                raise CommandRefused(f"screenshot {command.command_id} refused: {NO_PICTURE}", command)
+            send_screenshot(self.config, path, command, lambda sent, why: self._post("screenshot", (sent, why)))
+            return False
+        elif command.name == "restart":
+            self._restart_playback(command)
         elif command.name == "alert_start":
             self._hold_alert(alert_order(command))
         elif command.name == "alert_stop":
             self._stop_alert(alert_stop_id(command))
-        log.info("command %s done", command.name)
+        return True
+
+    def _screenshot_sent(self, command: Command, why: str | None) -> None:
+        now = self.clock.now()
+        if why is None:
+            self.outcomes.done(command, now)
+            log.info("screenshot sent")
+        else:
+            self.outcomes.refused(command, why, now)
+            log.warning(why)
+        self._want_status()
+
+    def _restart_playback(self, command: Command) -> None:
+        """A new libVLC media player in place of the one that plays: what was playing is recorded as cut, and the
+        next turn starts what is due on the new one (joined where it is)."""
+        if self.stage.urgent is not None or self.stage.clip is not None:
+            raise CommandRefused(f"restart {command.command_id} refused: an alert has the screen; restart playback "
+                                 "once it is over", command)
+        if self.programme_run.current is not None:
+            self.programme_run.finish(self.clock.now(), "interrupted", "playback restarted by staff")
+        self.playback.close()
+        self.playback = self.playback_factory(lambda event: self._post("playback", event))
+        self.programme_run.playback = self.playback
+        self.playback.blank()  # until the next turn plays what is due
+        self.state.now_playing = None
+        self.stage = replace(self.stage, ticker=takeover.Ticker())  # the new player shows no ticker yet
+        log.warning("playback restarted (command %s)", command.command_id)
 
     def _hold_alert(self, order: AlertOrder) -> None:
         if order.expires_at <= self.clock.now():
@@ -385,7 +436,8 @@ class PlayerAgent:
                       journal_backlog=self.proof.backlog(), journal_error=self.proof.error,
                       journal_unwritten=len(unwritten) or None, journal_refused=unwritten.refused or None,
                       clock_offset_ms=self.media_sync.clock_offset_ms, software_version=__version__, sent_at=now,
-                      refused=self.state.refused, alerts=self.alerts.held_ids(now)[:200])
+                      refused=self.state.refused, alerts=self.alerts.held_ids(now)[:200],
+                      commands=self.outcomes.current(now) or None)
 
     # -- the cache's passes -----------------------------------------------------------------------------------
 

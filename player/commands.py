@@ -1,28 +1,54 @@
-"""Which signed commands a player carries out, and the record of those it did (`<data_dir>/commands.json`).
+"""Which signed commands a player carries out, the record of those it did (`<data_dir>/commands.json`), and the
+outcome of each that its statuses report to the server.
 
 A command is carried out once: it must verify, be for this player, come in order (its sequence above the last
 carried out; docs/files.md, "the ordering rule") and, when unsequenced (a server from before the sequence), not
-have expired by its own `expires_at` nor been carried out already. What each command does is the agent's.
+have expired by its own `expires_at` nor been carried out already. What each command does is the agent's; a
+screenshot is sent from a thread of its own (`send_screenshot`), and its outcome is known when the upload ends.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from player.files import replace_atomically
-from signage.protocol import AlertOrder, AlertStop, Command, SignedEnvelope, command_order
+from player.uploads import upload_screenshot
+from signage.player_config import PlayerConfig
+from signage.protocol import (
+    MAX_COMMAND_OUTCOMES,
+    AlertOrder,
+    AlertStop,
+    Command,
+    CommandOutcome,
+    SignedEnvelope,
+    command_order,
+)
 from signage.signing import SignatureRefused, Verifier
 
 log = logging.getLogger("signage.player")
 
 
+# A command's outcome is reported at least this long, however soon the command expires: a status or two is lost
+# now and then, and the player's clock may be behind the server's.
+OUTCOME_KEPT_AT_LEAST = timedelta(minutes=5)
+NO_PICTURE = "there is no picture to take: nothing is shown, or only sound plays"
+
+
 class CommandRefused(Exception):
-    """A command this player does not carry out; the message says why (for the status's `refused`)."""
+    """A command this player does not carry out; the message says why (for the status's `refused`, and for the
+    command's outcome when the command could be read)."""
+
+    def __init__(self, message: str, command: Command | None = None) -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class CommandGate:
@@ -42,16 +68,16 @@ class CommandGate:
             raise CommandRefused(f"command refused: {str(exc)[:300]}") from None
         refused = f"command {command.command_id} refused"
         if command.player_id != self.player_id:
-            raise CommandRefused(f"{refused}: it is for {command.player_id}")
+            raise CommandRefused(f"{refused}: it is for {command.player_id}", command)
         out_of_order = command_order(self.last_sequence, command)
         if out_of_order is not None:
-            raise CommandRefused(f"{refused}: {out_of_order}")
+            raise CommandRefused(f"{refused}: {out_of_order}", command)
         # A sequenced command waited no longer than its MQTT message expiry, which the broker counts; only an
         # unsequenced one (a server from before the sequence) is judged by its expires_at, the server's clock.
         if command.sequence is None and command.expires_at <= now:
-            raise CommandRefused(f"{refused}: it expired at {command.expires_at.isoformat()}")
+            raise CommandRefused(f"{refused}: it expired at {command.expires_at.isoformat()}", command)
         if command.command_id in self.done:
-            raise CommandRefused(f"{refused}: it was carried out already (sent again)")
+            raise CommandRefused(f"{refused}: it was carried out already (sent again)", command)
         self._remember(command, now)
         return command
 
@@ -86,12 +112,61 @@ class CommandGate:
             key: value.isoformat() for key, value in self.done.items()}}).encode("utf-8"))
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    outcome: CommandOutcome
+    kept_until: datetime
+
+
+class CommandOutcomes:
+    """The outcomes of the commands received lately, for the statuses: each is reported until its command's expiry
+    has passed (and OUTCOME_KEPT_AT_LEAST after it came), the newest MAX_COMMAND_OUTCOMES at most. Kept in memory:
+    a player that restarts has no outcome to report, and the server shows the command expired unanswered."""
+
+    def __init__(self) -> None:
+        self._outcomes: dict[str, _Outcome] = {}
+
+    def done(self, command: Command, now: datetime) -> None:
+        self._note(command.command_id, "done", None, command.expires_at, now)
+
+    def refused(self, command: Command, reason: str, now: datetime) -> None:
+        self._note(command.command_id, "refused", reason, command.expires_at, now)
+
+    def _note(self, command_id: str, outcome: str, reason: str | None, expires_at: datetime, now: datetime) -> None:
+        self._outcomes.pop(command_id, None)
+        self._outcomes[command_id] = _Outcome(
+            CommandOutcome(command_id=command_id, outcome=outcome, reason=reason[:500] if reason else None, at=now),
+            max(expires_at, now + OUTCOME_KEPT_AT_LEAST))
+        while len(self._outcomes) > MAX_COMMAND_OUTCOMES:
+            del self._outcomes[next(iter(self._outcomes))]
+
+    def current(self, now: datetime) -> list[CommandOutcome]:
+        """The outcomes still to report, oldest first (forgetting those past their time)."""
+        self._outcomes = {key: kept for key, kept in self._outcomes.items() if kept.kept_until > now}
+        return [kept.outcome for kept in self._outcomes.values()]
+
+
+ScreenshotSent = Callable[[Command, str | None], None]
+
+
+def send_screenshot(config: PlayerConfig, path: Path, command: Command, sent: ScreenshotSent) -> None:
+    """Upload the picture at `path` from a thread of its own (a slow link must not hold up the screen), then call
+    `sent(command, None)`, or `sent(command, why)` when it did not go. `sent` runs on that thread."""
+
+    def upload() -> None:
+        went = upload_screenshot(config.server_url, config.player_id, config.password, path)
+        sent(command, None if went else f"the screenshot could not be sent to {config.server_url}")
+
+    threading.Thread(target=upload, daemon=True, name="screenshot").start()
+
+
 def alert_order(command: Command) -> AlertOrder:
     """The order an `alert_start` command carries; raises CommandRefused naming each problem."""
     try:
         return AlertOrder.model_validate(command.args)
     except ValidationError as exc:
-        raise CommandRefused(f"alert_start {command.command_id} refused: {validation_problems(exc)}") from None
+        raise CommandRefused(f"alert_start {command.command_id} refused: {validation_problems(exc)}",
+                             command) from None
 
 
 def alert_stop_id(command: Command) -> str:
@@ -99,7 +174,8 @@ def alert_stop_id(command: Command) -> str:
     try:
         return AlertStop.model_validate(command.args).alert_id
     except ValidationError as exc:
-        raise CommandRefused(f"alert_stop {command.command_id} refused: {validation_problems(exc)}") from None
+        raise CommandRefused(f"alert_stop {command.command_id} refused: {validation_problems(exc)}",
+                             command) from None
 
 
 def validation_problems(exc: ValidationError) -> str:
@@ -108,4 +184,5 @@ def validation_problems(exc: ValidationError) -> str:
                      for error in exc.errors())
 
 
-__all__ = ["CommandGate", "CommandRefused", "alert_order", "alert_stop_id", "validation_problems"]
+__all__ = ["NO_PICTURE", "CommandGate", "CommandOutcomes", "CommandRefused", "alert_order", "alert_stop_id",
+           "send_screenshot", "validation_problems"]

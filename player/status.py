@@ -9,6 +9,7 @@ from signage.protocol import Status, canonical_json
 STATUS_EVERY = timedelta(seconds=30)
 # Status fields sent only while they say something: a server from before them refuses a status carrying them.
 JOURNAL_TROUBLE_FIELDS = ("journal_error", "journal_unwritten", "journal_refused")
+SOMETIMES_SENT = (*JOURNAL_TROUBLE_FIELDS, "commands")
 
 
 class StatusTimer:
@@ -31,9 +32,10 @@ class StatusTimer:
 
 
 def status_message(status: Status) -> bytes:
-    """The status as published (retained), without the journal's trouble fields while they say nothing."""
+    """The status as published (retained), without the journal's trouble fields and the commands' outcomes while
+    they say nothing."""
     body = status.model_dump(mode="json")
-    for name in JOURNAL_TROUBLE_FIELDS:
+    for name in SOMETIMES_SENT:
         if body[name] is None:
             del body[name]
     return canonical_json(body)

@@ -270,7 +270,7 @@ class SignedEnvelope(WireModel):
 
 
 COMMAND_SCHEMA = "signage.command/1"
-CommandName = Literal["reload", "sync_now", "screenshot", "alert_start", "alert_stop"]
+CommandName = Literal["reload", "sync_now", "screenshot", "restart", "alert_start", "alert_stop"]
 
 
 class Command(WireModel):
@@ -394,6 +394,20 @@ class CacheFigures(WireModel):
     bytes: Annotated[int, Field(ge=0, le=INT64_MAX)]
 
 
+MAX_COMMAND_OUTCOMES = 50
+
+
+class CommandOutcome(WireModel):
+    """What a player made of one command: carried out (`done`) or `refused`, with the reason. A player names its
+    outcomes in its statuses until the command's expiry has passed (and a few minutes at least), so the server
+    learns each one whatever status it missed."""
+
+    command_id: Identifier
+    outcome: Literal["done", "refused"]
+    reason: Reason | None = None
+    at: UtcInstant
+
+
 class Status(WireModel):
     player_id: EntityId
     state: Literal["online", "offline"]
@@ -411,6 +425,8 @@ class Status(WireModel):
     sent_at: UtcInstant | None = None
     refused: Reason | None = None  # the last plan or command refused, and why
     alerts: Annotated[list[EntityId], Field(max_length=200)] | None = None  # the alerts held, not yet over
+    # The outcomes of the commands received lately; left out of the message while there are none.
+    commands: Annotated[list[CommandOutcome], Field(max_length=MAX_COMMAND_OUTCOMES)] | None = None
 
     @field_validator("now_playing")
     @classmethod
@@ -440,6 +456,7 @@ __all__ = [
     "AlertStop",
     "PLAN_SCHEMA",
     "Command",
+    "CommandOutcome",
     "PopAck",
     "PopBatch",
     "PopRecord",
