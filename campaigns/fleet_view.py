@@ -413,6 +413,19 @@ def site_values(site: Site) -> dict[str, Any]:
 
 # -- screens ----------------------------------------------------------------------------------------------
 
+# Who may act on the screens of their subtree from afar (a screenshot, reload the plan, sync media, restart
+# playback): the units' communications staff and heads, and admins; managers read reports.
+SCREEN_OPERATORS = (Role.staff, Role.head)
+
+
+def may_operate_screens(actor: Actor) -> bool:
+    return actor.has_role(*SCREEN_OPERATORS)
+
+
+def require_screen_operator(actor: Actor) -> None:
+    actor.require(*SCREEN_OPERATORS, to="act on screens (screenshot, reload, sync, restart)")
+
+
 
 def change_screen(session: Session, actor: Actor, clock: Clock, screen: Screen, *, name: str | None = None,
                   enabled: bool | None = None) -> bool:

@@ -17,12 +17,23 @@ from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.database import BACKGROUND_POOL, Database, open_database, web_pool
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
+from scheduler.screen_action_dispatch import ScreenActionSender
 from scheduler.web import health
 from scheduler.web.formats import install_formats
 from scheduler.web.guards import install_guards, size_threadpool
 from scheduler.web.i18n import install_translations
 from scheduler.web.problems import install_problem_handlers
-from scheduler.web.routes import accounts, alerts, campaigns, fleet, media_files, media_library, players, reports
+from scheduler.web.routes import (
+    accounts,
+    alerts,
+    campaigns,
+    fleet,
+    media_files,
+    media_library,
+    players,
+    reports,
+    screen_actions,
+)
 from signage import __version__
 from signage.clock import Clock, SystemClock
 from signage.config import Settings
@@ -32,7 +43,7 @@ WEB_DIR = Path(web.__file__).parent
 TEMPLATE_DIRS = [WEB_DIR / "templates"]
 STATIC_DIR = WEB_DIR / "static"
 # The route modules, one per resource; each has an `api` and a `pages` router.
-ROUTES = (accounts, fleet, campaigns, alerts, media_library, media_files, players, reports)
+ROUTES = (accounts, fleet, screen_actions, campaigns, alerts, media_library, media_files, players, reports)
 
 
 def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBridge:
@@ -52,12 +63,13 @@ def start_services(app: FastAPI, settings: Settings) -> None:
     bridge = start_bridge(settings, state.background_database, state.clock) if settings.mqtt else None
     state.bridge = bridge
     state.alerts = AlertDispatcher(state.background_database, bridge, state.clock) if bridge else None
+    state.screen_actions = ScreenActionSender(state.background_database, bridge, state.clock) if bridge else None
     state.jobs = None
     if settings.jobs:
         publish = (lambda planned: bridge.publish_plans(planned.changed)) if bridge else None
         state.planning = PlanningService(state.background_database, state.clock, settings.timezone,
                                          on_plans_changed=publish)
-        state.jobs = start_jobs(state.planning, settings.timezone, state.alerts)
+        state.jobs = start_jobs(state.planning, settings.timezone, state.alerts, state.screen_actions)
 
 
 def stop_services(app: FastAPI) -> None:

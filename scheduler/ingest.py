@@ -34,8 +34,9 @@ from campaigns.windows import WeekSchedule
 from scheduler.alert_delivery import record_alert_acks
 from scheduler.ledger import dialect_insert, note_heartbeats, reassess_closed_days
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
+from scheduler.screen_actions import record_command_outcomes
 from signage.db import transaction
-from signage.protocol import MAX_BATCH, Identifier, PopAck, PopBatch, PopRecord, Status
+from signage.protocol import MAX_BATCH, CommandOutcome, Identifier, PopAck, PopBatch, PopRecord, Status
 
 log = logging.getLogger("signage.ingest")
 
@@ -411,6 +412,7 @@ def ingest_statuses(session: Session, statuses: list[tuple[str, bytes]], now: da
     the ledger. Two statements a round, whatever its size: statuses come from every player every 30 s."""
     newest: dict[str, dict[str, Any]] = {}
     beats: dict[tuple[str, date], tuple[int, bool]] = {}
+    outcomes: dict[str, list[CommandOutcome]] = {}
     taken = 0
     for player_id, payload in statuses:
         status = _valid_status(player_id, payload)
@@ -418,6 +420,8 @@ def ingest_statuses(session: Session, statuses: list[tuple[str, bytes]], now: da
             continue
         taken += 1
         newest[player_id] = _presence_of(status, now)
+        if status.commands:
+            outcomes.setdefault(player_id, []).extend(status.commands)
         calendar = directory.get(player_id) if directory is not None else None
         if status.state == "online" and calendar is not None:
             key = (player_id, calendar.locate(now)[0])
@@ -427,6 +431,7 @@ def ingest_statuses(session: Session, statuses: list[tuple[str, bytes]], now: da
         _upsert_presence(session, list(newest.values()))
         session.expire_all()  # rows of the identity map may be older than what was just written
     note_heartbeats(session, beats, now)
+    record_command_outcomes(session, outcomes, now)
     return taken
 
 

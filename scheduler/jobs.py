@@ -25,6 +25,7 @@ from scheduler.lease import LEASE_SECONDS, Lease, make_holder_id
 from scheduler.ledger import close_days
 from scheduler.plan_inputs import load_planning_inputs, planning_horizon
 from scheduler.planning import PlanningRound, plan_and_store
+from scheduler.screen_action_dispatch import ScreenActionSender
 from signage.clock import Clock, local_today
 from signage.db import transaction
 
@@ -124,7 +125,8 @@ class PlanningService:
             self.holding = False
 
 
-def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher | None = None) -> BackgroundScheduler:
+def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher | None = None,
+               screen_actions: ScreenActionSender | None = None) -> BackgroundScheduler:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # the 1-second job would flood the log
     scheduler = BackgroundScheduler(timezone=timezone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
@@ -138,5 +140,9 @@ def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher 
     if alerts is not None:
         # Alerts go out when issued; this only catches commands that were lost, and alerts issued without a broker.
         scheduler.add_job(alerts.resend_due, "interval", seconds=5, id="alert-resends", replace_existing=True)
+    if screen_actions is not None:
+        # The routes send remote actions at once; this sends those stored by the command line.
+        scheduler.add_job(screen_actions.send_due, "interval", seconds=5, id="screen-actions",
+                          replace_existing=True)
     scheduler.start()
     return scheduler

@@ -1,4 +1,5 @@
-"""The scheduler's own tables: plans, the planning lease, shortfalls, player credentials, proof-of-play, presence."""
+"""The scheduler's own tables: plans, the planning lease, shortfalls, player credentials, proof-of-play, presence,
+and the remote actions staff ask of screens."""
 
 from __future__ import annotations
 
@@ -209,3 +210,24 @@ class AlertDelivery(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(TERM_LENGTH))
     reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+
+
+class ScreenCommand(Base):
+    """A remote action staff asked of a screen (a screenshot, reload the plan, sync media, restart playback): the
+    command sent to its player and the outcome the player reported in its status (`done` or `refused`, with the
+    reason). `sent_at` is empty until it is handed to the broker; past `expires_at` with no outcome, it expired
+    unanswered."""
+
+    __tablename__ = "screen_commands"
+    __table_args__ = (Index("ix_screen_commands_screen_requested", "screen_id", "requested_at"),)
+
+    command_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    screen_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(TERM_LENGTH))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(TERM_LENGTH))
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -59,6 +59,7 @@ class CommandOrder:
     name: str
     args: dict[str, Any]
     ttl: timedelta = COMMAND_TTL
+    command_id: str | None = None  # made here when None; a remote action names its own, stored before it goes
 
 
 def next_command_sequences(session: Session, player_ids: list[str]) -> list[int]:
@@ -274,8 +275,9 @@ class MqttBridge:
         with self._command_order, transaction(self.database.sessions) as session:
             sequences = next_command_sequences(session, [order.player_id for order in orders])
             for order, sequence in zip(orders, sequences, strict=True):
-                command = Command(command_id=str(uuid.uuid4()), player_id=order.player_id, name=order.name,
-                                  issued_at=now, expires_at=now + order.ttl, args=order.args, sequence=sequence)
+                command = Command(command_id=order.command_id or str(uuid.uuid4()), player_id=order.player_id,
+                                  name=order.name, issued_at=now, expires_at=now + order.ttl, args=order.args,
+                                  sequence=sequence)
                 properties = Properties(PacketTypes.PUBLISH)
                 # The broker drops it when it waited longer than this, counting from when it took it: how stale a
                 # command may be does not rest on any clock's wall time.

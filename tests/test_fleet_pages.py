@@ -17,7 +17,7 @@ from media.store import MediaStore
 from scheduler.ingest import ingest_status
 from scheduler.models import PublishedPlan
 from scheduler.planning import plan_and_store
-from scheduler.web.routes.players import store_screenshot
+from scheduler.screen_actions import store_screenshot
 from signage.db import transaction
 from signage.protocol import Plan, Status
 from tests.conftest import CAMPAIGN_FILE, sign_in

@@ -32,6 +32,7 @@ from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, r
 from scheduler.web.forms import FormDep
 from scheduler.web.i18n import N_, translate
 from scheduler.web.pagination import Page, PageDep, PageParams, paginate
+from scheduler.web.routes.screen_actions import screen_actions_context
 from signage.clock import local_date
 from signage.errors import Invalid, NotFound
 from signage.protocol import Plan
@@ -474,6 +475,7 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
         "groups": fleet.visible_groups(session, actor, screen),
         "has_screenshot": (settings.data_dir / "screenshots" / screen.id / "latest.png").is_file(),
         "timeline": timeline, "timeline_svg": svg, "local_time": _local_time,
+        **screen_actions_context(request, session, actor, screen, settings, now),
     }, language, actor)
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from datetime import datetime
+import struct
 
 import anyio
 from fastapi import APIRouter, Request
 
+from scheduler.screen_actions import store_screenshot
 from scheduler.web.auth import PlayerDep
 from scheduler.web.deps import ClockDep, SettingsDep
 from scheduler.web.problems import Problem, ProblemRoute
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SCREENSHOT_BYTES = 10 * 1024 * 1024
+MAX_SCREENSHOT_SIDE = 16384
 
 api = APIRouter(tags=["players"], route_class=ProblemRoute)
 pages = APIRouter(include_in_schema=False)
@@ -34,18 +34,20 @@ async def upload_screenshot(player_id: str, request: Request, player: PlayerDep,
         if len(body) > MAX_SCREENSHOT_BYTES:
             raise Problem(413, f"a screenshot may be at most {MAX_SCREENSHOT_BYTES // 2**20} MiB; send a PNG of "
                                "the screen's own size")
-    if not body.startswith(PNG_SIGNATURE):
-        raise Problem(422, "the body is not a PNG image; send the PNG that libVLC's snapshot wrote")
+    problem = png_problem(bytes(body[:24]))
+    if problem is not None:
+        raise Problem(422, f"the body is not a PNG image ({problem}); send the PNG that libVLC's snapshot wrote")
     stored = await anyio.to_thread.run_sync(store_screenshot, settings.data_dir, player_id, bytes(body), clock.now())
-    return {"stored": stored}
+    return {"stored": stored.isoformat()}
 
 
-def store_screenshot(data_dir, player_id: str, png: bytes, now: datetime) -> str:
-    folder = data_dir / "screenshots" / player_id
-    folder.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, suffix=".part")
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(png)
-    target = folder / "latest.png"
-    os.replace(temporary, target)
-    return now.isoformat()
+def png_problem(head: bytes) -> str | None:
+    """What is wrong with the start of a PNG file (its signature, then its IHDR chunk and size); None when right."""
+    if not head.startswith(PNG_SIGNATURE):
+        return "no PNG signature"
+    if len(head) < 24 or head[12:16] != b"IHDR":
+        return "no IHDR chunk first"
+    width, height = struct.unpack(">II", head[16:24])
+    if not (0 < width <= MAX_SCREENSHOT_SIDE and 0 < height <= MAX_SCREENSHOT_SIDE):
+        return f"{width}x{height} pixels"
+    return None
