@@ -31,7 +31,8 @@ from signage.db import transaction
 DEMO_ORGANISATIONS = (("city", "hn"), ("phula", "hn-hadong-phula"))
 DEMO_ROLES = (Role.admin, Role.staff, Role.head, Role.manager)
 # Who approved a campaign that came in through a campaign file: no user did, and this name can be no user's
-# (user names have no spaces), so the campaign pages can say so.
+# (user names have no spaces), so the campaign pages can say so in their own words; the review note holds the
+# file's name (data, in no language).
 FILE_APPROVER = "campaign file"
 _PASSWORD_LETTERS = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off a terminal, typed on a phone
 
@@ -92,7 +93,7 @@ def mark_approved_by_file(session: Session, campaign_ids: set[str], source: Path
         if campaign.status is CampaignStatus.draft or campaign.approved_by is not None:
             continue
         campaign.approved_by, campaign.approved_at = FILE_APPROVER, clock.now()
-        campaign.review_note = f"imported from the campaign file {source.name}"
+        campaign.review_note = source.name
     session.flush()
 
 

@@ -155,6 +155,20 @@ def test_the_list_and_the_page_show_the_rate_a_unit_gets_with_who_raised_it(web,
     assert "Phú La" not in web.get("/campaigns").text.split(f'id="campaign-{submitted}"')[1].split("</tr>")[0]
 
 
+def test_a_campaign_a_file_approved_says_so_in_the_pages_words(web, api, submitted, database):
+    from campaigns.models import Campaign
+    from scheduler.demo import FILE_APPROVER
+
+    with transaction(database.sessions) as session:
+        campaign = session.get(Campaign, submitted)
+        campaign.approved_by, campaign.review_note = FILE_APPROVER, "ihanoi-campaign.yaml"
+        campaign.approved_at = campaign.submitted_at
+    sign_in(web, "hadong-staff")
+    page = web.get(f"/campaigns/{submitted}").text
+    assert "Nhập từ tệp chiến dịch" in page and FILE_APPROVER not in page
+    assert "Imported from a campaign file" in web.get(f"/campaigns/{submitted}?lang=en").text
+
+
 def test_an_override_below_the_rate_comes_back_with_the_error(web, api, submitted):
     assert api("hadong-manager").post(f"/api/v1/campaigns/{submitted}/approve").status_code == 200
     csrf = sign_in(web, "hadong-head")

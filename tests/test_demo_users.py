@@ -57,8 +57,7 @@ def test_the_demo_puts_the_ihanoi_campaign_on_the_air_today_approved_by_its_file
     campaign = session.get(Campaign, "ihanoi-2024")
     assert setup.campaign_statuses == {"ihanoi-2024": CampaignStatus.active}
     assert (campaign.status, campaign.start_date) == (CampaignStatus.active, local_today(clock, settings.timezone))
-    assert (campaign.approved_by, campaign.review_note) == (
-        FILE_APPROVER, "imported from the campaign file ihanoi-campaign.yaml")
+    assert (campaign.approved_by, campaign.review_note) == (FILE_APPROVER, "ihanoi-campaign.yaml")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -121,7 +121,7 @@ def test_the_fleet_page_links_its_sites_and_screens_to_their_pages(web):
     sign_in(web, "phula-staff")
     page = web.get("/fleet").text
     assert 'href="/sites/hadong-phula"' in page
-    assert 'href="/screens/hn-hadong-phula-001"' in page
+    assert 'href="/screens/hn-hadong-phula-001">Khu tiếp dân – màn LCD 1</a>' in page  # the name, the id under it
     assert 'href="/screens"' in page
 
 

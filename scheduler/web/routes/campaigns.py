@@ -27,6 +27,7 @@ from campaigns.campaign_file import TARGET_KINDS
 from campaigns.kinds import CampaignStatus, MediaKind, WindowPolicy
 from campaigns.models import AuditEntry, Campaign, FrequencyOverride
 from campaigns.scope import is_within
+from scheduler.demo import FILE_APPROVER
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.bodies import ReviewBody, TargetCountOut, TargetsBody
 from scheduler.web.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
@@ -623,7 +624,7 @@ def _detail(request: Request, session: Session, actor: Actor, clock, timezone: s
         "rates": override_rules.unit_rates(session, actor, [campaign])[campaign.id], "zone": ZoneInfo(timezone),
         "audit": [(entry, _json_text(entry.before), _json_text(entry.after))
                   for entry in session.scalars(workflow.audit_query(session, actor, campaign.id).limit(200))],
-        "windows_text": _windows_text(campaign.explicit_windows),
+        "windows_text": _windows_text(campaign.explicit_windows), "file_approver": FILE_APPROVER,
     }
     if "override" in actions:
         context["places"] = override_rules.override_places(session, actor, campaign)
