@@ -10,6 +10,7 @@ endpoint cannot escape: each route must have an entry in the tables below, or th
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from campaigns.accounts import create_user
+from scheduler.models import ScreenCommand
+from scheduler.screen_actions import ACTION_TTL
 from signage.db import transaction
 from tests.conftest import sign_in
 from tests.test_alert_api import issue
@@ -61,6 +64,10 @@ def phula(api, database, settings, clock, make_media, password_hash) -> dict[str
         clip = add_to_library(session, settings, clock, make_media(SECRET_CLIP, seconds=2), "hn-hadong-phula")
         create_user(session, username=OUTSIDER, full_name="Quản trị Văn Quán", role="admin",
                     organisation_id="hn-hadong-vanquan", password_hash=password_hash, clock=clock)
+        action = ScreenCommand(command_id=str(uuid.uuid4()), screen_id="hn-hadong-phula-001", action="screenshot",
+                               requested_by="phula-staff", requested_at=clock.now(),
+                               expires_at=clock.now() + ACTION_TTL)
+        session.add(action)
     staff, head = api("phula-staff"), api("phula-head")
     campaign = make_campaign(staff, clip, {"sites": ["hadong-phula"]}, name=SECRET_CAMPAIGN)
     answer = head.post(f"/api/v1/campaigns/{campaign}/overrides", json={
@@ -77,7 +84,7 @@ def phula(api, database, settings, clock, make_media, password_hash) -> dict[str
         "hadong-phula"]})["id"], "sha256": clip, "group_id": SECRET_GROUP, "token_id": token["id"],
         "user_id": user["id"], "site_id": "hadong-phula", "screen_id": "hn-hadong-phula-001",
         "organisation_id": "hn-hadong-phula", "step": "dates", "kind": "compliance",
-        "player_id": "hn-hadong-phula-001"}
+        "player_id": "hn-hadong-phula-001", "action": "screenshot", "command_id": action.command_id}
 
 
 # A body that passes validation, so that what answers is the route's own scope check: (json for the API, form
