@@ -184,8 +184,7 @@ def plan(
 ) -> None:
     """Plan every screen for some days and write the plans; exit 3 when some screen-day falls short.
 
-    With --fleet and --campaigns, a what-if from the files alone: no database; each media file is probed once
-    and remembered by its content in ~/.cache/signage/probe.json (under $XDG_CACHE_HOME when set)."""
+    With --fleet and --campaigns, a what-if from the files alone, no database; media probed once per content."""
     from rich.progress import Progress
 
     from campaigns.yaml_source import FileRejected
