@@ -62,8 +62,9 @@ def percent_text(fraction: float, language: str) -> str:
     return format_percent(share_points(fraction) / 100, format=_PERCENT[_known(language)], locale=locale(language))
 
 
-def date_text(value: date, language: str) -> str:
-    return format_date(value, _DATE[_known(language)], locale=locale(language))
+def date_text(value: date, language: str, *, weekday: bool = False) -> str:
+    """20/08/2024 in Vietnamese, 2024-08-20 in English; `weekday` puts the day's name first ("Thứ 3 20/08/2024")."""
+    return format_date(value, ("EEE " if weekday else "") + _DATE[_known(language)], locale=locale(language))
 
 
 def zone_of(name: str | tzinfo | None) -> tzinfo:
@@ -96,8 +97,8 @@ def _percent(context, value) -> str:
 
 
 @jinja2.pass_context
-def _day(context, value) -> str:
-    return "" if value is None else date_text(value, context.get("lang", "vi"))
+def _day(context, value, weekday: bool = False) -> str:
+    return "" if value is None else date_text(value, context.get("lang", "vi"), weekday=weekday)
 
 
 @jinja2.pass_context

@@ -39,6 +39,7 @@ from scheduler.models import AlertDelivery
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.bodies import ReviewBody, TargetCountOut, TargetsBody
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.web.formats import datetime_text
 from scheduler.web.forms import FormDep
 from scheduler.web.i18n import translate
 from scheduler.web.pagination import Page, PageDep, PageParams, paginate
@@ -313,9 +314,9 @@ def _page_alert(session: Session, actor: Actor, alert_id: str) -> Alert:
         raise page_not_found(exc) from None
 
 
-def _local_time(timezone: str) -> Callable[[datetime | None], str]:
-    zone = ZoneInfo(timezone)
-    return lambda instant: instant.astimezone(zone).strftime("%d/%m/%Y %H:%M") if instant else "—"
+def _local_time(timezone: str, language: str) -> Callable[[datetime | None], str]:
+    """Times of an alert page, in the server's zone (the pages name it once)."""
+    return lambda instant: datetime_text(instant, timezone, language, seconds=False) if instant else "—"
 
 
 def _may_issue(actor: Actor) -> bool:
@@ -345,7 +346,7 @@ def alerts_page(request: Request, session: SessionDep, clock: ClockDep, settings
     return render(request, "alerts.html", {
         "page": found, "phases": PHASES, "filters": filters, "organisations": organisations, "link": link,
         "severities": [s.value for s in AlertSeverity],
-        "phase_of": lambda alert: alert_phase(alert, now), "local_time": _local_time(settings.timezone),
+        "phase_of": lambda alert: alert_phase(alert, now), "local_time": _local_time(settings.timezone, language),
         "can_create": _may_issue(actor), "depth_of": lambda o: o.path.count("/") - actor.org_path.count("/"),
     }, language, actor)
 
@@ -472,7 +473,7 @@ def _detail(request: Request, session: Session, actor: Actor, clock, timezone: s
         "rows": delivery_rows(session, alert, listed.items, now), "rows_page": listed,
         "may_review": phase == "pending" and actor.has_role(*alert_rules.APPROVERS),
         "may_stop": phase in STOPPABLE and actor.has_role(*STOPPERS),
-        "audit": list(audit), "local_time": _local_time(timezone), "timezone": timezone,
+        "audit": list(audit), "local_time": _local_time(timezone, language), "timezone": timezone,
     }, language, actor), status)
 
 
