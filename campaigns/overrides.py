@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from campaigns.access import Actor
@@ -96,39 +96,57 @@ def unit_rates(session: Session, actor: Actor, campaigns: Iterable[Campaign]) ->
     higher unit's (whose rate a unit above the user's may give). When a unit above raised the user's own unit's
     screens and the user's unit has no override of its own, that override comes last, not `seen`."""
     campaigns = list(campaigns)
-    rates: dict[str, list[UnitRate]] = {campaign.id: [] for campaign in campaigns}
-    if not campaigns:
-        return rates
     owned = {c.id for c in campaigns if is_within(c.organisation.path, actor.org_path)}
+    seen = (FrequencyOverride.campaign_id.in_(owned) if len(owned) == len(campaigns)
+            else or_(FrequencyOverride.campaign_id.in_(owned), _seen_by(actor)))
+    rates, named = _place_rates(session, campaigns, seen)
+    for campaign in campaigns:
+        if campaign.id in owned or any(r.override.row.organisation_id == actor.user.organisation_id
+                                       for r in rates[campaign.id]):
+            continue
+        planned = [(n.as_planned(), n) for n in named[campaign.id]]
+        rate, raiser = raised_rate(campaign.plays_per_day, (p for p, _ in planned), actor.org_path)
+        if raiser is not None:
+            above = next(n for p, n in planned if p is raiser)
+            rates[campaign.id].append(UnitRate(above, rate, above, seen=False))
+    return rates
+
+
+def all_unit_rates(session: Session, campaigns: Iterable[Campaign]) -> dict[str, list[UnitRate]]:
+    """`unit_rates` of every override, for the operator's command line, which sees the whole fleet."""
+    return _place_rates(session, list(campaigns), true())[0]
+
+
+def _place_rates(session: Session, campaigns: list[Campaign], seen: ColumnElement[bool],
+                 ) -> tuple[dict[str, list[UnitRate]], dict[str, list[NamedOverride]]]:
+    """The rate of each `seen` override's place, by campaign id, and every override of the campaigns by name."""
+    rates: dict[str, list[UnitRate]] = {campaign.id: [] for campaign in campaigns}
+    named: dict[str, list[NamedOverride]] = {campaign.id: [] for campaign in campaigns}
+    if not campaigns:
+        return rates, named
     place_unit, site_unit = aliased(Organisation), aliased(Organisation)
     rows = session.execute(
         select(FrequencyOverride, func.coalesce(place_unit.name, Site.name), func.coalesce(place_unit.path,
                                                                                            site_unit.path),
-               func.coalesce(User.full_name, FrequencyOverride.set_by),
-               FrequencyOverride.campaign_id.in_(owned) if len(owned) == len(campaigns) else
-               or_(FrequencyOverride.campaign_id.in_(owned), _seen_by(actor)))
+               func.coalesce(User.full_name, FrequencyOverride.set_by), seen)
         .outerjoin(place_unit, place_unit.id == FrequencyOverride.organisation_id)
         .outerjoin(Site, Site.id == FrequencyOverride.site_id)
         .outerjoin(site_unit, site_unit.id == Site.organisation_id)
         .outerjoin(User, User.username == FrequencyOverride.set_by)
         .where(FrequencyOverride.campaign_id.in_(list(rates))).order_by(FrequencyOverride.id))
-    named: dict[str, list[tuple[NamedOverride, bool]]] = {campaign.id: [] for campaign in campaigns}
-    for row, place_name, place_path, author, seen in rows:
-        named[row.campaign_id].append((NamedOverride(row, place_name, place_path, author), bool(seen)))
-    for campaign in campaigns:
-        planned = [(n.as_planned(), n) for n, _ in named[campaign.id]]
-        for own, seen in named[campaign.id]:
-            if seen:
-                rate, raiser = raised_rate(campaign.plays_per_day, (p for p, _ in planned), own.place_path,
-                                           own.row.site_id)
-                rates[campaign.id].append(UnitRate(own, rate, next((n for p, n in planned if p is raiser), own)))
-        if campaign.id not in owned and not any(r.override.row.organisation_id == actor.user.organisation_id
-                                                for r in rates[campaign.id]):
-            rate, raiser = raised_rate(campaign.plays_per_day, (p for p, _ in planned), actor.org_path)
-            if raiser is not None:
-                above = next(n for p, n in planned if p is raiser)
-                rates[campaign.id].append(UnitRate(above, rate, above, seen=False))
-    return rates
+    shown: list[NamedOverride] = []
+    for row, place_name, place_path, author, is_seen in rows:
+        named[row.campaign_id].append(NamedOverride(row, place_name, place_path, author))
+        if is_seen:
+            shown.append(named[row.campaign_id][-1])
+    plays = {campaign.id: campaign.plays_per_day for campaign in campaigns}
+    planned = {campaign_id: [(n.as_planned(), n) for n in overrides] for campaign_id, overrides in named.items()}
+    for own in shown:
+        campaign_id = own.row.campaign_id
+        rate, raiser = raised_rate(plays[campaign_id], (p for p, _ in planned[campaign_id]), own.place_path,
+                                   own.row.site_id)
+        rates[campaign_id].append(UnitRate(own, rate, next((n for p, n in planned[campaign_id] if p is raiser), own)))
+    return rates, named
 
 
 def override_places(session: Session, actor: Actor, campaign: Campaign) -> tuple[list[Organisation], list[Site]]:
@@ -216,5 +234,5 @@ def _recheck(session: Session, campaign: Campaign, clock: Clock, timezone: str) 
                           clock.now())
 
 
-__all__ = ["NamedOverride", "UnitRate", "describe_override", "override_places", "overrides_query", "remove_override",
-           "set_override", "unit_rates"]
+__all__ = ["NamedOverride", "UnitRate", "all_unit_rates", "describe_override", "override_places", "overrides_query",
+           "remove_override", "set_override", "unit_rates"]

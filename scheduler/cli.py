@@ -147,18 +147,29 @@ def campaign_import(
 
 @campaign_app.command("list")
 def campaign_list(as_json: JsonOpt = False) -> None:
-    """List campaigns with their dates, rate, window and status."""
+    """List campaigns with their dates, rates (each place a head raised, and who), window and status."""
     from sqlalchemy import select
+    from sqlalchemy.orm import joinedload, selectinload
 
     from campaigns.models import Campaign
+    from campaigns.overrides import all_unit_rates
 
     database = server_modules().open_database(settings())
     try:
         with database.sessions() as session:
-            rows = [{"id": c.id, "name": c.name, "organisation": c.organisation_id, "start_date": str(c.start_date),
-                     "end_date": str(c.end_date), "plays_per_day": c.plays_per_day, "window": c.window_policy.value,
-                     "status": c.status.value, "creatives": len(c.creatives)}
-                    for c in session.scalars(select(Campaign).order_by(Campaign.start_date, Campaign.id))]
+            campaigns = list(session.scalars(
+                select(Campaign).options(joinedload(Campaign.organisation), selectinload(Campaign.creatives))
+                .order_by(Campaign.start_date, Campaign.id)))
+            rates = all_unit_rates(session, campaigns)
+            rows = [{"id": c.id, "name": c.name, "organisation": c.organisation_id,
+                     "organisation_name": c.organisation.name, "start_date": str(c.start_date),
+                     "end_date": str(c.end_date), "plays_per_day": c.plays_per_day,
+                     "rates": [{"organisation": r.override.row.organisation_id, "site": r.override.row.site_id,
+                                "place": r.override.place_name, "plays_per_day": r.plays_per_day,
+                                "raised_by": r.raised_by.row.set_by, "raised_by_name": r.raised_by.set_by_name}
+                               for r in rates[c.id]],
+                     "window": c.window_policy.value, "status": c.status.value, "creatives": len(c.creatives)}
+                    for c in campaigns]
     finally:
         database.dispose()
     if as_json:
@@ -168,8 +179,9 @@ def campaign_list(as_json: JsonOpt = False) -> None:
     for column in ("id", "name", "organisation", "start_date", "end_date", "plays_per_day", "window", "status"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(row[c]) for c in ("id", "name", "organisation", "start_date", "end_date",
-                                               "plays_per_day", "window", "status")))
+        raised = [f"{r['place']}: {r['plays_per_day']} ({r['raised_by_name']})" for r in row["rates"]]
+        table.add_row(row["id"], row["name"], row["organisation_name"], row["start_date"], row["end_date"],
+                      "\n".join([str(row["plays_per_day"]), *raised]), row["window"], row["status"])
     print_table(table)
 
 

@@ -56,11 +56,16 @@ def test_campaign_import_then_list_shows_the_campaign(cli_env):
     assert imported.returncode == 0, imported.stderr
     listed = json.loads(run(cli_env, "campaign", "list", "--json").stdout)
     assert [(c["id"], c["plays_per_day"], c["end_date"]) for c in listed] == [("ihanoi-2024", 10, "2024-10-10")]
+    # Phú La's head raised it to 15 there (the example file's override), by name as the planner counts it.
+    assert [(r["organisation"], r["place"], r["plays_per_day"]) for r in listed[0]["rates"]] == [
+        ("hn-hadong-phula", "UBND phường Phú La", 15)]
     # Piped (no terminal), the table is as wide as its cells: nothing cut to fit 80 columns (issue 18, item 6).
     table = run({**cli_env, "COLUMNS": "60"}, "campaign", "list")
     assert table.returncode == 0, table.stderr
     (row,) = [line for line in table.stdout.splitlines() if "ihanoi-2024" in line]
-    assert all(cell in row for cell in ("Tuyên truyền ứng dụng iHanoi", "2024-08-15", "2024-10-10", "peak"))
+    assert all(cell in row for cell in ("Tuyên truyền ứng dụng iHanoi", "UBND Thành phố Hà Nội", "2024-08-15",
+                                        "2024-10-10", "peak"))
+    assert "UBND phường Phú La: 15" in table.stdout
     assert "…" not in table.stdout
 
 
