@@ -27,6 +27,7 @@ from campaigns.screen_state import STATES, ScreenState, ScreenStateName, playing
 from campaigns.timeline import day_timeline, timeline_svg
 from campaigns.windows import DAY_NAMES
 from scheduler.plan_store import newest_body
+from scheduler.screen_actions import screenshot_path
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
 from scheduler.web.forms import FormDep
@@ -473,7 +474,6 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
     return render(request, "screen.html", {
         "screen": screen, "state": state, "playing": playing_now(session, state.now_playing, plan),
         "groups": fleet.visible_groups(session, actor, screen),
-        "has_screenshot": (settings.data_dir / "screenshots" / screen.id / "latest.png").is_file(),
         "timeline": timeline, "timeline_svg": svg, "local_time": _local_time,
         **screen_actions_context(request, session, actor, screen, settings, now),
     }, language, actor)
@@ -486,7 +486,7 @@ def screenshot(screen_id: str, request: Request, session: SessionDep, settings: 
         screen = fleet.screen_in_scope(session, actor, screen_id)
     except NotFound:
         return _missing_page(request, language, actor)
-    path = settings.data_dir / "screenshots" / screen.id / "latest.png"
+    path = screenshot_path(settings.data_dir, screen.id)
     if not path.is_file():
         return _missing_page(request, language, actor)
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
