@@ -92,28 +92,24 @@ def describe(result) -> str:
     return f"{what}: sent, awaiting the player's answer until {result.expires_at.isoformat()}"
 
 
-@screen_app.command("screenshot")
-def screenshot(screen_id: ScreenArg, username: AsOpt, wait: WaitOpt = 30, as_json: JsonOpt = False) -> None:
-    """Ask the screen's player for a screenshot; the screen's page shows it when it arrives."""
-    act("screenshot", screen_id, username, wait, as_json)
+VERBS = {
+    "screenshot": "Ask the screen's player for a screenshot; the screen's page shows it when it arrives.",
+    "reload": "Ask the screen's player to reload the plan it holds.",
+    "sync": "Ask the screen's player to fetch its plan's media now (retrying what failed).",
+    "restart": "Ask the screen's player to restart playback (a new media player; what plays is recorded as cut).",
+}
 
 
-@screen_app.command("reload")
-def reload(screen_id: ScreenArg, username: AsOpt, wait: WaitOpt = 30, as_json: JsonOpt = False) -> None:
-    """Ask the screen's player to reload the plan it holds."""
-    act("reload", screen_id, username, wait, as_json)
+def verb(action: str):
+    def command(screen_id: ScreenArg, username: AsOpt, wait: WaitOpt = 30, as_json: JsonOpt = False) -> None:
+        act(action, screen_id, username, wait, as_json)
+
+    command.__doc__ = VERBS[action]
+    return command
 
 
-@screen_app.command("sync")
-def sync(screen_id: ScreenArg, username: AsOpt, wait: WaitOpt = 30, as_json: JsonOpt = False) -> None:
-    """Ask the screen's player to fetch its plan's media now (retrying what failed)."""
-    act("sync", screen_id, username, wait, as_json)
-
-
-@screen_app.command("restart")
-def restart(screen_id: ScreenArg, username: AsOpt, wait: WaitOpt = 30, as_json: JsonOpt = False) -> None:
-    """Ask the screen's player to restart playback (a new media player; what plays is recorded as cut)."""
-    act("restart", screen_id, username, wait, as_json)
+for _action in VERBS:
+    screen_app.command(_action)(verb(_action))
 
 
 __all__ = ["screen_app"]

@@ -17,6 +17,7 @@ from scheduler.screen_action_dispatch import ScreenActionSender
 from scheduler.screen_actions import ACTION_TTL
 from signage.clock import SystemClock
 from signage.db import transaction
+from tests import test_alert_e2e
 from tests import test_player_e2e as e2e
 from tests.conftest import PASSWORD, sign_in
 from tests.test_cli import run
@@ -24,29 +25,22 @@ from tests.test_player_e2e import PLAYERS, media_table, publish_plan, wait_for_r
 
 stack = e2e.stack
 database_url = e2e.database_url
+ward_staff = test_alert_e2e.ward_staff
 
 WARD_A_PLAYER, WARD_B_PLAYER = PLAYERS
 
 
 @pytest.fixture
-def staff(stack, clock, password_hash):
-    """Bearer-token clients of the API: ward A's and ward B's staff, and the city's manager (reports only)."""
-    users = {"a": ("ward-a-staff", "staff", "e2e-ward-a"), "b": ("ward-b-staff", "staff", "e2e-ward-b"),
-             "manager": ("city-manager", "manager", "hn")}
+def staff(stack, ward_staff, clock, password_hash):
+    """Bearer-token clients of the API: ward A's and ward B's staff (test_alert_e2e's), and the city's manager,
+    who takes reports only."""
     with transaction(stack.database.sessions) as session:
-        for username, role, organisation in users.values():
-            create_user(session, username=username, full_name=username, role=role, organisation_id=organisation,
-                        password_hash=password_hash, clock=clock)
-    clients = {}
-    for key, (username, _, _) in users.items():
-        client = httpx.Client(base_url=stack.url, timeout=30)
-        answer = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-        assert answer.status_code == 201, answer.text
-        client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-        clients[key] = client
-    yield clients
-    for client in clients.values():
-        client.close()
+        create_user(session, username="city-manager", full_name="Quản lý", role="manager", organisation_id="hn",
+                    password_hash=password_hash, clock=clock)
+    with httpx.Client(base_url=stack.url, timeout=30) as manager:
+        answer = manager.post("/api/v1/auth/token", json={"username": "city-manager", "password": PASSWORD})
+        manager.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        yield {**ward_staff, "manager": manager}
 
 
 def showing_filler(stack, player_id: str) -> None:
