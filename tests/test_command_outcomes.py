@@ -1,19 +1,26 @@
-"""The outcomes of remote actions, on both sides of the wire: what a player's statuses report of the commands it
-received (player/commands.py), and what the server notes of them at ingest (scheduler/screen_actions.py)."""
+"""Remote actions without a broker or a player: what a player's statuses report of the commands it received
+(player/commands.py), what the server notes of them at ingest and how it shows each action's result
+(scheduler/screen_actions.py), and the refusals and waiting of the API and the screen page. The end-to-end runs with
+Mosquitto and real players are tests/test_screen_actions.py."""
 
 import json
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 from campaigns.fleet_file import import_fleet
 from player.commands import OUTCOME_KEPT_AT_LEAST, CommandOutcomes
 from player.status import status_message
 from scheduler.ingest import ingest_status
 from scheduler.models import ScreenCommand
+from scheduler.players import register_player
 from scheduler.screen_actions import result_of
 from signage.db import transaction
 from signage.protocol import MAX_COMMAND_OUTCOMES, Command, Status
-from tests.conftest import FLEET_FILE
+from signage.signing import Signer
+from tests.conftest import FLEET_FILE, sign_in
 
 PLAYER, OTHER = "hn-nb-t2-001", "hn-nb-t2-002"
 
@@ -80,3 +87,33 @@ def test_ingest_notes_the_first_outcome_of_a_screens_own_commands(database, sett
         assert result_of(theirs, False, clock.now()).state == "waiting"
         assert result_of(theirs, True, clock.now()).state == "sent"
         assert result_of(theirs, True, clock.now() + timedelta(minutes=11)).state == "expired"
+
+
+def test_a_screen_without_a_registered_player_refuses_actions_saying_how_to_register_one(app, web, api, database):
+    answer = api("phula-staff").post("/api/v1/screens/hn-hadong-phula-001/actions/reload")
+    assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
+    assert "signage player register hn-hadong-phula-001" in answer.json()["detail"]
+    csrf = sign_in(web, "phula-staff")
+    asked = web.post("/screens/hn-hadong-phula-001/actions/reload", data={"csrf_token": csrf},
+                     follow_redirects=False)
+    assert asked.status_code == 303 and "refused=no_player" in asked.headers["location"]
+    page = web.get(asked.headers["location"]).text
+    assert 'id="action-refused"' in page and "chưa có trình phát được đăng ký" in page
+    assert 'id="action-none"' in page  # nothing was stored
+    with database.sessions() as session:
+        assert session.scalars(select(ScreenCommand)).all() == []
+
+
+def test_without_a_broker_an_action_is_stored_and_shown_waiting_for_the_offline_player(app, web, api, database,
+                                                                                      settings, clock):
+    with transaction(database.sessions) as session:
+        register_player(session, "hn-hadong-phula-001", settings, Signer.load_or_create(settings.data_dir), "",
+                        clock.now())
+    answer = api("phula-head").post("/api/v1/screens/hn-hadong-phula-001/actions/screenshot")
+    assert answer.status_code == 202, answer.text
+    action = answer.json()
+    assert (action["state"], action["requested_by"], action["reason"]) == ("waiting", "phula-head", None)
+    sign_in(web, "phula-head")
+    page = web.get(f"/screens/hn-hadong-phula-001?action={action['id']}&lang=en").text
+    assert 'id="action-asked"' in page and "Waiting: the screen is offline" in page
+    assert clock.now().astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%d/%m/%Y") in page
