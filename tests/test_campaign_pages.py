@@ -151,6 +151,8 @@ def test_the_list_and_the_page_show_the_rate_a_unit_gets_with_who_raised_it(web,
     overrides = page[page.index('id="overrides"'):page.index('id="audit-section"')]
     assert "UBND phường Phú La" in overrides and "Phula Head" in overrides and "hn-hadong-phula" not in overrides
     assert "UBND phường Phú La: <strong>15</strong>" in page[page.index('id="campaign-rate"'):]
+    trail = page[page.index('id="audit-trail"'):]  # who did what, in words: the head's name, the action's words
+    assert "Tăng tần suất" in trail and "Phula Head" in trail and ">phula-head<" not in trail
     sign_in(web, "vanquan-staff")  # another ward: the campaign of its district, not the rate of Phú La
     assert "Phú La" not in web.get("/campaigns").text.split(f'id="campaign-{submitted}"')[1].split("</tr>")[0]
 

@@ -23,6 +23,7 @@ from starlette.datastructures import FormData
 from campaigns import overrides as override_rules
 from campaigns import workflow
 from campaigns.access import Actor
+from campaigns.audit import full_names
 from campaigns.campaign_file import TARGET_KINDS
 from campaigns.kinds import CampaignStatus, MediaKind, WindowPolicy
 from campaigns.models import AuditEntry, Campaign, FrequencyOverride
@@ -32,6 +33,7 @@ from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.bodies import ReviewBody, TargetCountOut, TargetsBody
 from scheduler.web.deps import ClockDep, LanguageDep, RowId, SessionDep, SettingsDep, render
 from scheduler.web.forms import FormDep
+from scheduler.web.i18n import N_
 from scheduler.web.pagination import Page, PageDep, PageParams, paginate
 from scheduler.web.problems import page_not_found, status_of
 from signage.errors import Invalid, NotFound, Refused
@@ -625,7 +627,10 @@ def _detail(request: Request, session: Session, actor: Actor, clock, timezone: s
         "audit": [(entry, _json_text(entry.before), _json_text(entry.after))
                   for entry in session.scalars(workflow.audit_query(session, actor, campaign.id).limit(200))],
         "windows_text": _windows_text(campaign.explicit_windows), "file_approver": FILE_APPROVER,
+        "audit_words": AUDIT_WORDS,
     }
+    context["people"] = full_names(session, [campaign.created_by, campaign.submitted_by, campaign.approved_by,
+                                             *(entry.username for entry, _, _ in context["audit"])])
     if "override" in actions:
         context["places"] = override_rules.override_places(session, actor, campaign)
     if campaign.status is CampaignStatus.submitted and campaign.creatives and campaign.targets:
@@ -634,6 +639,15 @@ def _detail(request: Request, session: Session, actor: Actor, clock, timezone: s
 
 
 DONE = {"saved", "submitted", "approved", "rejected", "archived", "override"}
+# The audit trail's actions in words (campaigns/workflow.py and overrides.py record them).
+AUDIT_WORDS = {
+    "campaign.create": N_("audit.campaign.create"), "campaign.update": N_("audit.campaign.update"),
+    "campaign.media": N_("audit.campaign.media"), "campaign.targets": N_("audit.campaign.targets"),
+    "campaign.submit": N_("audit.campaign.submit"), "campaign.approve": N_("audit.campaign.approve"),
+    "campaign.reject": N_("audit.campaign.reject"), "campaign.archive": N_("audit.campaign.archive"),
+    "override.set": N_("audit.override.set"), "override.change": N_("audit.override.change"),
+    "override.remove": N_("audit.override.remove"),
+}
 
 
 @pages.get("/campaigns/{campaign_id}")
