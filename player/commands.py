@@ -40,6 +40,10 @@ log = logging.getLogger("signage.player")
 # now and then, and the player's clock may be behind the server's.
 OUTCOME_KEPT_AT_LEAST = timedelta(minutes=5)
 NO_PICTURE = "there is no picture to take: nothing is shown, or only sound plays"
+# The commands whose outcome the statuses report: the remote actions staff ask for. An alert's start and end are
+# acknowledged in its proof-of-play; and a server from before `Status.commands`, which sends only alerts, still
+# takes every status.
+REPORTED_COMMANDS = ("screenshot", "reload", "sync_now", "restart")
 
 
 class CommandRefused(Exception):
@@ -119,20 +123,24 @@ class _Outcome:
 
 
 class CommandOutcomes:
-    """The outcomes of the commands received lately, for the statuses: each is reported until its command's expiry
-    has passed (and OUTCOME_KEPT_AT_LEAST after it came), the newest MAX_COMMAND_OUTCOMES at most. Kept in memory:
-    a player that restarts has no outcome to report, and the server shows the command expired unanswered."""
+    """The outcomes of the remote actions received lately (REPORTED_COMMANDS), for the statuses: each is reported
+    until its command's expiry has passed (and OUTCOME_KEPT_AT_LEAST after it came), the newest MAX_COMMAND_OUTCOMES
+    at most. Kept in memory: a player that restarts has no outcome to report, and the server shows the command
+    expired unanswered."""
 
     def __init__(self) -> None:
         self._outcomes: dict[str, _Outcome] = {}
 
     def done(self, command: Command, now: datetime) -> None:
-        self._note(command.command_id, "done", None, command.expires_at, now)
+        self._note(command, "done", None, now)
 
     def refused(self, command: Command, reason: str, now: datetime) -> None:
-        self._note(command.command_id, "refused", reason, command.expires_at, now)
+        self._note(command, "refused", reason, now)
 
-    def _note(self, command_id: str, outcome: str, reason: str | None, expires_at: datetime, now: datetime) -> None:
+    def _note(self, command: Command, outcome: str, reason: str | None, now: datetime) -> None:
+        if command.name not in REPORTED_COMMANDS:
+            return
+        command_id, expires_at = command.command_id, command.expires_at
         self._outcomes.pop(command_id, None)
         self._outcomes[command_id] = _Outcome(
             CommandOutcome(command_id=command_id, outcome=outcome, reason=reason[:500] if reason else None, at=now),
@@ -184,5 +192,5 @@ def validation_problems(exc: ValidationError) -> str:
                      for error in exc.errors())
 
 
-__all__ = ["NO_PICTURE", "CommandGate", "CommandOutcomes", "CommandRefused", "alert_order", "alert_stop_id",
-           "send_screenshot", "validation_problems"]
+__all__ = ["NO_PICTURE", "REPORTED_COMMANDS", "CommandGate", "CommandOutcomes", "CommandRefused", "alert_order",
+           "alert_stop_id", "send_screenshot", "validation_problems"]

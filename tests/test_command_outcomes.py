@@ -42,6 +42,9 @@ def test_an_outcome_is_reported_until_its_command_expires_and_at_least_a_few_min
     assert [o.command_id for o in outcomes.current(clock.now())] == [long.command_id]
     clock.advance(timedelta(minutes=10))
     assert outcomes.current(clock.now()) == []
+    # An alert's start and end are acknowledged in its proof-of-play, not here.
+    outcomes.done(long.model_copy(update={"name": "alert_stop"}), clock.now())
+    assert outcomes.current(clock.now()) == []
 
 
 def test_only_the_newest_outcomes_are_kept_and_the_status_leaves_the_field_out_while_empty(clock):
