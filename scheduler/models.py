@@ -231,3 +231,22 @@ class ScreenCommand(Base):
     outcome: Mapped[str | None] = mapped_column(String(TERM_LENGTH))
     reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PairingRequest(Base):
+    """A screen PC asking to be paired (scheduler/pairing.py): the short code it shows, which staff type on the
+    screen's page, and the sha256 of the random secret the PC polls with. Nothing here lets anyone in: the
+    player's credentials are made when the PC that holds the secret fetches them, once, after a claim."""
+
+    __tablename__ = "pairing_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(TERM_LENGTH), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(SHA256_LENGTH), unique=True)
+    client: Mapped[str | None] = mapped_column(String(64))  # the address the request came from
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    screen_id: Mapped[str | None] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import typer
 
 from loadtest.cli import loadtest
+from player.cli import pair as player_pair
 from player.cli import run as player_run
 from scheduler.broker_cli import broker, register, revoke
 from scheduler.cli import campaign_app, db_app, demo, fleet_app, ingest, plan, server, user_app
@@ -28,10 +29,11 @@ app = typer.Typer(help="Hà Nội public screens broadcast scheduler.", no_args_
 
 # The player's group spans two packages: the server makes a player's credentials, the screen PC runs it.
 player_app = typer.Typer(help="Player agents: register a screen's player (credentials and config file), "
-                              "revoke it.", no_args_is_help=True)
+                              "revoke it; run it; pair a screen PC with a code.", no_args_is_help=True)
 player_app.command("register")(register)
 player_app.command("revoke")(revoke)
 player_app.command("run")(player_run)
+player_app.command("pair")(player_pair)
 
 
 def version() -> None:

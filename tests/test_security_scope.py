@@ -37,7 +37,9 @@ PHULA_MARKERS = [SECRET_CAMPAIGN, SECRET_GROUP, SECRET_CLIP, "hn-hadong-phula", 
 # check, static files, the API's description, and "/" (a redirect to /campaigns, which asks for sign-in); the
 # players' endpoints have credentials of their own.
 PUBLIC = {"GET /login", "POST /login", "GET /healthz", "GET /readyz", "/static", "GET /openapi.json", "GET /docs",
-          "GET /docs/oauth2-redirect", "GET /redoc", "POST /api/v1/auth/token", "GET /"}
+          "GET /docs/oauth2-redirect", "GET /redoc", "POST /api/v1/auth/token", "GET /",
+          # A screen PC asking to be paired and polling for its config: what proves it is its own secret.
+          "POST /players/pairing", "POST /players/pairing/config"}
 PLAYER_AUTH = {"GET /media/{sha256}", "HEAD /media/{sha256}", "POST /players/{player_id}/screenshot"}
 
 
@@ -103,6 +105,7 @@ API_BODIES: dict[str, dict | None] = {
                                                        "reason": "Tăng"},
     "POST /api/v1/alerts/{alert_id}/reject": {"note": "Không"},
     "POST /api/v1/alerts/{alert_id}/stop": {"reason": "Nhầm"},
+    "POST /api/v1/screens/{screen_id}/pairing": {"code": "ABC-DEF"},
 }
 PAGE_FORMS: dict[str, dict] = {
     "POST /sites/{site_id}": {"peak_mon-fri": "08:00-10:00"},
@@ -112,6 +115,7 @@ PAGE_FORMS: dict[str, dict] = {
                                                 "reason": "Tăng"},
     "POST /alerts/{alert_id}/reject": {"note": "Không"},
     "POST /alerts/{alert_id}/stop": {"reason": "Nhầm"},
+    "POST /screens/{screen_id}/pairing": {"code": "ABC-DEF"},
 }
 # Routes whose path parameter is not an object: reports name their kind, and are scoped by `?scope=`.
 QUERY_SCOPED = {"GET /api/v1/reports/{kind}": {"organisation_id": "hn-hadong-phula"},
