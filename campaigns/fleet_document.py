@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from campaigns.kinds import (
     OrgKind,
@@ -43,6 +43,8 @@ class SiteIn(StrictModel):
     address: str | None = None
     operating_hours: ScheduleSpec | None = None
     peak_windows: ScheduleSpec | None = None
+    # When it was retired (in the web UI, or here); left out: as stored. Its screens are retired with it.
+    retired_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _peaks_inside_operating_hours(self) -> SiteIn:
@@ -63,6 +65,8 @@ class ScreenIn(StrictModel):
     orientation: Orientation | None = None
     groups: list[Slug] = Field(default_factory=list)
     enabled: bool = True
+    # When it was retired (in the web UI, or here): never planned again; left out: as stored.
+    retired_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _visual_screens_have_a_resolution(self) -> ScreenIn:
@@ -91,11 +95,12 @@ class FleetFile(StrictModel):
 @dataclass(frozen=True)
 class KnownFleet:
     """What is stored already, as far as a file's references are checked against it: each organisation's parent,
-    each site's and each group's organisation. Empty for a file read on its own."""
+    each site's and each group's organisation, the retired sites. Empty for a file read on its own."""
 
     parents: Mapping[str, str | None] = field(default_factory=dict)
     site_organisations: Mapping[str, str] = field(default_factory=dict)
     group_organisations: Mapping[str, str] = field(default_factory=dict)
+    retired_sites: frozenset[str] = frozenset()
 
 
 def checked_fleet(document: YamlDocument, known: KnownFleet) -> FleetFile:
@@ -189,6 +194,7 @@ def _check_references(doc: YamlDocument, fleet: FleetFile, known: KnownFleet) ->
             must_exist(("screens", i, "groups", j), group_id, group_ids, "group", "groups")
 
     problems.extend(_parent_cycles(doc, fleet, known))
+    problems.extend(_screens_of_retired_sites(doc, fleet, known))
     if not problems:
         problems.extend(_groups_outside_scope(doc, fleet, known))
     return problems
@@ -210,6 +216,16 @@ def _groups_outside_scope(doc: YamlDocument, fleet: FleetFile, known: KnownFleet
                                             f"is outside {owner!r}'s organisations",
                                             "give the group to an organisation above both, or leave it out"))
     return problems
+
+
+def _screens_of_retired_sites(doc: YamlDocument, fleet: FleetFile, known: KnownFleet) -> list[Problem]:
+    """A retired site holds only retired screens: none is planned there, and none is added or moved there."""
+    retired = set(known.retired_sites) | {site.id for site in fleet.sites
+                                          if getattr(site, "retired_at", None) is not None}
+    return [doc.problem(("screens", i, "site"), f"the site {screen.site!r} is retired, and this screen is not",
+                        "choose a site in use, or retire the screen too")
+            for i, screen in enumerate(fleet.screens)
+            if screen.site in retired and getattr(screen, "retired_at", None) is None]
 
 
 def _parent_cycles(doc: YamlDocument, fleet: FleetFile, known: KnownFleet) -> list[Problem]:

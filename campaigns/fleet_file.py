@@ -8,6 +8,7 @@ transaction. Importing the same file twice changes nothing the second time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from campaigns.fleet_document import FleetFile, KnownFleet, checked_fleet
+from campaigns.fleet_document import FleetFile, KnownFleet, ScreenIn, SiteIn, checked_fleet
 from campaigns.models import Organisation, Screen, ScreenGroup, Site
 from campaigns.org_paths import materialised_paths
 from campaigns.yaml_source import YamlDocument
@@ -59,9 +60,9 @@ def import_fleet(session: Session, path: Path, default_timezone: str) -> ImportR
     fleet = checked_fleet(document, known_fleet(session))
     report = ImportReport(document.filename)
     _upsert_organisations(session, fleet, report)
-    _upsert_sites(session, fleet, report, default_timezone)
+    upsert_sites(session, fleet, report, default_timezone)
     _upsert_groups(session, fleet, report)
-    _upsert_screens(session, fleet, report)
+    upsert_screens(session, fleet, report)
     session.flush()
     return report
 
@@ -70,7 +71,8 @@ def known_fleet(session: Session) -> KnownFleet:
     """The stored fleet, as a file's references are checked against it."""
     return KnownFleet(dict(session.execute(select(Organisation.id, Organisation.parent_id)).all()),
                       dict(session.execute(select(Site.id, Site.organisation_id)).all()),
-                      dict(session.execute(select(ScreenGroup.id, ScreenGroup.organisation_id)).all()))
+                      dict(session.execute(select(ScreenGroup.id, ScreenGroup.organisation_id)).all()),
+                      frozenset(session.scalars(select(Site.id).where(Site.retired_at.is_not(None)))))
 
 
 def _apply(row: Any, values: dict[str, Any]) -> bool:
@@ -112,12 +114,18 @@ def _upsert_organisations(session: Session, fleet: FleetFile, report: ImportRepo
     session.flush()
 
 
-def _upsert_sites(session: Session, fleet: FleetFile, report: ImportReport, default_timezone: str) -> None:
+def _retirement(entry: SiteIn | ScreenIn) -> dict[str, Any]:
+    # Left out of the file: as stored (a site or screen retired in the web UI stays retired).
+    return {} if entry.retired_at is None else {"retired_at": entry.retired_at}
+
+
+def upsert_sites(session: Session, fleet: FleetFile, report: ImportReport, default_timezone: str) -> None:
+    """The file's sites written as it says (the web UI's changes go through here too: campaigns/fleet_changes.py)."""
     for site in fleet.sites:
         _upsert(session, Site, site.id, {
             "name": site.name, "kind": site.kind, "organisation_id": site.organisation,
             "timezone": site.timezone or default_timezone, "address": site.address,
-            "operating_hours": site.operating_hours, "peak_windows": site.peak_windows,
+            "operating_hours": site.operating_hours, "peak_windows": site.peak_windows, **_retirement(site),
         }, report, "sites")
 
 
@@ -128,14 +136,38 @@ def _upsert_groups(session: Session, fleet: FleetFile, report: ImportReport) -> 
     session.flush()
 
 
-def _upsert_screens(session: Session, fleet: FleetFile, report: ImportReport) -> None:
+def upsert_screens(session: Session, fleet: FleetFile, report: ImportReport) -> None:
+    """The file's screens written as it says (the web UI's changes go through here too)."""
     for screen in fleet.screens:
         width, height = (int(v) for v in screen.resolution.split("x")) if screen.resolution else (None, None)
         _upsert(session, Screen, screen.id, {
             "site_id": screen.site, "name": screen.name, "kind": screen.kind, "width": width, "height": height,
             "orientation": screen.orientation, "enabled": screen.enabled,
-            "groups": [session.get(ScreenGroup, g) for g in sorted(set(screen.groups))],
+            "groups": [session.get(ScreenGroup, g) for g in sorted(set(screen.groups))], **_retirement(screen),
         }, report, "screens")
+
+
+def _instant(at: datetime | None) -> str | None:
+    return at.astimezone(UTC).isoformat() if at else None
+
+
+def site_entry(site: Site) -> dict[str, Any]:
+    """A stored site as the fleet file says it."""
+    return {"id": site.id, "name": site.name, "kind": site.kind.value, "organisation": site.organisation_id,
+            "timezone": site.timezone, "address": site.address, "operating_hours": site.operating_hours,
+            "peak_windows": site.peak_windows, "retired_at": _instant(site.retired_at)}
+
+
+def screen_entry(screen: Screen) -> dict[str, Any]:
+    """A stored screen as the fleet file says it."""
+    return {"id": screen.id, "site": screen.site_id, "name": screen.name, "kind": screen.kind.value,
+            "resolution": screen.resolution, "orientation": screen.orientation.value if screen.orientation else None,
+            "groups": [g.id for g in screen.groups], "enabled": screen.enabled,
+            "retired_at": _instant(screen.retired_at)}
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v not in (None, [], True) or k == "enabled" and v is False}
 
 
 def export_fleet(session: Session) -> str:
@@ -145,22 +177,12 @@ def export_fleet(session: Session) -> str:
     groups = session.scalars(select(ScreenGroup).order_by(ScreenGroup.id)).all()
     screens = session.scalars(select(Screen).options(selectinload(Screen.groups)).order_by(Screen.id)).all()
 
-    def compact(values: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in values.items() if v not in (None, [], True) or k == "enabled" and v is False}
-
     document = {
         "schema": FLEET_SCHEMA,
-        "organisations": [compact({"id": o.id, "name": o.name, "kind": o.kind.value, "parent": o.parent_id,
-                                   "alerts_need_approval": o.alerts_need_approval or None}) for o in orgs],
-        "sites": [compact({"id": s.id, "name": s.name, "kind": s.kind.value, "organisation": s.organisation_id,
-                           "timezone": s.timezone, "address": s.address,
-                           "operating_hours": s.operating_hours, "peak_windows": s.peak_windows})
-                  for s in sites],
+        "organisations": [_compact({"id": o.id, "name": o.name, "kind": o.kind.value, "parent": o.parent_id,
+                                    "alerts_need_approval": o.alerts_need_approval or None}) for o in orgs],
+        "sites": [_compact(site_entry(s)) for s in sites],
         "groups": [{"id": g.id, "name": g.name, "organisation": g.organisation_id} for g in groups],
-        "screens": [compact({"id": s.id, "site": s.site_id, "name": s.name, "kind": s.kind.value,
-                             "resolution": s.resolution,
-                             "orientation": s.orientation.value if s.orientation else None,
-                             "groups": [g.id for g in s.groups], "enabled": s.enabled})
-                    for s in screens],
+        "screens": [_compact(screen_entry(s)) for s in screens],
     }
     return yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=110)

@@ -427,20 +427,6 @@ def require_screen_operator(actor: Actor) -> None:
 
 
 
-def change_screen(session: Session, actor: Actor, clock: Clock, screen: Screen, *, name: str | None = None,
-                  enabled: bool | None = None) -> bool:
-    """A screen's name, or whether it is in use (a disabled screen gets no plan); administrators only."""
-    actor.require(Role.admin, to="change screens")
-    before = {"name": screen.name, "enabled": screen.enabled}
-    after = {"name": screen.name if name is None else name, "enabled": screen.enabled if enabled is None else enabled}
-    if after == before:
-        return False
-    screen.name, screen.enabled = after["name"], after["enabled"]
-    record_change(session, actor, clock, action="screen.update", entity_kind="screen", entity_id=screen.id,
-                  organisation_id=screen.site.organisation_id, before=before, after=after)
-    return True
-
-
 # -- groups -----------------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    ColumnElement,
     Date,
     ForeignKey,
     ForeignKeyConstraint,
@@ -17,8 +18,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy import false as sa_false
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaigns.kinds import (
@@ -68,6 +71,8 @@ class Site(Base):
     # Week schedules as day-spec mappings; NULL means the site kind's defaults.
     operating_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     peak_windows: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # Retired: no longer in use, its screens with it; kept for the history and proof-of-play that name it.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organisation: Mapped[Organisation] = relationship()
     screens: Mapped[list[Screen]] = relationship(back_populates="site", order_by="Screen.id")
@@ -100,6 +105,8 @@ class Screen(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     orientation: Mapped[Orientation | None] = mapped_column(enum_column(Orientation))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Retired: taken out for good (never planned again), kept for the history and proof-of-play that name it.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     site: Mapped[Site] = relationship(back_populates="screens")
     groups: Mapped[list[ScreenGroup]] = relationship(
@@ -109,6 +116,16 @@ class Screen(Base):
     @property
     def resolution(self) -> str | None:
         return f"{self.width}x{self.height}" if self.width and self.height else None
+
+    @hybrid_property
+    def in_service(self) -> bool:
+        """Planned, targeted and counted: enabled and not retired."""
+        return self.enabled and self.retired_at is None
+
+    @in_service.inplace.expression
+    @classmethod
+    def _in_service_condition(cls) -> ColumnElement[bool]:
+        return and_(cls.enabled.is_(True), cls.retired_at.is_(None))
 
 
 class ScreenGroup(Base):

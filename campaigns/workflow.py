@@ -193,7 +193,7 @@ def _targets_a_screen_within(org_path: str) -> ColumnElement[bool]:
                       named("screen", CampaignTarget.ref == Screen.id), named("group", in_a_named_group))
     return (select(Screen.id).join(Site, Screen.site_id == Site.id)
             .join(screen_org, Site.organisation_id == screen_org.id)
-            .where(Screen.enabled.is_(True), screen_org.path.startswith(org_path, autoescape=True),
+            .where(Screen.in_service, screen_org.path.startswith(org_path, autoescape=True),
                    or_(and_(kind_ok, roots), named_alone)).correlate(Campaign).exists())
 
 

@@ -28,6 +28,7 @@ from scheduler.web.routes import (
     alerts,
     campaigns,
     fleet,
+    fleet_changes,
     media_files,
     media_library,
     pairing,
@@ -44,8 +45,8 @@ WEB_DIR = Path(web.__file__).parent
 TEMPLATE_DIRS = [WEB_DIR / "templates"]
 STATIC_DIR = WEB_DIR / "static"
 # The route modules, one per resource; each has an `api` and a `pages` router.
-ROUTES = (accounts, fleet, screen_actions, pairing, campaigns, alerts, media_library, media_files, players,
-          reports)
+ROUTES = (accounts, fleet, fleet_changes, screen_actions, pairing, campaigns, alerts, media_library, media_files,
+          players, reports)
 
 
 def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBridge:

@@ -47,7 +47,8 @@ def inputs_from_files(fleet_file: Path, campaign_file: Path, clock: Clock, timez
     sites = {site.id: plan_site(site.id, site.kind, site.timezone or timezone, paths[site.organisation],
                                 site.operating_hours, site.peak_windows) for site in fleet.sites}
     screens = tuple(plan_screen(screen.id, screen.kind, sites[screen.site], screen.groups)
-                    for screen in sorted(fleet.screens, key=lambda screen: screen.id) if screen.enabled)
+                    for screen in sorted(fleet.screens, key=lambda screen: screen.id)
+                    if screen.enabled and screen.retired_at is None)
 
     document, campaigns = read_campaign_file(campaign_file)
     try:

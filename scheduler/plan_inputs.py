@@ -91,7 +91,8 @@ def plan_campaign(campaign_id: str, *, organisation_id: str, start_date: date, e
 
 
 def load_planning_inputs(session: Session, campaign_ids: set[str] | None = None) -> PlanningInputs:
-    """Every enabled screen, and the planned campaigns (or just `campaign_ids`, whatever their status)."""
+    """Every screen in service (enabled, not retired), and the planned campaigns (or just `campaign_ids`, whatever
+    their status)."""
     # Imported here, not above: a what-if from files plans without loading the ORM (a fifth of `signage plan`'s time).
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
@@ -104,7 +105,7 @@ def load_planning_inputs(session: Session, campaign_ids: set[str] | None = None)
                                 site.peak_windows)
              for site in session.scalars(select(Site))}
     screens = tuple(plan_screen(screen.id, screen.kind, sites[screen.site_id], (g.id for g in screen.groups))
-                    for screen in session.scalars(select(Screen).where(Screen.enabled.is_(True))
+                    for screen in session.scalars(select(Screen).where(Screen.in_service)
                                                   .options(selectinload(Screen.groups)).order_by(Screen.id)))
 
     query = select(Campaign).options(

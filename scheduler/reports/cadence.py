@@ -96,7 +96,7 @@ def _went_out(period: Period):
 
 def listed_units(session: Session, scope: Scope) -> list[UnitCadence]:
     """The organisations of the scope with an enabled screen somewhere in their own subtree."""
-    holders = scope.filter_screens(select(Organisation.path).select_from(Screen).where(Screen.enabled.is_(True))
+    holders = scope.filter_screens(select(Organisation.path).select_from(Screen).where(Screen.in_service)
                                    ).distinct().subquery()
     holds_a_screen = (select(holders.c.path)
                       .where(func.substr(holders.c.path, 1, func.length(Organisation.path)) == Organisation.path)

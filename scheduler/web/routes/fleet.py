@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import fleet_view as fleet
 from campaigns.access import Actor
+from campaigns.fleet_changes import may_manage_fleet
 from campaigns.fleet_view import HoursRejected, fleet_overview
 from campaigns.kinds import OrgKind, Orientation, Role, ScreenKind, SiteKind
 from campaigns.models import Campaign, Organisation, Screen, ScreenGroup, Site, User
@@ -139,22 +140,15 @@ class SiteOut(BaseModel):
     operating_hours: dict[str, list[str]] | None = Field(description="as set for the site; null: the kind's defaults")
     peak_windows: dict[str, list[str]] | None = Field(description="as set for the site; null: the kind's defaults")
     week: dict[str, DayHoursOut] = Field(description="the effective hours of each weekday, mon..sun")
+    retired_at: datetime | None = Field(description="when it was retired, with its screens; null: in use")
 
     @classmethod
     def of(cls, site: Site) -> SiteOut:
         return cls(id=site.id, name=site.name, kind=site.kind, organisation_id=site.organisation_id,
-                   timezone=site.timezone, address=site.address, screens=len(site.screens),
+                   timezone=site.timezone, address=site.address, screens=len(site.screens), retired_at=site.retired_at,
                    operating_hours=site.operating_hours, peak_windows=site.peak_windows,
                    week={d.day: DayHoursOut(operating=[str(w) for w in d.operating], peak=[str(w) for w in d.peak])
                          for d in fleet.week_of(site)})
-
-
-class SiteHoursPatch(StrictModel):
-    """Fields left out stay as they are; null resets to the site kind's defaults. A schedule maps day-specs (mon,
-    mon-fri, daily; a later key overrides an earlier one) to windows "HH:MM-HH:MM", as in the fleet file."""
-
-    operating_hours: ScheduleBody | None = Field(None, examples=[{"mon-fri": ["07:30-17:00"]}])
-    peak_windows: ScheduleBody | None = Field(None, examples=[{"mon-fri": ["08:00-11:00", "14:00-16:30"]}])
 
 
 @api.get("/sites", response_model=Page[SiteOut])
@@ -168,16 +162,6 @@ def list_sites(actor: ActorDep, session: SessionDep, page: PageDep,
 @api.get("/sites/{site_id}", response_model=SiteOut)
 def get_site(site_id: str, actor: ActorDep, session: SessionDep) -> SiteOut:
     return SiteOut.of(fleet.site_in_scope(session, actor, site_id))
-
-
-@api.patch("/sites/{site_id}", response_model=SiteOut)
-def change_site_hours(site_id: str, body: SiteHoursPatch, actor: ActorDep, session: SessionDep,
-                      clock: ClockDep) -> SiteOut:
-    """Operating hours and peak windows, checked as the fleet file checks them; the screens' plans follow."""
-    site = fleet.site_in_scope(session, actor, site_id)
-    fleet.change_site_hours(session, actor, clock, site, body.model_dump(include=body.model_fields_set))
-    session.commit()
-    return SiteOut.of(site)
 
 
 # -- API: screens -----------------------------------------------------------------------------------------
@@ -223,13 +207,9 @@ class ScreenOut(BaseModel):
     resolution: str | None
     orientation: Orientation | None
     enabled: bool
+    retired_at: datetime | None = Field(description="when it was retired; null: in use")
     groups: list[str]
     state: ScreenStateOut
-
-
-class ScreenPatch(StrictModel):
-    name: Text | None = None
-    enabled: bool | None = None
 
 
 def _screens_out(session: Session, actor: Actor, screens: list[Screen], now: datetime) -> list[ScreenOut]:
@@ -237,7 +217,8 @@ def _screens_out(session: Session, actor: Actor, screens: list[Screen], now: dat
     groups = fleet.visible_group_ids(session, actor, [s.id for s in screens])
     return [ScreenOut(id=s.id, name=s.name, kind=s.kind, site_id=s.site_id, site_kind=s.site.kind,
                       organisation_id=s.site.organisation_id, resolution=s.resolution, orientation=s.orientation,
-                      enabled=s.enabled, groups=groups[s.id], state=ScreenStateOut.of(states[s.id])) for s in screens]
+                      enabled=s.enabled, retired_at=s.retired_at, groups=groups[s.id],
+                      state=ScreenStateOut.of(states[s.id])) for s in screens]
 
 
 @api.get("/screens", response_model=Page[ScreenOut])
@@ -258,16 +239,6 @@ def list_screens(actor: ActorDep, session: SessionDep, clock: ClockDep, page: Pa
 @api.get("/screens/{screen_id}", response_model=ScreenOut)
 def get_screen(screen_id: str, actor: ActorDep, session: SessionDep, clock: ClockDep) -> ScreenOut:
     screen = fleet.screen_in_scope(session, actor, screen_id)
-    return _screens_out(session, actor, [screen], clock.now())[0]
-
-
-@api.patch("/screens/{screen_id}", response_model=ScreenOut)
-def change_screen(screen_id: str, body: ScreenPatch, actor: ActorDep, session: SessionDep,
-                  clock: ClockDep) -> ScreenOut:
-    """A screen's name, or whether it is in use (a disabled screen gets no plan)."""
-    screen = fleet.screen_in_scope(session, actor, screen_id)
-    fleet.change_screen(session, actor, clock, screen, name=body.name, enabled=body.enabled)
-    session.commit()
     return _screens_out(session, actor, [screen], clock.now())[0]
 
 
@@ -373,14 +344,14 @@ def screens_page(request: Request, session: SessionDep, clock: ClockDep, languag
         "screens": listed.items, "total": listed.total, "offset": offset, "per_page": SCREENS_PER_PAGE,
         "states": states, "organisations": organisations, "filters": filters, "site_kinds": list(SiteKind),
         "screen_kinds": list(ScreenKind), "state_names": STATES, "local_time": _local_time,
-        "depth_of": lambda o: o.path.count("/") - actor.org_path.count("/"),
+        "depth_of": lambda o: o.path.count("/") - actor.org_path.count("/"), "can_manage": may_manage_fleet(actor),
     }, language, actor)
 
 
 def _site_context(session: Session, actor: Actor, site: Site, now: datetime) -> dict[str, Any]:
     week = fleet.week_of(site)
     return {
-        "site": site, "week": week, "can_edit": actor.has_role(Role.head),
+        "site": site, "week": week, "can_edit": actor.has_role(Role.head), "can_manage": may_manage_fleet(actor),
         "texts": {"operating_hours": {d.day: ", ".join(str(w) for w in d.operating) for d in week},
                   "peak_windows": {d.day: ", ".join(str(w) for w in d.peak) for d in week}},
         "states": screen_states(session, [s.id for s in site.screens], now), "local_time": _local_time,
@@ -473,7 +444,7 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
         svg = timeline_svg(timeline, names, labels, now)
     return render(request, "screen.html", {
         "screen": screen, "state": state, "playing": playing_now(session, state.now_playing, plan),
-        "groups": fleet.visible_groups(session, actor, screen),
+        "groups": fleet.visible_groups(session, actor, screen), "can_manage": may_manage_fleet(actor),
         "timeline": timeline, "timeline_svg": svg, "local_time": _local_time,
         **screen_actions_context(request, session, actor, screen, settings, now),
     }, language, actor)
