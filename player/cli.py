@@ -23,6 +23,12 @@ Headless = Annotated[bool | None, typer.Option(
 PlayerDataDir = Annotated[str | None, typer.Option(
     "--player-data-dir", help="The player's data directory, written in the config made by pairing "
                               "(default var/player).")]
+BrokerHost = Annotated[str | None, typer.Option(
+    help="Pairing: the broker's address as this PC reaches it (default: as the server says; a loopback address "
+         "becomes the server's host).")]
+BrokerPort = Annotated[int | None, typer.Option(min=1, max=65535, help="Pairing: the broker's port (default: as "
+                                                                       "the server says).")]
+TlsCa = Annotated[str | None, typer.Option(help="Pairing: the CA file on this PC, for the broker's TLS listener.")]
 
 
 def run(
@@ -30,6 +36,9 @@ def run(
     headless: Headless = None,
     server_url: ServerUrl = None,
     player_data_dir: PlayerDataDir = None,
+    broker_host: BrokerHost = None,
+    broker_port: BrokerPort = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Run the player agent: follow the signed plan with libVLC, keep going offline, send proof-of-play. With no
     config file and --server-url: pair with a code first."""
@@ -40,7 +49,8 @@ def run(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not config.exists() and server_url is not None:
-        settings = _paired(config, server_url, bool(headless), player_data_dir)
+        settings = _paired(config, server_url, bool(headless), player_data_dir,
+                           {"broker_host": broker_host, "broker_port": broker_port, "broker_tls_ca": tls_ca})
         if settings is None:
             return
     else:
@@ -62,15 +72,19 @@ def pair(
     config: ConfigOption = DEFAULT_CONFIG,
     headless: Headless = None,
     player_data_dir: PlayerDataDir = None,
+    broker_host: BrokerHost = None,
+    broker_port: BrokerPort = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Pair this PC with a code: the screen shows it (and it is printed), staff type it on the screen's page,
     and the player's config is written (mode 0600). Then `signage player run --config FILE`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if _paired(config, server_url, bool(headless), player_data_dir) is None:
+    if _paired(config, server_url, bool(headless), player_data_dir,
+               {"broker_host": broker_host, "broker_port": broker_port, "broker_tls_ca": tls_ca}) is None:
         raise typer.Exit(1)
 
 
-def _paired(config: Path, server_url: str, headless: bool, player_data_dir: str | None):
+def _paired(config: Path, server_url: str, headless: bool, player_data_dir: str | None, broker: dict):
     """The config pairing fetched and wrote to `config`; None when stopped first (Ctrl-C, SIGTERM)."""
     from player.pairing import PairingFailed, pair_and_keep
     from player.playback import VlcPlayback
@@ -82,7 +96,7 @@ def _paired(config: Path, server_url: str, headless: bool, player_data_dir: str 
     playback = VlcPlayback(lambda _event: None, clock=SystemClock(), headless=headless)
     try:
         return pair_and_keep(server_url, config, playback, stopping, headless=headless, data_dir=player_data_dir,
-                             say=lambda line: print(line, flush=True))
+                             broker=broker, say=lambda line: print(line, flush=True))
     except PairingFailed as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -16,6 +16,7 @@ import logging
 import secrets
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,16 +110,31 @@ def pair(server_url: str, playback: Playback, stopping: threading.Event, *,
     return None
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+def as_this_pc_reaches_it(config: PlayerConfig, server_url: str, broker: dict[str, Any]) -> PlayerConfig:
+    """The config with this PC's way to the server (its own `server_url`) and to the broker: `broker`'s values
+    (broker_host, broker_port, broker_tls_ca) where given; a broker the server names by a loopback address is
+    reached at the server's host (the broker runs beside the server unless said otherwise)."""
+    changes: dict[str, Any] = {"server_url": server_url.rstrip("/")}
+    server_host = urllib.parse.urlsplit(server_url).hostname
+    if config.broker_host in LOOPBACK and server_host and server_host not in LOOPBACK:
+        changes["broker_host"] = server_host
+    changes.update({key: value for key, value in broker.items() if value is not None})
+    return config.model_copy(update=changes)
+
+
 def pair_and_keep(server_url: str, target: Path, playback: Playback, stopping: threading.Event, *,
-                  headless: bool, data_dir: str | None, say: Callable[[str], None] = print) -> PlayerConfig | None:
-    """`pair`, then the config as this PC reaches the server (its own `server_url`), written 0600 to `target`."""
+                  headless: bool, data_dir: str | None, broker: dict[str, Any] | None = None,
+                  say: Callable[[str], None] = print) -> PlayerConfig | None:
+    """`pair`, then the config as this PC reaches the server and the broker (`as_this_pc_reaches_it`), with its
+    own outputs and data directory, written 0600 to `target`."""
     config = pair(server_url, playback, stopping, say=say)
     if config is None:
         return None
-    changes: dict[str, Any] = {"server_url": server_url.rstrip("/"), "headless": headless}
-    if data_dir is not None:
-        changes["data_dir"] = data_dir
-    config = config.model_copy(update=changes)
+    config = as_this_pc_reaches_it(config, server_url, broker or {})
+    config = config.model_copy(update={"headless": headless} | ({"data_dir": data_dir} if data_dir else {}))
     config.write(target)
     say(f"wrote {target}")
     return config

@@ -12,9 +12,10 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from player.pairing import pair, screen_text
+from player.pairing import as_this_pc_reaches_it, pair, screen_text
 from player.playback import TimedPlayback
 from scheduler.pairing import CODE_TTL
+from signage.player_config import PlayerConfig
 from tests.servers import serve_in_thread
 
 SCREEN = "hn-hadong-phula-001"
@@ -53,3 +54,16 @@ def test_run_without_a_config_or_a_server_says_how_to_get_one(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert answer.returncode == 2
     assert "signage player register" in answer.stderr and "--server-url" in answer.stderr
+
+
+def test_the_paired_config_reaches_the_broker_as_this_pc_does():
+    config = PlayerConfig(player_id=SCREEN, broker_host="127.0.0.1", username=SCREEN, password="x" * 43,
+                          server_url="http://127.0.0.1:8000", public_keys=["key"])
+    remote = as_this_pc_reaches_it(config, "https://signage.hanoi.example/", {})
+    assert (remote.server_url, remote.broker_host, remote.broker_port) == (
+        "https://signage.hanoi.example", "signage.hanoi.example", 1883)
+    told = as_this_pc_reaches_it(config, "https://signage.hanoi.example", {
+        "broker_host": "mqtt.hanoi.example", "broker_port": 8883, "broker_tls_ca": "/etc/signage/ca.pem"})
+    assert (told.broker_host, told.broker_port, told.broker_tls_ca) == ("mqtt.hanoi.example", 8883,
+                                                                        "/etc/signage/ca.pem")
+    assert as_this_pc_reaches_it(config, "http://127.0.0.1:8000", {}).broker_host == "127.0.0.1"
