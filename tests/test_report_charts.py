@@ -173,3 +173,12 @@ def test_an_hour_chart_of_few_plays_labels_its_axis_with_distinct_whole_numbers(
     counts[8] = 2
     root = parse(delivery_by_hour(counts, PEAKS, "Lượt phát theo giờ").svg)
     assert [text.text for text in shapes(root, "tick")] == ["0", "1", "2"]
+
+
+def test_a_unit_figure_just_short_of_the_target_is_printed_clear_of_the_target_line():
+    root = parse(compliance_by_unit([("Phường Văn Quán", 0.9), ("Phường Phú La", 0.333)], "Theo đơn vị").svg)
+    [line] = shapes(root, "target")
+    near, far = shapes(root, "value")
+    assert float(near.get("x")) > float(line.get("x1"))  # 90,0 % after the line, not struck through by it
+    bar = shapes(root, "bar")[1]
+    assert float(far.get("x")) == pytest.approx(float(bar.get("x")) + float(bar.get("width")) + 4, abs=0.1)

@@ -239,6 +239,7 @@ def _unit_bars(rows: Sequence[tuple[str, float | None]], caption: str, desc: str
     bar_left = label_w + 6
     bar_w = _WIDTH - bar_left - right
     body = _legend(bar_left, 16, bars.legend)
+    line_x = bar_left + bars.line_at / bars.x_max * bar_w
     for index, (name, value) in enumerate(rows):
         y = top + index * row_h
         body.append(f'<text x="{label_w:.1f}" y="{y + row_h / 2 + 4:.1f}" text-anchor="end" font-size="11" '
@@ -251,8 +252,10 @@ def _unit_bars(rows: Sequence[tuple[str, float | None]], caption: str, desc: str
         body.append(f'<rect class="bar" data-unit="{escape(name)}" data-value="{value!r}" x="{bar_left}" '
                     f'y="{y + 4}" width="{width:.2f}" height="{row_h - 8}" fill="{bars.colour(value)}">'
                     f'<title>{escape(name)}: {escape(shown)}</title></rect>')
-        body.append(_text(bar_left + width + 4, y + row_h / 2 + 4, shown, size=11, css="value"))
-    line_x = bar_left + bars.line_at / bars.x_max * bar_w
+        label_x = bar_left + width + 4
+        if label_x - 4 < line_x < label_x + 6.6 * len(shown):  # the reference line would strike the figure out
+            label_x = line_x + 4
+        body.append(_text(label_x, y + row_h / 2 + 4, shown, size=11, css="value"))
     bottom = top + row_h * len(rows)
     body.append(f'<line {bars.line_attributes} x1="{line_x:.1f}" x2="{line_x:.1f}" y1="{top}" y2="{bottom}" '
                 f'stroke="{_INK}" stroke-width="1.2" stroke-dasharray="5 3"/>')
