@@ -252,17 +252,19 @@ def user_in_scope(session: Session, actor: Actor, user_id: int) -> User:
 
 
 def add_user(session: Session, actor: Actor, clock: Clock, *, username: str, full_name: str, role: Role,
-             organisation_id: str, password: str) -> User:
+             organisation_id: str, password: str, email: str | None = None) -> User:
     """An administrator creates a user of their subtree."""
     actor.require(Role.admin, to="create users")
     if not actor.sees_organisation(session, organisation_id):
         raise NotFound("organisation", organisation_id)
-    return create_user(session, username=username, full_name=full_name, role=role, organisation_id=organisation_id,
+    user = create_user(session, username=username, full_name=full_name, role=role, organisation_id=organisation_id,
                        password=password, clock=clock)
+    return set_notice_address(user, email, None)
 
 
 def change_user(session: Session, actor: Actor, user_id: int, *, full_name: str | None = None,
-                role: Role | None = None, active: bool | None = None) -> User:
+                role: Role | None = None, active: bool | None = None, email: str | None = None,
+                notice_digest: bool | None = None) -> User:
     """An administrator changes a user of their subtree (never deactivating themselves or dropping their own admin
     role: some admin must remain); None leaves a field as it is."""
     actor.require(Role.admin, to="change users")
@@ -272,4 +274,14 @@ def change_user(session: Session, actor: Actor, user_id: int, *, full_name: str 
     for field, value in (("full_name", full_name), ("role", role), ("active", active)):
         if value is not None:
             setattr(user, field, value)
+    return set_notice_address(user, email, notice_digest)
+
+
+def set_notice_address(user: User, email: str | None, notice_digest: bool | None) -> User:
+    """Where and how a user's notices are e-mailed (scheduler/outage_notices.py): "" clears the address (notices
+    then stay in the app), None leaves a field as it is."""
+    if email is not None:
+        user.email = email.strip() or None
+    if notice_digest is not None:
+        user.notice_digest = notice_digest
     return user

@@ -269,6 +269,9 @@ class User(Base):
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Where notices (a screen dark in its peak hours, back again) are e-mailed; none: in the app only.
+    email: Mapped[str | None] = mapped_column(String(254))
+    notice_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())  # once a day
 
     organisation: Mapped[Organisation] = relationship()
 

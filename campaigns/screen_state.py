@@ -3,6 +3,10 @@
 A screen is online while its player's newest status says so and came less than ONLINE_WITHIN ago: players
 report every 30 seconds, so a silence of two minutes means the link or the player is down even when no Last
 Will arrived. A screen that never reported is "never", which is not the same trouble as "offline".
+
+What needs action first (`attention`, the health page's order and the notices' rule): a screen dark during its
+peak hours now, then one offline, then one that plays but is degraded, then the rest; screens never connected
+come last, in a group of their own (a screen not yet installed is not an outage).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, not_, select
 from sqlalchemy.orm import Session
 
-from campaigns.models import Alert, Campaign
+from campaigns.models import Alert, Campaign, Site
+from campaigns.windows import window_instants
 from media.models import MediaAsset
 from scheduler.models import PlayerPresence
 from scheduler.plan_store import newest_versions
@@ -24,6 +30,13 @@ from signage.protocol import Plan
 ONLINE_WITHIN = timedelta(minutes=2)
 ScreenStateName = Literal["online", "offline", "never"]
 STATES: tuple[ScreenStateName, ...] = ("online", "offline", "never")
+
+
+# Degraded: a player that plays, but whose figures say something will go wrong.
+JOURNAL_BACKLOG_LIMIT = 500  # plays not yet acknowledged: about four hours of a busy screen's plays
+CLOCK_OFFSET_LIMIT_MS = 2000  # proof-of-play stamped by a clock further off than this misleads the reports
+Attention = Literal["dark_in_peak", "offline", "degraded", "ok", "never"]
+ATTENTION_ORDER: tuple[Attention, ...] = ("dark_in_peak", "offline", "degraded", "ok", "never")
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,8 @@ class ScreenState:
     cache_missing: int | None = None
     cache_bytes: int | None = None
     journal_backlog: int | None = None
+    journal_error: str | None = None
+    journal_refused: int | None = None
     clock_offset_ms: int | None = None
     software_version: str | None = None
     refused: str | None = None
@@ -54,6 +69,58 @@ class ScreenState:
         if self.cache_missing is None:
             return None
         return self.cache_missing == 0
+
+    @property
+    def troubles(self) -> tuple[str, ...]:
+        """Why an online screen is degraded: words of a fixed vocabulary (`health.trouble.*` in the catalogues)."""
+        if self.state != "online":
+            return ()
+        found = []
+        if self.cache_missing:
+            found.append("cache_missing")
+        if self.journal_error or self.journal_refused:
+            found.append("journal_failing")
+        if self.journal_backlog is not None and self.journal_backlog > JOURNAL_BACKLOG_LIMIT:
+            found.append("journal_backlog")
+        if self.clock_offset_ms is not None and abs(self.clock_offset_ms) > CLOCK_OFFSET_LIMIT_MS:
+            found.append("clock_offset")
+        if self.refused:
+            found.append("refused")
+        return tuple(found)
+
+
+def peak_since(site: Site, now: datetime) -> datetime | None:
+    """When the span of `site`'s peak windows within its operating hours that holds `now` began; None outside."""
+    zone = site.timezone
+    today = now.astimezone(ZoneInfo(zone)).date()
+    for day in (today - timedelta(days=1), today):  # yesterday's 24:00 end is today's midnight
+        peaks = [window_instants(day, w, zone) for w in site.effective_peak_windows().on(day)]
+        hours = [window_instants(day, w, zone) for w in site.effective_operating_hours().on(day)]
+        for peak_start, peak_end in peaks:
+            for open_start, open_end in hours:
+                start, end = max(peak_start, open_start), min(peak_end, open_end)
+                if start <= now < end:
+                    return start
+    return None
+
+
+def attention(state: ScreenState, site: Site, now: datetime) -> Attention:
+    if state.state == "never":
+        return "never"
+    if state.state == "offline":
+        return "dark_in_peak" if peak_since(site, now) is not None else "offline"
+    return "degraded" if state.troubles else "ok"
+
+
+def dark_since(state: ScreenState, site: Site, now: datetime) -> datetime | None:
+    """Since when a screen has been dark inside its peak hours (the later of its last report and the span's start);
+    None when it is not (online, never connected, or outside them)."""
+    if state.state != "offline":
+        return None
+    since = peak_since(site, now)
+    if since is None:
+        return None
+    return max(since, state.last_seen) if state.last_seen is not None else since
 
 
 def _online(now: datetime) -> ColumnElement[bool]:
@@ -85,22 +152,23 @@ def screen_states(session: Session, screen_ids: Collection[str], now: datetime) 
     presences = {row.player_id: row for row in
                  session.scalars(select(PlayerPresence).where(PlayerPresence.player_id.in_(ids)))}
     sent = newest_versions(session, ids)
-    states = {}
-    for screen_id in ids:
-        presence = presences.get(screen_id)
-        name = state_name(presence, now)
-        if presence is None:
-            states[screen_id] = ScreenState(screen_id, name, plan_sent=sent.get(screen_id))
-            continue
-        # A Last Will carries only `offline`: the figures are those of the last status that had them.
-        states[screen_id] = ScreenState(
-            screen_id, name, last_seen=presence.last_seen, plan_sent=sent.get(screen_id),
-            plan_confirmed=presence.plan_version, now_playing=presence.now_playing if name == "online" else None,
-            cache_ready=presence.cache_ready, cache_missing=presence.cache_missing, cache_bytes=presence.cache_bytes,
-            journal_backlog=presence.journal_backlog, clock_offset_ms=presence.clock_offset_ms,
-            software_version=presence.software_version, refused=presence.refused,
-        )
-    return states
+    return {screen_id: state_of(screen_id, presences.get(screen_id), sent.get(screen_id), now) for screen_id in ids}
+
+
+def state_of(screen_id: str, presence: PlayerPresence | None, plan_sent: str | None, now: datetime) -> ScreenState:
+    """One screen's state from its presence row and the newest plan version published for it."""
+    name = state_name(presence, now)
+    if presence is None:
+        return ScreenState(screen_id, name, plan_sent=plan_sent)
+    # A Last Will carries only `offline`: the figures are those of the last status that had them.
+    return ScreenState(
+        screen_id, name, last_seen=presence.last_seen, plan_sent=plan_sent,
+        plan_confirmed=presence.plan_version, now_playing=presence.now_playing if name == "online" else None,
+        cache_ready=presence.cache_ready, cache_missing=presence.cache_missing, cache_bytes=presence.cache_bytes,
+        journal_backlog=presence.journal_backlog, journal_error=presence.journal_error,
+        journal_refused=presence.journal_refused, clock_offset_ms=presence.clock_offset_ms,
+        software_version=presence.software_version, refused=presence.refused,
+    )
 
 
 def screen_state(session: Session, screen_id: str, now: datetime) -> ScreenState:

@@ -17,6 +17,7 @@ from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.database import BACKGROUND_POOL, Database, open_database, web_pool
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
+from scheduler.outage_notices import OutageNotices
 from scheduler.screen_action_dispatch import ScreenActionSender
 from scheduler.web import health
 from scheduler.web.formats import install_formats
@@ -31,6 +32,7 @@ from scheduler.web.routes import (
     fleet_changes,
     media_files,
     media_library,
+    notices,
     pairing,
     players,
     reports,
@@ -46,7 +48,7 @@ TEMPLATE_DIRS = [WEB_DIR / "templates"]
 STATIC_DIR = WEB_DIR / "static"
 # The route modules, one per resource; each has an `api` and a `pages` router.
 ROUTES = (accounts, fleet, fleet_changes, screen_actions, pairing, campaigns, alerts, media_library, media_files,
-          players, reports)
+          players, reports, notices)
 
 
 def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBridge:
@@ -72,7 +74,8 @@ def start_services(app: FastAPI, settings: Settings) -> None:
         publish = (lambda planned: bridge.publish_plans(planned.changed)) if bridge else None
         state.planning = PlanningService(state.background_database, state.clock, settings.timezone,
                                          on_plans_changed=publish)
-        state.jobs = start_jobs(state.planning, settings.timezone, state.alerts, state.screen_actions)
+        notices = OutageNotices(state.background_database, state.clock, settings, state.planning.holds_lease)
+        state.jobs = start_jobs(state.planning, settings.timezone, state.alerts, state.screen_actions, notices)
 
 
 def stop_services(app: FastAPI) -> None:

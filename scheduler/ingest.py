@@ -382,7 +382,9 @@ def _presence_of(status: Status, now: datetime) -> dict[str, Any]:
     if status.state == "online":
         cache = status.cache
         row.update(plan_version=status.plan_version, now_playing=status.now_playing,
-                   journal_backlog=status.journal_backlog, clock_offset_ms=status.clock_offset_ms,
+                   journal_backlog=status.journal_backlog, journal_error=status.journal_error,
+                   journal_unwritten=status.journal_unwritten, journal_refused=status.journal_refused,
+                   clock_offset_ms=status.clock_offset_ms,
                    software_version=status.software_version, refused=status.refused, sent_at=status.sent_at)
         if cache is not None:
             row.update(cache_ready=cache.ready, cache_missing=cache.missing, cache_bytes=cache.bytes)

@@ -1,4 +1,5 @@
-"""The server's timed work, on APScheduler 3: keep plans current, roll them daily, move campaign statuses.
+"""The server's timed work, on APScheduler 3: keep plans current, roll them daily, move campaign statuses, tell
+units of screens dark in their peak hours (scheduler/outage_notices.py).
 
 One 1-second job watches the planning revision and the local date of every zone; a change of
 either re-plans (so edits from any process are planned within about two seconds, and a burst of
@@ -23,6 +24,7 @@ from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.database import Database
 from scheduler.lease import LEASE_SECONDS, Lease, make_holder_id
 from scheduler.ledger import close_days
+from scheduler.outage_notices import RUN_EVERY, OutageNotices
 from scheduler.plan_inputs import load_planning_inputs, planning_horizon
 from scheduler.planning import PlanningRound, plan_and_store
 from scheduler.screen_action_dispatch import ScreenActionSender
@@ -126,7 +128,8 @@ class PlanningService:
 
 
 def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher | None = None,
-               screen_actions: ScreenActionSender | None = None) -> BackgroundScheduler:
+               screen_actions: ScreenActionSender | None = None,
+               outage_notices: OutageNotices | None = None) -> BackgroundScheduler:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # the 1-second job would flood the log
     scheduler = BackgroundScheduler(timezone=timezone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
@@ -143,6 +146,9 @@ def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher 
     if screen_actions is not None:
         # The routes send remote actions at once; this sends those stored by the command line.
         scheduler.add_job(screen_actions.send_due, "interval", seconds=5, id="screen-actions",
+                          replace_existing=True)
+    if outage_notices is not None:
+        scheduler.add_job(outage_notices.run, "interval", seconds=RUN_EVERY.seconds, id="outage-notices",
                           replace_existing=True)
     scheduler.start()
     return scheduler

@@ -20,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import false as sa_false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from signage.db import Base, UTCDateTime
 from signage.limits import (
@@ -174,6 +174,10 @@ class PlayerPresence(Base):
     clock_offset_ms: Mapped[int | None] = mapped_column(Integer)
     software_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH))
     refused: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    # While the player's journal cannot write (docs/files.md): why, plays waiting in memory, plays lost.
+    journal_error: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    journal_unwritten: Mapped[int | None] = mapped_column(Integer)
+    journal_refused: Mapped[int | None] = mapped_column(Integer)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -231,6 +235,43 @@ class ScreenCommand(Base):
     outcome: Mapped[str | None] = mapped_column(String(TERM_LENGTH))
     reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ScreenOutage(Base):
+    """A screen dark inside its peak hours long enough to tell people (scheduler/outage_notices.py): one row per
+    episode, from the notice to its return, so each episode is told once, and its end once."""
+
+    __tablename__ = "screen_outages"
+    __table_args__ = (Index("ix_screen_outages_open", "screen_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    screen_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"))
+    dark_since: Mapped[datetime] = mapped_column(UTCDateTime)  # last heard from, or the peak window's start
+    noticed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # back online (or retired: then untold)
+
+
+class Notice(Base):
+    """One user's in-app notice of an outage or its end, and its e-mail: `email_due` when the user had an address
+    then; `emailed_at` once the mail server took it (alone, or in the day's digest); failures counted and kept
+    for the next round."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_user_created", "user_id", "created_at"),
+                      Index("ix_notices_email_pending", "email_due", "emailed_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    outage_id: Mapped[int] = mapped_column(ForeignKey("screen_outages.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(TERM_LENGTH))  # offline | back_online
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    email_error: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+
+    outage: Mapped[ScreenOutage] = relationship()
 
 
 class PairingRequest(Base):

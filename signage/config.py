@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -56,6 +56,22 @@ class Settings(BaseSettings):
         description="Reverse proxies whose X-Forwarded-For is believed: addresses or networks, comma separated "
                     "(127.0.0.1 for nginx on this machine). Empty: the client is the socket's peer, whatever the "
                     "request says. Login throttling counts failures per client address.")
+
+    offline_notice_minutes: int = Field(
+        15, ge=1, le=24 * 60,
+        description="Minutes a screen must be dark inside its peak windows (and operating hours) before its unit's "
+                    "managers and staff are told, in the app and by e-mail; told again when it is back.")
+    offline_notice_parent: bool = Field(
+        False, description="Tell the managers and staff of the screen's unit's parent unit too (e.g. the district "
+                           "of a ward).")
+    smtp_host: str | None = Field(None, max_length=255,
+                                  description="The mail server notices are sent through; unset: in-app notices only.")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_from: str = Field("signage@localhost", max_length=255, description="The From address of notices.")
+    smtp_user: str | None = Field(None, max_length=255, description="Login on the mail server, if it wants one.")
+    smtp_password: SecretStr | None = Field(None, description="Password of SMTP_USER.")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS before logging in.")
+    smtp_timeout: float = Field(10.0, gt=0, le=120, description="Seconds to wait for the mail server.")
 
     @field_validator("timezone")
     @classmethod

@@ -131,10 +131,11 @@ def test_screen_health_now_says_online_offline_or_never_as_the_fleet_pages_do(le
         report = health_report(session, hadong(), last_heard + ONLINE_WITHIN)
         assert [sheet.columns for sheet in report.sheets] == [NOW_COLUMNS, HEALTH_COLUMNS]
         assert list(report.sheets[0].rows) == list(within.values())
-    assert {s: within[s]["state"] for s in screens} == {VANQUAN: "online", PHULA_1: "online",
-                                                       PHULA_SPEAKER: "online", PHULA_2: "never", BALA: "never"}
-    assert {s: after[s]["state"] for s in screens} == {VANQUAN: "offline", PHULA_1: "offline",
-                                                      PHULA_SPEAKER: "offline", PHULA_2: "never", BALA: "never"}
+    online, offline, never = "Đang hoạt động", "Mất kết nối", "Chưa kết nối lần nào"
+    assert {s: within[s]["state"] for s in screens} == {VANQUAN: online, PHULA_1: online,
+                                                       PHULA_SPEAKER: online, PHULA_2: never, BALA: never}
+    assert {s: after[s]["state"] for s in screens} == {VANQUAN: offline, PHULA_1: offline,
+                                                      PHULA_SPEAKER: offline, PHULA_2: never, BALA: never}
     assert within[PHULA_2]["last_seen"] is None and within[VANQUAN]["journal_backlog"] == 0
 
 

@@ -53,7 +53,8 @@ UPTIME = Column("uptime", "Thời gian hoạt động", "Uptime", "percent", 12)
 FIRST_SEEN_IN_DAY = Column("first_seen", "Lần đầu trong ngày", "First seen", "datetime", 20)
 LAST_SEEN_IN_DAY = Column("last_seen", "Lần cuối trong ngày", "Last seen", "datetime", 20)
 HAD_PLAN = Column("had_plan", "Có lịch phát", "Had a plan", "text", 10)
-STATE = Column("state", "Trạng thái", "State", "text", 10)
+STATE = Column("state", "Trạng thái", "State", "text", 14)
+ATTENTION = Column("attention", "Cần xử lý", "Needs action", "text", 30)
 LAST_SEEN = Column("last_seen", "Lần cuối", "Last seen", "datetime", 20)
 PLAN_CONFIRMED = Column("plan_confirmed", "Lịch phát mới nhất đã nhận", "Newest plan confirmed", "text", 14)
 CACHE_READY = Column("cache_ready", "Media sẵn sàng", "Media ready", "int", 10)
@@ -92,7 +93,7 @@ POP_COLUMNS = [STARTED_AT, ENDED_AT, replace(SCREEN_ID, key="player_id"), SITE, 
                PLAY_KIND, SCHEDULED_START, DURATION, PLAY_STATUS, REASON, PLAY_ID]
 
 HEALTH_COLUMNS = [DATE, SCREEN_ID, SITE, ORGANISATION, UPTIME, FIRST_SEEN_IN_DAY, LAST_SEEN_IN_DAY, HAD_PLAN]
-NOW_COLUMNS = [SCREEN_ID, SITE, ORGANISATION, STATE, LAST_SEEN, PLAN_CONFIRMED, CACHE_READY, CACHE_MISSING,
+NOW_COLUMNS = [SCREEN_ID, SITE, ORGANISATION, STATE, ATTENTION, LAST_SEEN, PLAN_CONFIRMED, CACHE_READY, CACHE_MISSING,
                JOURNAL_BACKLOG, CLOCK_OFFSET]
 
 ROUND_COLUMNS = [UNIT, SCREENS, SCREENS_COMPLIANT, PLAYS_DELIVERED, PLAYS_REQUIRED, ROUND_COMPLIANCE]

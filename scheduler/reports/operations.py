@@ -15,7 +15,7 @@ from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from campaigns.models import Campaign, Organisation, Screen, Site
-from campaigns.screen_state import state_name
+from campaigns.screen_state import ATTENTION_ORDER, attention, state_of
 from media.models import MediaAsset
 from scheduler.models import DeliveryRollup, PlayerDay, PlayerPresence, PlayRecord
 from scheduler.plan_store import newest_versions
@@ -277,24 +277,49 @@ def health_days(session: Session, scope: Scope) -> Iterator[dict]:
         day += timedelta(days=1)
 
 
-def health_now(session: Session, scope: Scope, now: datetime) -> list[dict]:
-    """Each screen of the scope as its player last reported, online, offline or never heard from by the rule
-    of the fleet pages (campaigns/screen_state.py)."""
+STATE_WORDS = {"online": ("Đang hoạt động", "Online"), "offline": ("Mất kết nối", "Offline"),
+               "never": ("Chưa kết nối lần nào", "Never connected")}
+ATTENTION_WORDS = {"dark_in_peak": ("Tắt trong giờ cao điểm", "Dark in its peak hours"),
+                   "offline": ("Mất kết nối", "Offline"), "degraded": ("Cần kiểm tra", "Degraded"),
+                   "ok": ("Bình thường", "Fine"), "never": ("Chưa kết nối lần nào", "Never connected")}
+TROUBLE_WORDS = {"cache_missing": ("thiếu media", "media missing"),
+                 "journal_failing": ("nhật ký không ghi được", "journal failing"),
+                 "journal_backlog": ("nhật ký tồn đọng", "journal backlog"),
+                 "clock_offset": ("lệch đồng hồ", "clock offset"),
+                 "refused": ("từ chối lịch hoặc lệnh", "refused a plan or command")}
+
+
+def _words(table: dict[str, tuple[str, str]], key: str, language: str) -> str:
+    vi, en = table[key]
+    return en if language == "en" else vi
+
+
+def health_now(session: Session, scope: Scope, now: datetime, language: str = "vi") -> list[dict]:
+    """Each screen of the scope as its player last reported, by what needs action first (campaigns/screen_state.py's
+    `attention`: dark in its peak hours now, offline, degraded, fine; never connected last), the longest silent
+    first within a group. `attention_kind` is the group's word of the fixed vocabulary, for the page."""
     newest = newest_versions(session)
     rows = session.execute(scope.filter_screens(
-        select(Screen.id, Site.name, Organisation.name.label("organisation"), PlayerPresence))
+        select(Screen.id, Site, Organisation.name.label("organisation"), PlayerPresence))
         .outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id).order_by(Screen.id)).all()
     result = []
     for screen_id, site, organisation, presence in rows:
-        result.append({"screen_id": screen_id, "site": site, "organisation": organisation,
-                       "state": state_name(presence, now),
-                       "last_seen": presence.last_seen if presence else None,
-                       "plan_confirmed": ("có" if presence and presence.plan_version
-                                          and presence.plan_version == newest.get(screen_id) else "không"),
-                       "cache_ready": presence.cache_ready if presence else None,
-                       "cache_missing": presence.cache_missing if presence else None,
-                       "journal_backlog": presence.journal_backlog if presence else None,
-                       "clock_offset_ms": presence.clock_offset_ms if presence else None})
+        state = state_of(screen_id, presence, newest.get(screen_id), now)
+        kind = attention(state, site, now)
+        needs = _words(ATTENTION_WORDS, kind, language)
+        if state.troubles:
+            needs += ": " + ", ".join(_words(TROUBLE_WORDS, t, language) for t in state.troubles)
+        result.append({"screen_id": screen_id, "site": site.name, "organisation": organisation,
+                       "state": _words(STATE_WORDS, state.state, language), "attention": needs,
+                       "attention_kind": kind, "last_seen": state.last_seen,
+                       "plan_confirmed": ("có" if state.plan_current else "không") if language != "en" else (
+                           "yes" if state.plan_current else "no"),
+                       "cache_ready": state.cache_ready, "cache_missing": state.cache_missing,
+                       "journal_backlog": state.journal_backlog, "clock_offset_ms": state.clock_offset_ms})
+    oldest = datetime.min.replace(tzinfo=now.tzinfo)
+    result.sort(key=lambda r: (ATTENTION_ORDER.index(r["attention_kind"]),
+                               r["last_seen"] or oldest if r["attention_kind"] in ("dark_in_peak", "offline")
+                               else oldest, r["screen_id"]))
     return result
 
 
@@ -302,7 +327,8 @@ def health_report(session: Session, scope: Scope, now: datetime, language: str =
     en = language == "en"
     return Report(kind="health", title="Tình trạng màn hình" if not en else "Screen health",
                   organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
-                  sheets=[Sheet("Hiện tại" if not en else "Now", NOW_COLUMNS, health_now(session, scope, now)),
+                  sheets=[Sheet("Hiện tại" if not en else "Now", NOW_COLUMNS,
+                                health_now(session, scope, now, language)),
                           Sheet("Theo ngày" if not en else "By day", HEALTH_COLUMNS, health_days(session, scope))],
                   language=language)
 

@@ -135,6 +135,11 @@ class TokenIssued(BaseModel):
     expires_at: datetime | None
 
 
+# Where notices are e-mailed; "" clears it (notices then stay in the app).
+Email = Annotated[str, Field(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                             description='an e-mail address, or "" for none')]
+
+
 class UserOut(BaseModel):
     id: int
     username: str
@@ -142,11 +147,14 @@ class UserOut(BaseModel):
     role: Role
     organisation_id: str
     active: bool
+    email: str | None = None
+    notice_digest: bool = False
 
     @classmethod
     def of(cls, user: User) -> UserOut:
         return cls(id=user.id, username=user.username, full_name=user.full_name, role=user.role,
-                   organisation_id=user.organisation_id, active=user.active)
+                   organisation_id=user.organisation_id, active=user.active, email=user.email,
+                   notice_digest=bool(user.notice_digest))
 
 
 class UserCreate(BaseModel):
@@ -155,9 +163,15 @@ class UserCreate(BaseModel):
     role: Role
     organisation_id: str = Field(max_length=63)
     password: str = Field(max_length=1024)
+    email: Email | None = None
 
 
-class UserUpdate(BaseModel):
+class NoticeSettings(BaseModel):
+    email: Email | None = None
+    notice_digest: bool | None = Field(None, description="true: notices e-mailed once a day, in one digest")
+
+
+class UserUpdate(NoticeSettings):
     full_name: str | None = Field(None, min_length=1, max_length=255)
     role: Role | None = None
     active: bool | None = None
@@ -202,6 +216,15 @@ def me(actor: ActorDep) -> UserOut:
     return UserOut.of(actor.user)
 
 
+@api.patch("/me", response_model=UserOut)
+def change_my_notices(body: NoticeSettings, actor: ActorDep, session: SessionDep) -> UserOut:
+    """Where your notices are e-mailed, and whether at once or in a daily digest."""
+    user = session.get(User, actor.user.id)
+    account_rules.set_notice_address(user, body.email, body.notice_digest)
+    session.commit()
+    return UserOut.of(user)
+
+
 @api.get("/me/tokens", response_model=list[TokenOut])
 def my_tokens(actor: ActorDep, session: SessionDep) -> list[TokenOut]:
     rows = session.scalars(select(ApiToken).where(ApiToken.user_id == actor.user.id).order_by(ApiToken.id)).all()
@@ -237,7 +260,8 @@ def get_user(user_id: RowId, actor: ActorDep, session: SessionDep) -> UserOut:
 @api.post("/users", response_model=UserOut, status_code=201)
 def add_user(body: UserCreate, actor: ActorDep, session: SessionDep, clock: ClockDep) -> UserOut:
     user = account_rules.add_user(session, actor, clock, username=body.username, full_name=body.full_name,
-                                  role=body.role, organisation_id=body.organisation_id, password=body.password)
+                                  role=body.role, organisation_id=body.organisation_id, password=body.password,
+                                  email=body.email)
     session.commit()
     return UserOut.of(user)
 
@@ -245,6 +269,6 @@ def add_user(body: UserCreate, actor: ActorDep, session: SessionDep, clock: Cloc
 @api.patch("/users/{user_id}", response_model=UserOut)
 def change_user(user_id: RowId, body: UserUpdate, actor: ActorDep, session: SessionDep) -> UserOut:
     user = account_rules.change_user(session, actor, user_id, full_name=body.full_name, role=body.role,
-                                     active=body.active)
+                                     active=body.active, email=body.email, notice_digest=body.notice_digest)
     session.commit()
     return UserOut.of(user)

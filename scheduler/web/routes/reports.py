@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime
+from itertools import islice
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -27,11 +28,16 @@ from scheduler.reports.exports import cell_text
 from scheduler.reports.table import Column, Report
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
+from scheduler.web.i18n import N_
 from scheduler.web.problems import Problem
 from signage.clock import local_today
 from signage.errors import Refused
 
 PAGE_ROWS = 200
+HEALTH_PAGE_ROWS = 50  # screen health: a page of screens, those needing action first; the export has them all
+# The health page's groups, in the order of campaigns/screen_state.py's ATTENTION_ORDER (looked up by name).
+HEALTH_GROUPS = (N_("health.group.dark_in_peak"), N_("health.group.offline"), N_("health.group.degraded"),
+                 N_("health.group.ok"), N_("health.group.never"))
 WITHOUT_CAMPAIGN = {"cadence"}  # reports about units rather than campaigns: no campaign is offered or accepted
 LOCAL_TIME = Column("at", "", "", "datetime")  # how the page shows a datetime: in the server's zone, like the PDF
 Format = Literal["csv", "xlsx", "pdf", "playout"]
@@ -141,11 +147,12 @@ FromQuery = Annotated[date | None, Query(alias="from", description="first local 
 ToQuery = Annotated[date | None, Query(alias="to", description="last local date")]
 
 
-def sheets_out(report: Report, limit: int) -> list[SheetOut]:
+def sheets_out(report: Report, limit: int, offset: int = 0) -> list[SheetOut]:
+    """Each sheet's rows from `offset`, at most `limit`; `truncated` when more follow."""
     out = []
     for sheet in report.sheets:
         rows, truncated = [], False
-        for row in sheet.rows:
+        for row in islice(sheet.rows, offset, None):
             if len(rows) == limit:
                 truncated = True
                 break
@@ -199,8 +206,10 @@ def scope_choices(session: Session, actor: Actor) -> tuple[list[Organisation], l
 @pages.get("/reports")
 def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clock: ClockDep, settings: SettingsDep,
                  language: LanguageDep, kind: ReportKind = "compliance", organisation_id: str | None = None,
-                 campaign_id: str | None = None, first: FromQuery = None, last: ToQuery = None):
+                 campaign_id: str | None = None, first: FromQuery = None, last: ToQuery = None,
+                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0):
     organisations, campaigns = scope_choices(session, actor)
+    page_rows = HEALTH_PAGE_ROWS if kind == "health" else PAGE_ROWS
     if kind in WITHOUT_CAMPAIGN:  # the form still sends the campaign chosen for another report
         campaign_id = None
     if campaign_id is None and kind == "compliance" and campaigns:
@@ -216,7 +225,7 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
     report, sheets, summary = None, [], None
     if scope is not None:
         report = build_report(session, kind, scope, clock.now(), language, settings.timezone)
-        sheets = sheets_out(report, PAGE_ROWS)
+        sheets = sheets_out(report, page_rows, offset)
         if kind == "compliance":
             summary = report.sheets[0].totals  # the whole scope's figures: the by-unit sheet's totals
     query = {"kind": kind, "organisation_id": scope.organisation_id if scope else "", "campaign_id": campaign_id
@@ -226,7 +235,8 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
         "kinds": KINDS, "kind": kind, "organisations": organisations, "campaigns": campaigns, "scope": scope,
         "report": report, "sheets": sheets, "summary": summary, "error": error, "query": query,
         "takes_campaign": kind not in WITHOUT_CAMPAIGN,
-        "cause_words": lambda cause: cause_words(cause, language), "page_rows": PAGE_ROWS,
+        "cause_words": lambda cause: cause_words(cause, language), "page_rows": page_rows, "offset": offset,
+        "more": any(sheet.truncated for sheet in sheets),
         "local_time": lambda value: cell_text(LOCAL_TIME, value, language, zone)}, language, actor)
 
 
