@@ -376,7 +376,12 @@ def test_the_head_approves_a_pending_alert_on_its_page(web, pending_alert):
     assert 'id="approve-alert"' in web.get(f"/alerts/{pending_alert}").text
     answer = web.post(f"/alerts/{pending_alert}/approve", data={"csrf_token": csrf}, follow_redirects=False)
     assert answer.headers["location"] == f"/alerts/{pending_alert}?done=approved"
-    assert 'data-phase="active"' in web.get(answer.headers["location"]).text
+    page = web.get(answer.headers["location"]).text
+    assert 'data-phase="active"' in page
+    # Who did what, by name and in words (not user names and codes).
+    assert "Phula Staff" in page[page.index('id="created-by"'):] and "Phula Head" in page
+    trail = page[page.index('id="audit-trail"'):]
+    assert "Tạo thông báo" in trail and "Phê duyệt" in trail and "<code>create</code>" not in trail
 
 
 def test_the_alert_pages_speak_english_on_request(web, phula_alert):

@@ -29,6 +29,7 @@ from campaigns import alerts as alert_rules
 from campaigns import workflow
 from campaigns.access import Actor
 from campaigns.alerts import PHASES, AlertIn, Phase, alert_phase, alert_screens, describe_alert, find_alert
+from campaigns.audit import full_names
 from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus, MediaKind, Role
 from campaigns.models import Alert, AuditEntry, Screen
 from campaigns.schema_types import SLUG_PATTERN
@@ -41,7 +42,7 @@ from scheduler.web.bodies import ReviewBody, TargetCountOut, TargetsBody
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
 from scheduler.web.formats import datetime_text
 from scheduler.web.forms import FormDep
-from scheduler.web.i18n import translate
+from scheduler.web.i18n import N_, translate
 from scheduler.web.pagination import Page, PageDep, PageParams, paginate
 from scheduler.web.problems import describe_validation_errors, page_not_found, status_of
 from signage.errors import Invalid, NotFound, Refused
@@ -458,22 +459,30 @@ def create_alert_form(request: Request, session: SessionDep, clock: ClockDep, se
     return _redirect(f"/alerts/{alert.id}?done={'created' if alert.status is AlertStatus.approved else 'pending'}")
 
 
+# The audit trail's actions in words (campaigns/alerts.py records them).
+AUDIT_WORDS = {"create": N_("audit.alert.create"), "approve": N_("audit.alert.approve"),
+               "reject": N_("audit.alert.reject"), "stop": N_("audit.alert.stop")}
+
+
 def _detail(request: Request, session: Session, actor: Actor, clock, timezone: str, language: str, alert: Alert, *,
             offset: int = 0, error: str | None = None, status: int = 200, done: str | None = None):
     now = clock.now()
     phase = alert_phase(alert, now)
     listed = paginate(session, deliveries_query(alert), PageParams(limit=ROWS_PER_PAGE, offset=offset),
                       lambda delivery: delivery)
-    audit = session.scalars(select(AuditEntry).where(AuditEntry.entity_kind == alert_rules.ALERT,
-                                                     AuditEntry.entity_id == alert.id)
-                            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(200))
+    audit = list(session.scalars(select(AuditEntry).where(AuditEntry.entity_kind == alert_rules.ALERT,
+                                                          AuditEntry.entity_id == alert.id)
+                                 .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(200)))
+    people = full_names(session, [alert.created_by, alert.approved_by, alert.stopped_by,
+                                  *(entry.username for entry in audit)])
     return _with_status(render(request, "alert_detail.html", {
         "alert": alert, "phase": phase, "live": phase in LIVE_PHASES, "error": error, "done": done,
         "screens": len(alert_screens(session, alert)), "summary": delivery_summary(session, alert, phase),
         "rows": delivery_rows(session, alert, listed.items, now), "rows_page": listed,
         "may_review": phase == "pending" and actor.has_role(*alert_rules.APPROVERS),
         "may_stop": phase in STOPPABLE and actor.has_role(*STOPPERS),
-        "audit": list(audit), "local_time": _local_time(timezone, language), "timezone": timezone,
+        "audit": audit, "people": people, "audit_words": AUDIT_WORDS, "local_time": _local_time(timezone, language),
+        "timezone": timezone,
     }, language, actor), status)
 
 
