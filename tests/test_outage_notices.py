@@ -231,3 +231,31 @@ def test_a_retired_screen_raises_no_notice_and_retiring_a_dark_one_ends_its_epis
     finally:
         server.stop()
     assert len(box.messages) == 6
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # 127.0.0.1, a test's own server
+def test_the_mail_server_login_is_the_settings_and_a_wrong_password_keeps_the_notices(notices, clock, smtp_port):
+    from aiosmtpd.smtp import AuthResult
+    from pydantic import SecretStr
+
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"dung-mat-khau")
+
+    box = Mailbox()
+    server = Controller(box, hostname="127.0.0.1", port=smtp_port, authenticator=authenticator,
+                        auth_require_tls=False, auth_required=True)
+    server.start()
+    try:
+        notices.settings = notices.settings.model_copy(update={"smtp_user": "signage",
+                                                               "smtp_password": SecretStr("sai-mat-khau")})
+        run_at(notices, clock, hanoi(20, 8, 30), online=(LCD_1,))
+        assert run_at(notices, clock, hanoi(20, 8, 50)) == (1, 0, 0) and box.messages == []
+        notices.settings = notices.settings.model_copy(update={"smtp_password": SecretStr("dung-mat-khau")})
+        assert run_at(notices, clock, hanoi(20, 8, 51)) == (0, 0, 2)
+    finally:
+        server.stop()
+    assert logins[0] == (b"signage", b"sai-mat-khau") and logins[-1] == (b"signage", b"dung-mat-khau")
+    assert sorted(to for (to,), _ in box.messages) == sorted(TOLD)
