@@ -110,10 +110,13 @@ def claim_code(session: Session, actor: Actor, clock: Clock, screen_id: str, cod
                client: str | None) -> PairingRequest:
     """Pair the screen with the PC showing `code`, audited, in the caller's transaction (which the caller commits
     even when this raises: a wrong code is counted). NotFound for a screen outside the actor's subtree,
-    NotAllowed for a role that may not operate screens, PairingThrottled after too many wrong codes from
-    `client`, CodeRefused for a code that is wrong, expired or used already."""
+    NotAllowed for a role that may not operate screens, Conflict for a retired screen, PairingThrottled after
+    too many wrong codes from `client`, CodeRefused for a code that is wrong, expired or used already."""
     screen = fleet.screen_in_scope(session, actor, screen_id)
     fleet.require_screen_operator(actor)
+    if screen.retired_at is not None:
+        raise Conflict(f"the screen {screen.id!r} is retired: it plays nothing and no PC can be paired with it",
+                       "pair the PC with a screen in use, or add a new screen for it")
     now = clock.now()
     client = (client or "")[:CLIENT_LENGTH] or None
     _throttle(session, client, now)

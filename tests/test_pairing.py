@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from campaigns.models import AuditEntry
+from campaigns.models import AuditEntry, Screen
 from scheduler.models import PairingRequest
 from scheduler.pairing import CODE_TTL, WRONG_CODES_ALLOWED
 from scheduler.players import player_secret_matches
@@ -125,3 +125,13 @@ def test_the_screen_page_form_pairs_and_says_why_it_refused(web, app, database):
     assert poll(web, secret).status_code == 200
     page = web.get(f"/screens/{SCREEN}?pairing=paired")
     assert page.status_code == 200 and 'name="code"' in page.text
+
+
+def test_a_retired_screen_cannot_be_paired(web, api, database, clock):
+    with database.sessions() as session:
+        session.get(Screen, SCREEN).retired_at = clock.now()
+        session.commit()
+    secret, code = ask(web)
+    refused = api("phula-staff").post(f"/api/v1/screens/{SCREEN}/pairing", json={"code": code})
+    assert refused.status_code == 409 and "is retired" in refused.json()["detail"]
+    assert poll(web, secret).status_code == 202

@@ -17,7 +17,7 @@ from scheduler import pairing
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClientAddressDep, ClockDep, SessionDep, SettingsDep
 from scheduler.web.problems import Problem, ProblemRoute, page_not_found
-from signage.errors import NotAllowed, NotFound
+from signage.errors import Conflict, NotAllowed, NotFound
 from signage.signing import Signer
 
 api = APIRouter(route_class=ProblemRoute)
@@ -92,7 +92,8 @@ def fetch_config(body: PairingAsk, request: Request, session: SessionDep, clock:
 
 
 @api.post("/api/v1/screens/{screen_id}/pairing", response_model=PairingClaimed, tags=["screens"],
-          responses={422: {"description": "the code is wrong, expired or used already"},
+          responses={409: {"description": "the screen is retired"},
+                     422: {"description": "the code is wrong, expired or used already"},
                      429: {"description": "too many wrong codes from this address: wait for Retry-After seconds"}})
 def claim_code(screen_id: ScreenId, body: PairingClaim, actor: ActorDep, session: SessionDep, clock: ClockDep,
                client: ClientAddressDep) -> PairingClaimed:
@@ -117,9 +118,10 @@ def claim_code_form(screen_id: ScreenId, code: Annotated[str, Form(max_length=32
         pairing.claim_code(session, actor, clock, screen_id, code, client)
     except NotFound as exc:
         raise page_not_found(exc) from None
-    except NotAllowed:
+    except (NotAllowed, Conflict) as exc:
         session.rollback()
-        return RedirectResponse(f"/screens/{screen_id}?pairing=not_allowed#pairing", status_code=303)
+        refused = "not_allowed" if isinstance(exc, NotAllowed) else "retired"
+        return RedirectResponse(f"/screens/{screen_id}?pairing={refused}#pairing", status_code=303)
     except pairing.PairingThrottled:
         session.commit()
         return RedirectResponse(f"/screens/{screen_id}?pairing=throttled#pairing", status_code=303)
