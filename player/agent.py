@@ -245,16 +245,13 @@ class PlayerAgent:
         now = self.clock.now()
         try:
             command = self.commands.admit(payload, now)
-            finished = self._command(command)
+            if self._command(command):
+                self.outcomes.settle(command, None, now)
         except CommandRefused as exc:
             self.state.refused = str(exc)[:500]
             log.warning(self.state.refused)
             if exc.command is not None:
                 self.outcomes.refused(exc.command, str(exc), now)
-        else:
-            if finished:
-                self.outcomes.done(command, now)
-                log.info("command %s done", command.name)
         self._want_status()
 
     def _command(self, command: Command) -> bool:
@@ -279,13 +276,7 @@ class PlayerAgent:
         return True
 
     def _screenshot_sent(self, command: Command, why: str | None) -> None:
-        now = self.clock.now()
-        if why is None:
-            self.outcomes.done(command, now)
-            log.info("screenshot sent")
-        else:
-            self.outcomes.refused(command, why, now)
-            log.warning(why)
+        self.outcomes.settle(command, why, self.clock.now())
         self._want_status()
 
     def _restart_playback(self, command: Command) -> None:
@@ -305,17 +296,8 @@ class PlayerAgent:
         log.warning("playback restarted (command %s)", command.command_id)
 
     def _hold_alert(self, order: AlertOrder) -> None:
-        if order.expires_at <= self.clock.now():
-            log.warning("alert %s expired at %s, before it reached this player: not shown", order.alert_id,
-                        order.expires_at.isoformat())
-            return
         self._want_status()  # held or not, the server learns at once what this player holds
-        if not self.alerts.add(order):
-            log.info("alert %s is already held (or was stopped): its start sent again is ignored", order.alert_id)
-            return
-        log.info("alert %s (%s %s) held: %s to %s", order.alert_id, order.severity, order.kind,
-                 order.starts_at.isoformat(), order.expires_at.isoformat())
-        if order.media is not None:
+        if self.alerts.hold(order, self.clock.now()) and order.media is not None:
             self._alert_media = self.alerts.media_entries()
             self.media_sync.wanted.set()
 
@@ -441,11 +423,6 @@ class PlayerAgent:
 
     # -- the cache's passes -----------------------------------------------------------------------------------
 
-    def take_cache_wish(self) -> bool:
-        """Whether a cache pass is wanted (a new plan or alert, a sync_now command), clearing the wish: for a
-        simulator, which makes the passes itself instead of the cache thread."""
-        return self.media_sync.take_wish()
-
     def cache_pass(self, wait: float = CACHE_SYNC_EVERY.total_seconds()) -> float:
         """One pass of the cache over the plan's media and the held alerts' clips (fetched alike, and kept while
         held); posts its report to the loop. Returns how long to wait before the next pass (`wait` when it
@@ -462,8 +439,4 @@ class PlayerAgent:
         return self.media_sync.sync(media, playing, wait)
 
 
-def load_config(path: Path) -> PlayerConfig:
-    return PlayerConfig.load(path)
-
-
-__all__ = ["PlayerAgent", "load_config"]
+__all__ = ["PlayerAgent"]

@@ -77,6 +77,19 @@ class AlertBook:
         self.save()
         return True
 
+    def hold(self, order: AlertOrder, now: datetime) -> bool:
+        """`add` for an order that has just come: an expired one is not held, and each outcome is logged."""
+        if order.expires_at <= now:
+            log.warning("alert %s expired at %s, before it reached this player: not shown", order.alert_id,
+                        order.expires_at.isoformat())
+            return False
+        if not self.add(order):
+            log.info("alert %s is already held (or was stopped): its start sent again is ignored", order.alert_id)
+            return False
+        log.info("alert %s (%s %s) held: %s to %s", order.alert_id, order.severity, order.kind,
+                 order.starts_at.isoformat(), order.expires_at.isoformat())
+        return True
+
     def stop(self, alert_id: str, at: datetime) -> AlertOrder | None:
         """Take an alert off this screen for good (kept, as stopped, until its expiry); returns its order, or None
         when it is not held or was already stopped."""

@@ -137,6 +137,15 @@ class CommandOutcomes:
     def refused(self, command: Command, reason: str, now: datetime) -> None:
         self._note(command, "refused", reason, now)
 
+    def settle(self, command: Command, why: str | None, now: datetime) -> None:
+        """A command that finished: done when `why` is None, else refused for that reason (logged either way)."""
+        if why is None:
+            self.done(command, now)
+            log.info("command %s done", command.name)
+        else:
+            self.refused(command, why, now)
+            log.warning(why)
+
     def _note(self, command: Command, outcome: str, reason: str | None, now: datetime) -> None:
         if command.name not in REPORTED_COMMANDS:
             return

@@ -127,7 +127,7 @@ class Simulation:
         agent = player.agent
         self.turns += 1
         agent.playback.advance()
-        if agent.take_cache_wish() or player.cache.retry_due(player.clock.now()):
+        if agent.media_sync.take_wish() or player.cache.retry_due(player.clock.now()):
             agent.cache_pass()
         stepped = False
         while True:

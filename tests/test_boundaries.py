@@ -57,6 +57,13 @@ def test_the_players_pure_modules_import_nothing_of_io():
     assert offenders == []
 
 
+def test_the_agent_only_wires_the_players_rooms_together():
+    """What plays, what the alerts show, proof-of-play, commands, plans and statuses each have a module of their
+    own; the agent connects them. A long agent is a room growing back into it (issue 17: it was 985 lines)."""
+    lines = len((REPO / "player" / "agent.py").read_text(encoding="utf-8").splitlines())
+    assert lines < 450, f"player/agent.py has {lines} lines: move the new job into a module of its own"
+
+
 WEB_CODE = ("fastapi", "starlette", "scheduler.web")
 DOMAIN_PACKAGES = ("campaigns", "media")
 
