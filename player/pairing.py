@@ -60,6 +60,8 @@ def _post(url: str, body: dict[str, Any], timeout_s: float = 30) -> tuple[int, d
 
 def ask_for_code(server_url: str, secret: str) -> Code:
     status, body = _post(f"{server_url}/players/pairing", {"secret": secret})
+    if status == 429 or status >= 500:
+        raise ConnectionError(f"the server at {server_url} gave no code now ({status}: {body.get('detail', body)})")
     if status != 201:
         raise PairingFailed(f"the server at {server_url} gave no pairing code ({status}: {body.get('detail', body)})")
     return Code(body["code"], body["expires_at"])

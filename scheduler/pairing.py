@@ -40,14 +40,15 @@ CODE_TTL = timedelta(minutes=15)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a screen across a room
 CODE_LENGTH = 6
 WRONG_CODES_ALLOWED = 20
+OPEN_REQUESTS_ALLOWED = 10  # unclaimed, unexpired requests from one address: a PC needs one at a time
 THROTTLE_NAME = "#pairing"  # the login_failures rows of wrong codes: '#' is in no user name (check_username)
 MIN_SECRET_LENGTH = 32
 
 
 class PairingThrottled(Exception):
-    def __init__(self, retry_after: timedelta) -> None:
+    def __init__(self, retry_after: timedelta, what: str = "too many wrong pairing codes from this address") -> None:
         self.retry_after_seconds = max(1, math.ceil(retry_after.total_seconds()))
-        super().__init__(f"too many wrong pairing codes from this address; try again in {self.retry_after_seconds} s")
+        super().__init__(f"{what}; try again in {self.retry_after_seconds} s")
 
 
 class PairingExpired(Exception):
@@ -82,10 +83,18 @@ def shown_code(code: str) -> str:
 
 
 def request_pairing(session: Session, clock: Clock, secret: str, client: str | None) -> PairingRequest:
-    """A new code for the PC that holds `secret` (only its hash is kept); expired unclaimed requests are dropped."""
+    """A new code for the PC that holds `secret` (only its hash is kept); expired unclaimed requests are dropped.
+    PairingThrottled when `client` holds OPEN_REQUESTS_ALLOWED open requests already."""
     now = clock.now()
     session.execute(delete(PairingRequest).where(PairingRequest.expires_at < now,
                                                  PairingRequest.claimed_at.is_(None)))
+    client = (client or "")[:CLIENT_LENGTH] or None
+    open_from_client = session.scalars(select(PairingRequest.expires_at).where(
+        PairingRequest.client.is_(None) if client is None else PairingRequest.client == client,
+        PairingRequest.claimed_at.is_(None), PairingRequest.expires_at >= now)
+        .order_by(PairingRequest.expires_at)).all()
+    if len(open_from_client) >= OPEN_REQUESTS_ALLOWED:
+        raise PairingThrottled(open_from_client[0] - now, "too many pairing codes asked for from this address")
     digest = secret_sha256(secret)
     if session.scalar(select(PairingRequest.id).where(PairingRequest.secret_sha256 == digest)) is not None:
         raise Conflict("this pairing secret was used already", "make a new random secret for each request")
@@ -93,7 +102,7 @@ def request_pairing(session: Session, clock: Clock, secret: str, client: str | N
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         if _open_request(session, code, now) is None:
             break
-    request = PairingRequest(code=code, secret_sha256=digest, client=(client or "")[:CLIENT_LENGTH] or None,
+    request = PairingRequest(code=code, secret_sha256=digest, client=client,
                              requested_at=now, expires_at=now + CODE_TTL)
     session.add(request)
     session.flush()

@@ -135,3 +135,12 @@ def test_a_retired_screen_cannot_be_paired(web, api, database, clock):
     refused = api("phula-staff").post(f"/api/v1/screens/{SCREEN}/pairing", json={"code": code})
     assert refused.status_code == 409 and "is retired" in refused.json()["detail"]
     assert poll(web, secret).status_code == 202
+
+
+def test_one_address_holds_at_most_ten_open_codes(web, clock):
+    for _ in range(10):
+        ask(web)
+    refused = web.post("/players/pairing", json={"secret": secrets.token_urlsafe(32)})
+    assert refused.status_code == 429 and "too many pairing codes" in refused.json()["detail"]
+    clock.advance(CODE_TTL + timedelta(seconds=1))
+    ask(web)

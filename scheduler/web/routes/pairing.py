@@ -56,11 +56,16 @@ class PairingClaimed(BaseModel):
 # -- the screen PC's calls ----------------------------------------------------------------------------------------
 
 
-@api.post("/players/pairing", response_model=PairingCode, status_code=201, tags=["pairing"])
+@api.post("/players/pairing", response_model=PairingCode, status_code=201, tags=["pairing"],
+          responses={429: {"description": "too many open codes from this address: wait for Retry-After seconds"}})
 def ask_for_code(body: PairingAsk, session: SessionDep, clock: ClockDep, client: ClientAddressDep) -> PairingCode:
     """A screen PC without a config asks for a short code to show on its screen; it then polls
     POST /players/pairing/config with the same secret."""
-    request = pairing.request_pairing(session, clock, body.secret, client)
+    try:
+        request = pairing.request_pairing(session, clock, body.secret, client)
+    except pairing.PairingThrottled as exc:
+        raise Problem(429, f"{exc}; a PC needs one code at a time", {"Retry-After": str(exc.retry_after_seconds)}
+                      ) from None
     session.commit()
     return PairingCode(code=pairing.shown_code(request.code), expires_at=request.expires_at)
 
