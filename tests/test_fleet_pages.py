@@ -254,6 +254,10 @@ def test_the_screen_page_shows_what_the_player_last_reported(web, planned, clock
     assert 'data-state="online"' in page
     assert "20/08/2024 10:00:00" in section(page, "state-last-seen")  # in the site's zone
     assert "Đã nhận kế hoạch mới nhất" in page
+    # The plans by when they were made, not by their sha256 versions (those only on hover).
+    made = Plan.model_validate_json(body).generated_at.astimezone(HANOI).strftime("%d/%m/%Y %H:%M")
+    assert f"Lập lúc {made}" in section(page, "state-plan-sent") and "Kế hoạch mới nhất" in page
+    assert sent[:12] not in re.sub(r'title="[^"]*"', "", section(page, "state-plan-sent"))
     assert "2 sẵn sàng · 0 còn thiếu" in section(page, "state-cache")
     assert "4" in section(page, "state-journal") and "+35 ms" in section(page, "state-clock")
     # What plays, by name: the make-good's campaign and the file as its unit named it; the sha256 only on hover.

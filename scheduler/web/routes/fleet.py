@@ -445,7 +445,7 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
     return render(request, "screen.html", {
         "screen": screen, "state": state, "playing": playing_now(session, state.now_playing, plan),
         "groups": fleet.visible_groups(session, actor, screen), "can_manage": may_manage_fleet(actor),
-        "timeline": timeline, "timeline_svg": svg, "local_time": _local_time,
+        "timeline": timeline, "timeline_svg": svg, "plan": plan, "local_time": _local_time,
         **screen_actions_context(request, session, actor, screen, settings, now),
     }, language, actor)
 
