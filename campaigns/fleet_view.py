@@ -157,14 +157,17 @@ def organisations_query(actor: Actor, kind: OrgKind | None = None, parent_id: st
 
 
 def sites_query(actor: Actor, within: Organisation | None = None, kind: SiteKind | None = None,
-                q: str | None = None) -> Select:
-    """Sites of the actor's subtree; `within` narrows to that organisation's subtree."""
+                q: str | None = None, retired: bool | None = None) -> Select:
+    """Sites of the actor's subtree; `within` narrows to that organisation's subtree; `retired` to the retired
+    ones (True) or those in use (False)."""
     query = (select(Site).join(Organisation, Site.organisation_id == Organisation.id)
              .where(Site.organisation_id.in_(actor.org_ids())).order_by(Organisation.path, Site.name, Site.id))
     if within is not None:
         query = query.where(Organisation.path.startswith(within.path, autoescape=True))
     if kind is not None:
         query = query.where(Site.kind == kind)
+    if retired is not None:
+        query = query.where(Site.retired_at.is_not(None) if retired else Site.retired_at.is_(None))
     q = search_text(q)
     if q:
         query = query.where(or_(Site.id.icontains(q, autoescape=True), Site.name.icontains(q, autoescape=True),
@@ -174,7 +177,7 @@ def sites_query(actor: Actor, within: Organisation | None = None, kind: SiteKind
 
 def screens_query(actor: Actor, now: datetime, within: Organisation | None = None, site_id: str | None = None,
                   site_kind: SiteKind | None = None, kind: ScreenKind | None = None,
-                  state: ScreenStateName | None = None, q: str | None = None) -> Select:
+                  state: ScreenStateName | None = None, q: str | None = None, retired: bool | None = None) -> Select:
     query = (select(Screen).join(Site, Screen.site_id == Site.id)
              .join(Organisation, Site.organisation_id == Organisation.id)
              .where(Site.organisation_id.in_(actor.org_ids()))
@@ -188,6 +191,8 @@ def screens_query(actor: Actor, now: datetime, within: Organisation | None = Non
         query = query.where(Site.kind == site_kind)
     if kind is not None:
         query = query.where(Screen.kind == kind)
+    if retired is not None:
+        query = query.where(Screen.retired_at.is_not(None) if retired else Screen.retired_at.is_(None))
     if state is not None:
         query = query.outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id).where(
             state_condition(state, now))

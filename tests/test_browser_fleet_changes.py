@@ -91,6 +91,9 @@ def test_ward_staff_add_edit_move_and_retire_a_screen_in_the_browser(live_server
     expect(page.locator("#screen-retired")).to_contain_text("đã ngừng sử dụng")
     expect(page.locator("#edit-screen")).to_have_count(0)
     shot(page, "screen retired, its page kept")
+    page.goto(live_server.url(f"/sites/{site_id}"))
+    expect(page.locator(f"#retired-{SCREEN_ID}")).to_have_text("Đã ngừng sử dụng")
+    shot(page, "the site lists it as retired")
 
     with database.sessions() as session:
         assert session.get(Screen, SCREEN_ID).retired_at is not None

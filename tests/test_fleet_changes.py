@@ -194,6 +194,9 @@ def test_a_retired_screen_gets_no_new_plan_and_its_plays_stay_in_the_reports(led
                               .where(PublishedPlan.player_id == VANQUAN)) == plans
         assert len(list(pop_log(session, scope))) == 11
     assert api("vanquan-staff").get(f"/api/v1/screens/{VANQUAN}").status_code == 200  # its page stays
+    listed = {flag: [s["id"] for s in api("vanquan-staff").get(f"/api/v1/screens?retired={flag}").json()["items"]]
+              for flag in ("true", "false")}
+    assert listed["true"] == [VANQUAN] and VANQUAN not in listed["false"]
     body = problem(api("vanquan-staff").patch(f"/api/v1/screens/{VANQUAN}", json={"name": "X"}), 409)
     assert "retired" in body["detail"]
 

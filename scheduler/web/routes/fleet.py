@@ -51,6 +51,7 @@ def _no_nul(value: str) -> str:
 
 Text = Annotated[Name, AfterValidator(_no_nul)]
 Search = Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$", description="part of an id or name")]
+Retired = Annotated[bool | None, Query(description="true: only the retired; false: only those in use; left out: all")]
 WindowText = Annotated[str, StringConstraints(max_length=32)]
 ScheduleBody = Annotated[dict[Annotated[str, StringConstraints(max_length=16)],
                               Annotated[list[WindowText], Field(max_length=24)]], Field(max_length=16)]
@@ -154,9 +155,9 @@ class SiteOut(BaseModel):
 @api.get("/sites", response_model=Page[SiteOut])
 def list_sites(actor: ActorDep, session: SessionDep, page: PageDep,
                organisation_id: Annotated[str | None, Query(max_length=63, description="its whole subtree")] = None,
-               kind: SiteKind | None = None, q: Search = None) -> Page[SiteOut]:
+               kind: SiteKind | None = None, q: Search = None, retired: Retired = None) -> Page[SiteOut]:
     within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
-    return paginate(session, fleet.sites_query(actor, within, kind, q), page, SiteOut.of)
+    return paginate(session, fleet.sites_query(actor, within, kind, q, retired), page, SiteOut.of)
 
 
 @api.get("/sites/{site_id}", response_model=SiteOut)
@@ -226,11 +227,11 @@ def list_screens(actor: ActorDep, session: SessionDep, clock: ClockDep, page: Pa
                  organisation_id: Annotated[str | None, Query(max_length=63, description="its whole subtree")] = None,
                  site_id: Annotated[str | None, Query(max_length=63)] = None, site_kind: SiteKind | None = None,
                  kind: ScreenKind | None = None, state: ScreenStateName | None = None,
-                 q: Search = None) -> Page[ScreenOut]:
+                 q: Search = None, retired: Retired = None) -> Page[ScreenOut]:
     now = clock.now()
     within = fleet.organisation_in_scope(session, actor, organisation_id) if organisation_id else None
     site = fleet.site_in_scope(session, actor, site_id).id if site_id else None
-    listed = paginate(session, fleet.screens_query(actor, now, within, site, site_kind, kind, state, q), page,
+    listed = paginate(session, fleet.screens_query(actor, now, within, site, site_kind, kind, state, q, retired), page,
                       lambda screen: screen)
     return Page(items=_screens_out(session, actor, listed.items, now), total=listed.total, limit=listed.limit,
                 offset=listed.offset)
