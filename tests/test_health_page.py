@@ -47,7 +47,7 @@ def test_the_health_page_lists_what_needs_action_first_and_never_connected_scree
     assert first.status_code == 200
     sheet = now_sheet(first.text)
     assert re.findall(r'id="group-(\w+)"', sheet) == GROUPS
-    rows = re.findall(r'data-attention="(\w+)">\s*<td[^>]*>([\w-]+)</td>', sheet)
+    rows = re.findall(r'data-attention="(\w+)" data-screen="([\w-]+)"', sheet)
     assert len(rows) == 50  # a page of 50 screens: the other 32 on the next
     assert [screen for _, screen in rows[:4]] == [DARK, OFFLINE, DEGRADED, FINE]
     assert {kind for kind, _ in rows[4:]} == {"never"}
@@ -56,7 +56,7 @@ def test_the_health_page_lists_what_needs_action_first_and_never_connected_scree
 
     following = re.search(r'id="page-next" href="([^"]+)"', first.text).group(1).replace("&amp;", "&")
     second = web.get(following)
-    rest = re.findall(r'data-attention="(\w+)">\s*<td[^>]*>([\w-]+)</td>', now_sheet(second.text))
+    rest = re.findall(r'data-attention="(\w+)" data-screen="([\w-]+)"', now_sheet(second.text))
     assert len(rest) == 32 and {kind for kind, _ in rest} == {"never"}
     assert re.findall(r'id="group-(\w+)"', now_sheet(second.text)) == ["never"]
     assert {screen for _, screen in rows + rest} >= {DARK, OFFLINE, DEGRADED, FINE} and len(

@@ -300,16 +300,17 @@ def health_now(session: Session, scope: Scope, now: datetime, language: str = "v
     first within a group. `attention_kind` is the group's word of the fixed vocabulary, for the page."""
     newest = newest_versions(session)
     rows = session.execute(scope.filter_screens(
-        select(Screen.id, Site, Organisation.name.label("organisation"), PlayerPresence))
+        select(Screen.id, Screen.name, Site, Organisation.name.label("organisation"), PlayerPresence))
         .outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id).order_by(Screen.id)).all()
     result = []
-    for screen_id, site, organisation, presence in rows:
+    for screen_id, screen_name, site, organisation, presence in rows:
         state = state_of(screen_id, presence, newest.get(screen_id), now)
         kind = attention(state, site, now)
         needs = _words(ATTENTION_WORDS, kind, language)
         if state.troubles:
             needs += ": " + ", ".join(_words(TROUBLE_WORDS, t, language) for t in state.troubles)
-        result.append({"screen_id": screen_id, "site": site.name, "organisation": organisation,
+        result.append({"screen_id": screen_id, "screen_name": screen_name, "site": site.name,
+                       "organisation": organisation,
                        "state": _words(STATE_WORDS, state.state, language), "attention": needs,
                        "attention_kind": kind, "last_seen": state.last_seen,
                        "plan_confirmed": ("có" if state.plan_current else "không") if language != "en" else (
