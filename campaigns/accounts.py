@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -277,11 +278,18 @@ def change_user(session: Session, actor: Actor, user_id: int, *, full_name: str 
     return set_notice_address(user, email, notice_digest)
 
 
+# An e-mail address as far as it can be checked without sending to it; the API's models use the same pattern.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
 def set_notice_address(user: User, email: str | None, notice_digest: bool | None) -> User:
     """Where and how a user's notices are e-mailed (scheduler/outage_notices.py): "" clears the address (notices
     then stay in the app), None leaves a field as it is."""
     if email is not None:
-        user.email = email.strip() or None
+        email = email.strip()
+        if email and (len(email) > 254 or not re.match(EMAIL_PATTERN, email)):
+            raise Invalid(f"{email!r} is not an e-mail address", "give one like ten@phuong.hanoi.gov.vn")
+        user.email = email or None
     if notice_digest is not None:
         user.notice_digest = notice_digest
     return user

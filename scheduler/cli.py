@@ -275,16 +275,19 @@ def user_create(
     role: Annotated[str, typer.Option(help="admin, staff, head or manager.")] = "admin",
     full_name: Annotated[str, typer.Option(help="The name shown in the UI and the audit log.")] = "",
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    email: Annotated[str, typer.Option(help="Where the user's notices (screens dark in their peak hours) are "
+                                            "e-mailed; none: in the app only.")] = "",
 ) -> None:
     """Create a user (the first admin: `signage user create admin -o hn`); the password is asked for."""
     server_modules()
-    from campaigns.accounts import create_user
+    from campaigns.accounts import create_user, set_notice_address
     from signage.clock import SystemClock
 
     password = read_password(password_stdin)
     with server_session() as session:
         user = create_user(session, username=username, full_name=full_name or username, role=role,
                            organisation_id=organisation, password=password, clock=SystemClock())
+        set_notice_address(user, email, None)
         summary = f"user {user.username} ({user.role.value}) of {user.organisation_id} created"
     out.print(summary)
 

@@ -259,3 +259,22 @@ def test_the_mail_server_login_is_the_settings_and_a_wrong_password_keeps_the_no
         server.stop()
     assert logins[0] == (b"signage", b"sai-mat-khau") and logins[-1] == (b"signage", b"dung-mat-khau")
     assert sorted(to for (to,), _ in box.messages) == sorted(TOLD)
+
+
+def test_the_command_line_creates_a_user_with_an_address_and_refuses_what_is_not_one(fleet, cli_env, database):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def create(username: str, email: str) -> subprocess.CompletedProcess:
+        command = [str(Path(sys.executable).parent / "signage"), "user", "create", username, "-o", "hn-hadong-phula",
+                   "--role", "manager", "--email", email, "--password-stdin"]
+        return subprocess.run(command, input="mat-khau-dai-du-10\n", capture_output=True, text=True, env=cli_env,
+                              timeout=120)
+
+    assert create("phula-manager", "manager@phula.example").returncode == 0
+    refused = create("phula-other", "không phải địa chỉ")
+    assert refused.returncode != 0 and "is not an e-mail address" in refused.stdout + refused.stderr
+    with database.sessions() as session:
+        assert session.scalar(select(User.email).where(User.username == "phula-manager")) == "manager@phula.example"
+        assert session.scalar(select(User.id).where(User.username == "phula-other")) is None

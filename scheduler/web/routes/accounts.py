@@ -136,7 +136,7 @@ class TokenIssued(BaseModel):
 
 
 # Where notices are e-mailed; "" clears it (notices then stay in the app).
-Email = Annotated[str, Field(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
+Email = Annotated[str, Field(max_length=254, pattern=f"^$|{account_rules.EMAIL_PATTERN}",
                              description='an e-mail address, or "" for none')]
 
 
