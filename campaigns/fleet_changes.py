@@ -150,7 +150,9 @@ def create_site(session: Session, actor: Actor, clock: Clock, default_timezone: 
         require_hours_editor(actor)
     if session.get(Site, site_id) is not None:
         raise Conflict(f"the site id {site_id!r} is taken", "choose another")
-    fleet = _checked(session, "sites", [_entry({"timezone": default_timezone, **values, "id": site_id})])
+    entry = _entry({**values, "id": site_id})
+    entry.setdefault("timezone", default_timezone)
+    fleet = _checked(session, "sites", [entry])
     _written(session, actor, clock, fleet, None, "site.create")
     return session.get(Site, site_id)
 
