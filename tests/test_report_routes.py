@@ -61,6 +61,29 @@ def test_the_reports_page_shows_the_figures_and_the_charts(web, closed):  # noqa
     assert 'id="export-xlsx"' in page.text
 
 
+def test_the_pop_log_page_and_pdf_name_screens_campaigns_and_files_and_the_csv_keeps_their_ids(web, reports,
+                                                                                                tmp_path):
+    import re
+
+    from tests.test_report_exports import pdf_text
+
+    sign_in(web, "hadong-manager")
+    page = web.get("/reports", params={"kind": "pop", **PERIOD}).text
+    log = page[page.index('id="sheet-1"'):]
+    assert "Tuyên truyền ứng dụng iHanoi" in log and "Khu tiếp dân – màn LCD 1" in log
+    # (the ledger's plays name files no library holds: those alone fall back to their sha256)
+    assert "Media (sha256)" not in log and ">Nội dung<" in log and "hn-hadong-phula-001" not in log
+    listed = csv.reader(io.StringIO(reports("hadong-manager").get(
+        "/api/v1/reports/pop/export", params={**PERIOD, "format": "csv"}).content.decode("utf-8-sig")))
+    header, first = next(listed), next(listed)
+    assert re.fullmatch(r"[0-9a-f]{64}", first[header.index("Media (sha256)")])  # tools match files by hash
+    pdf = tmp_path / "pop.pdf"
+    pdf.write_bytes(reports("hadong-manager").get("/api/v1/reports/pop/export",
+                                                  params={**PERIOD, "format": "pdf"}).content)
+    text = pdf_text(pdf)
+    assert "iHanoi" in text and "hn-hadong-phula-001" not in text
+
+
 # -- formula injection (issue 16, item 5) -----------------------------------------------------------------------
 
 DAY = {"from": "2024-08-20", "to": "2024-08-20"}

@@ -20,8 +20,11 @@ UNIT_ID = Column("organisation_id", "Mã đơn vị", "Unit id", "id", 22)
 ORGANISATION = Column("organisation", "Đơn vị", "Organisation", "text", 28)
 SITE = Column("site", "Điểm đặt", "Site", "text", 30)
 SITE_KIND = Column("site_kind", "Loại điểm", "Site kind", "text", 24)
-SCREEN_ID = Column("screen_id", "Mã màn hình", "Screen id", "id", 24)
-CAMPAIGN_ID = Column("campaign_id", "Chiến dịch", "Campaign", "id", 16)
+# Ids that have names: pages and PDFs show the name (table.for_reading), CSV and XLSX the id tools need.
+SCREEN_ID = Column("screen_id", "Mã màn hình", "Screen id", "id", 24,
+                   named_by=Column("screen_name", "Màn hình", "Screen", "text", 28))
+CAMPAIGN_ID = Column("campaign_id", "Chiến dịch", "Campaign", "id", 16,
+                     named_by=Column("campaign_name", "Chiến dịch", "Campaign", "text", 28))
 
 # -- the delivery ledger (compliance) ----------------------------------------------------------------------------
 SCREEN_DAYS = Column("screen_days", "Màn hình-ngày", "Screen-days", "int", 12)
@@ -40,7 +43,8 @@ CAUSE = Column("cause", "Nguyên nhân", "Cause", "text", 24)
 # -- the proof-of-play log ---------------------------------------------------------------------------------------
 STARTED_AT = Column("started_at", "Bắt đầu", "Started", "datetime", 20)
 ENDED_AT = Column("ended_at", "Kết thúc", "Ended", "datetime", 20)
-MEDIA = Column("media", "Media (sha256)", "Media (sha256)", "id", 20)
+MEDIA = Column("media", "Media (sha256)", "Media (sha256)", "id", 20,
+               named_by=Column("media_name", "Nội dung", "Media", "text", 24))
 PLAY_KIND = Column("kind", "Loại", "Kind", "text", 9)
 SCHEDULED_START = Column("scheduled_start", "Giờ theo lịch", "Scheduled", "datetime", 20)
 DURATION = Column("duration_ms", "Thời lượng", "Duration", "duration_ms", 10)

@@ -38,7 +38,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from scheduler.reports.formulas import INERT_EXPRESSION, INERT_NAMES, inert
-from scheduler.reports.table import Chart, Column, Report, Sheet
+from scheduler.reports.table import Chart, Column, Report, Sheet, for_reading
 from scheduler.web.formats import (
     date_text,
     datetime_text,
@@ -503,7 +503,7 @@ def pdf_html(report: Report, *, max_rows: int = PDF_MAX_ROWS) -> str:
     environment = install_translations(jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                                                           autoescape=True, undefined=jinja2.StrictUndefined))
     sheets = []
-    for sheet in report.sheets:
+    for sheet in map(for_reading, report.sheets):  # names, not ids or hashes, for people to read
         rows = iter(sheet.rows)
         shown = [[cell_text(c, row.get(c.key), language, zone) for c in sheet.columns]
                  for row in islice(rows, max_rows)]

@@ -34,7 +34,8 @@ HEARTBEAT = timedelta(seconds=30)  # players send a status every 30 s while they
 def pop_log(session: Session, scope: Scope) -> Iterator[dict]:
     """Every play attempt of the scope and period (by local date), in the order they started."""
     query = scope.filter_plays(
-        select(PlayRecord.started_at, PlayRecord.ended_at, PlayRecord.player_id, Site.id.label("site_id"),
+        select(PlayRecord.started_at, PlayRecord.ended_at, PlayRecord.player_id, Screen.name.label("screen_name"),
+               Site.id.label("site_id"),
                Site.name.label("site"), Organisation.id.label("organisation_id"),
                Organisation.name.label("organisation"), PlayRecord.campaign_id, Campaign.name.label("campaign_name"),
                PlayRecord.media, MediaAsset.original_name.label("media_name"), PlayRecord.kind,

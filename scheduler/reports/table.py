@@ -5,8 +5,8 @@ Rows may be a generator: exports stream them, so that a five-million-row proof-o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -30,6 +30,8 @@ class Column:
     title_en: str
     kind: ColumnKind = "text"
     width: int = 14  # in characters, for spreadsheets
+    # An id's name: pages and PDFs show this column in the id's place (`for_reading`); CSV and XLSX keep the id.
+    named_by: Column | None = None
 
     def title(self, language: str) -> str:
         return self.title_en if language == "en" else self.title_vi
@@ -44,6 +46,20 @@ class Sheet:
     rows: Iterable[dict[str, Any]]  # values keyed by Column.key; percent as a fraction 0..1, None when undefined
     totals: dict[str, Any] | None = None
     row_count: int | None = None  # how many rows `rows` yields, when known: the capped PDF then need not count them
+
+
+def for_reading(sheet: Sheet) -> Sheet:
+    """The sheet as pages and PDFs show it to people: each id that has a name (`Column.named_by`) as that name,
+    the id itself in a row that has none; the rows stay a stream."""
+    named = [(column, column.named_by) for column in sheet.columns if column.named_by is not None]
+    if not named:
+        return sheet
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for row in sheet.rows:
+            yield {**row, **{name.key: row.get(name.key) or row.get(column.key) for column, name in named}}
+
+    return replace(sheet, columns=[column.named_by or column for column in sheet.columns], rows=rows())
 
 
 @dataclass(frozen=True)
