@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 
 from scheduler.reports.compliance import compliance_report
+from scheduler.reports.exports import cell_text
 from tests.conftest import sign_in
 from tests.test_cli import run
 from tests.test_compliance_report import closed, hadong  # noqa: F401
@@ -98,8 +99,10 @@ def test_the_hourly_chart_is_shaded_with_the_peak_windows_of_the_sites_that_play
     assert peaks == WARD_OFFICE_PEAKS
     ticks = [e.text for e in root.iter(f"{SVG}text") if e.get("class") == "tick"]
     assert ticks == ["0", "10", "20", "30"]  # the busiest hour has 23 plays
-    kinds = next(s for s in report.sheets if s.name == "Theo loại điểm").rows
-    assert {row["site_kind"] for row in kinds} == {"Nút giao thông", "Trụ sở UBND phường, xã"}  # in words, not codes
+    kinds = next(s for s in report.sheets if s.name == "Theo loại điểm")
+    assert {row["site_kind"] for row in kinds.rows} == {"intersection", "ward_office"}  # codes, for the CSV
+    shown = {cell_text(kinds.columns[0], row["site_kind"], "vi") for row in kinds.rows}
+    assert shown == {"Nút giao thông", "Trụ sở UBND phường, xã"}  # in words, not codes
 
 
 def test_the_page_its_charts_and_its_summary_show_the_same_labelled_figures(web, closed):  # noqa: F811

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from scheduler.reports.table import Column
+from scheduler.reports.words import labelled, reason_words
 
 # -- where and when: the fleet and the period --------------------------------------------------------------------
 DATE = Column("date", "Ngày", "Date", "date", 11)
@@ -19,7 +20,7 @@ UNIT = Column("unit", "Đơn vị", "Unit", "text", 36)
 UNIT_ID = Column("organisation_id", "Mã đơn vị", "Unit id", "id", 22)
 ORGANISATION = Column("organisation", "Đơn vị", "Organisation", "text", 28)
 SITE = Column("site", "Điểm đặt", "Site", "text", 30)
-SITE_KIND = Column("site_kind", "Loại điểm", "Site kind", "text", 24)
+SITE_KIND = Column("site_kind", "Loại điểm", "Site kind", "text", 24, words=labelled("site."))
 # Ids that have names: pages and PDFs show the name (table.for_reading), CSV and XLSX the id tools need.
 SCREEN_ID = Column("screen_id", "Mã màn hình", "Screen id", "id", 24,
                    named_by=Column("screen_name", "Màn hình", "Screen", "text", 28))
@@ -45,11 +46,11 @@ STARTED_AT = Column("started_at", "Bắt đầu", "Started", "datetime", 20)
 ENDED_AT = Column("ended_at", "Kết thúc", "Ended", "datetime", 20)
 MEDIA = Column("media", "Media (sha256)", "Media (sha256)", "id", 20,
                named_by=Column("media_name", "Nội dung", "Media", "text", 24))
-PLAY_KIND = Column("kind", "Loại", "Kind", "text", 9)
+PLAY_KIND = Column("kind", "Loại", "Kind", "text", 16, words=labelled("play.kind."))
 SCHEDULED_START = Column("scheduled_start", "Giờ theo lịch", "Scheduled", "datetime", 20)
 DURATION = Column("duration_ms", "Thời lượng", "Duration", "duration_ms", 10)
-PLAY_STATUS = Column("status", "Kết quả", "Status", "text", 11)
-REASON = Column("reason", "Lý do", "Reason", "text", 30)
+PLAY_STATUS = Column("status", "Kết quả", "Status", "text", 16, words=labelled("play.status."))
+REASON = Column("reason", "Lý do", "Reason", "text", 30, words=reason_words)
 PLAY_ID = Column("play_id", "Mã lượt phát", "Play id", "id", 36)
 
 # -- screen health -----------------------------------------------------------------------------------------------

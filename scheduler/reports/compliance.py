@@ -247,7 +247,7 @@ def compliance_report(session: Session, scope: Scope, now: datetime, language: s
         Sheet("Theo đơn vị" if not en else "By unit", BY_UNIT_COLUMNS,
               [_figure_row(t, language, unit=name) for _, name, t in summary.by_unit], total_row),
         Sheet("Theo loại điểm" if not en else "By site kind", BY_SITE_KIND_COLUMNS,
-              [_figure_row(t, language, site_kind=translate(f"site.{k}", language)) for k, t in summary.by_site_kind],
+              [_figure_row(t, language, site_kind=k) for k, t in summary.by_site_kind],
               {**total_row, "site_kind": total_row["unit"]}),
         Sheet("Theo điểm đặt" if not en else "By site", BY_SITE_COLUMNS,
               [_figure_row(t, language, site=name, unit=unit_name) for _, name, unit_name, t in summary.by_site],

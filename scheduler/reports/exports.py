@@ -346,6 +346,8 @@ class _Workbook:
         elif kind == "percent":
             value = rounded_share(value)  # rounded as the PDF and the pages round it: Excel's 0.0 % shows the same
         elif kind in ("text", "id"):
+            if column.words is not None:
+                value = column.words(value, self.language)
             if not isinstance(value, str):
                 value = str(value)  # an enum or a number used as a name stays readable rather than failing the export
             # Never a formula: openpyxl would store "=..." as one, and Excel runs "+", "-", "@" as typed.
@@ -433,6 +435,8 @@ def cell_text(column: Column, value: Any, language: str, zone=UTC) -> str:
     """A value as a person reads it in the PDF (and could on a web page): Vietnamese number conventions."""
     if value is None:
         return ""
+    if column.words is not None:
+        return column.words(value, language)
     kind = column.kind
     if kind == "int":
         return number_text(value, language)

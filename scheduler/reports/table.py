@@ -5,7 +5,7 @@ Rows may be a generator: exports stream them, so that a five-million-row proof-o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
@@ -32,6 +32,9 @@ class Column:
     width: int = 14  # in characters, for spreadsheets
     # An id's name: pages and PDFs show this column in the id's place (`for_reading`); CSV and XLSX keep the id.
     named_by: Column | None = None
+    # A column of codes (a play's kind, a player's reason): how a person reads a value in a language
+    # (scheduler/reports/words.py). Pages, PDFs and XLSX show those words; the CSV keeps the code for tools.
+    words: Callable[[Any, str], str] | None = None
 
     def title(self, language: str) -> str:
         return self.title_en if language == "en" else self.title_vi

@@ -27,6 +27,7 @@ from scheduler.reports.cadence import cadence_period
 from scheduler.reports.compliance import Scope, cause_words, screen_days
 from scheduler.reports.exports import cell_text
 from scheduler.reports.table import Column, Report, for_reading
+from scheduler.reports.words import in_words
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
 from scheduler.web.i18n import N_
@@ -226,7 +227,8 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
     report, sheets, summary = None, [], None
     if scope is not None:
         report = build_report(session, kind, scope, clock.now(), language, settings.timezone)
-        sheets = sheets_out(replace(report, sheets=[for_reading(s) for s in report.sheets]), page_rows, offset)
+        sheets = sheets_out(replace(report, sheets=[in_words(for_reading(s), language) for s in report.sheets]),
+                            page_rows, offset)
         if kind == "compliance":
             summary = report.sheets[0].totals  # the whole scope's figures: the by-unit sheet's totals
     query = {"kind": kind, "organisation_id": scope.organisation_id if scope else "", "campaign_id": campaign_id
