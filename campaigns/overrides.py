@@ -1,7 +1,7 @@
 """Frequency overrides: a head of unit raises a campaign's plays per day on the screens of their unit (an
 organisation subtree) or of one of its sites, never below the campaign's own rate, and says why.
 
-The planner takes the highest rate that covers a screen (DESIGN §4: r = max(plays_per_day, overrides)). Every
+The planner takes the highest rate that covers a screen (docs/design.md §4: r = max(plays_per_day, overrides)). Every
 change goes to the audit log with the values before and after, filed under the unit it concerns, so that a
 ward's head sees the trail of their own overrides on a campaign of the city.
 """

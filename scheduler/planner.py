@@ -1,4 +1,4 @@
-"""The planner (DESIGN §4): screens and campaigns in, one Plan per player out. A pure, deterministic function.
+"""The planner (docs/design.md §4): screens and campaigns in, one Plan per player out. A pure, deterministic function.
 
 No database and no clock: the caller resolves screens, campaigns and targets into the frozen dataclasses below
 and passes `generated_at`. The same inputs give byte-identical plans.

@@ -1,5 +1,5 @@
 """Campaign compliance: required, planned and delivered plays for an organisation subtree and a period, by unit,
-site kind, site and screen-day, with the cause of every shortfall (DESIGN §4).
+site kind, site and screen-day, with the cause of every shortfall (docs/design.md §4).
 
 A screen-day is compliant when its completed spots and make-goods inside peak windows reach the required count.
 Delivery % of a group is its delivered plays (each screen-day counted up to its requirement, so one screen's

@@ -26,7 +26,7 @@ from scheduler.reports.formulas import FORMULA_CELL, inert, inert_sql
 from scheduler.reports.scope import Scope
 from scheduler.reports.table import Report, Sheet
 
-HEARTBEAT = timedelta(seconds=30)  # players send a status every 30 s while they run (DESIGN §3)
+HEARTBEAT = timedelta(seconds=30)  # players send a status every 30 s while they run (docs/design.md §3)
 
 
 # -- proof-of-play log ----------------------------------------------------------------------------------------
