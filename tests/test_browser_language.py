@@ -19,7 +19,7 @@ from campaigns.kinds import CampaignStatus, OrgKind, SiteKind, WindowPolicy
 from scheduler.reports.build import build_report
 from scheduler.reports.exports import write_pdf, write_xlsx
 from scheduler.web.i18n import catalogue_file
-from tests.browser import LiveServer, sign_in_as
+from tests.browser import LiveServer, shot, sign_in_as
 from tests.test_compliance_report import closed, hadong  # noqa: F401
 from tests.test_ledger import HANOI, ledger  # noqa: F401
 
@@ -169,3 +169,31 @@ def test_every_page_in_english_leaves_no_vietnamese_ui_text(live_server, browser
     found = pages_where(crawl(browser_page, live_server, username, "en"),
                         lambda text: sorted({line.strip(" :·←→") for line in text.splitlines()} & vietnamese))
     assert not found, f"Vietnamese UI text on English pages as {username}: {found}"
+
+
+# The pages a manager hands in or acts on, as a Hà Đông head sees them on a laptop's screen.
+SIGNED_PAGES = {
+    "compliance-report": "/reports?kind=compliance&organisation_id=hn-hadong&campaign_id=ihanoi-2024"
+                         "&from=2024-08-20&to=2024-08-20",
+    "proof-of-play-log": "/reports?kind=pop&organisation_id=hn-hadong&campaign_id=ihanoi-2024"
+                         "&from=2024-08-20&to=2024-08-20",
+    "screen-health": "/reports?kind=health&organisation_id=hn-hadong&from=2024-08-20&to=2024-08-20",
+    "campaign": "/campaigns/ihanoi-2024",
+}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_pages_a_manager_signs_read_in_vietnamese_at_1366_by_900(live_server, browser_page,
+                                                                     closed):  # noqa: F811
+    """Screenshots for a reader under tests/artifacts/: the compliance report, the proof-of-play log, screen
+    health and a campaign page, each with its figures and in Vietnamese alone."""
+    browser_page.set_viewport_size({"width": 1366, "height": 900})
+    sign_in_as(browser_page, live_server, "hadong-head")
+    browser_page.wait_for_selector("#who")
+    for name, path in SIGNED_PAGES.items():
+        answer = browser_page.goto(live_server.url(path + ("&" if "?" in path else "?") + "lang=vi"))
+        assert answer is not None and answer.status == 200, f"{name}: {answer and answer.status}"
+        text = "\n".join(browser_page.evaluate(TEXT_NODES)).replace(browser_page.locator("#who").inner_text(), "")
+        assert "ihanoi" in text.lower() or "Hà Đông" in text, f"{name} shows neither the campaign nor the unit"
+        assert not leaks(text), f"{name}: {leaks(text)}"
+        shot(browser_page, name)
