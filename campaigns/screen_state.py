@@ -35,8 +35,8 @@ STATES: tuple[ScreenStateName, ...] = ("online", "offline", "never")
 # Degraded: a player that plays, but whose figures say something will go wrong.
 JOURNAL_BACKLOG_LIMIT = 500  # plays not yet acknowledged: about four hours of a busy screen's plays
 CLOCK_OFFSET_LIMIT_MS = 2000  # proof-of-play stamped by a clock further off than this misleads the reports
-Attention = Literal["dark_in_peak", "offline", "degraded", "ok", "never"]
-ATTENTION_ORDER: tuple[Attention, ...] = ("dark_in_peak", "offline", "degraded", "ok", "never")
+Attention = Literal["dark_in_peak", "offline", "degraded", "ok", "never", "retired"]
+ATTENTION_ORDER: tuple[Attention, ...] = ("dark_in_peak", "offline", "degraded", "ok", "never", "retired")
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,9 @@ def peak_since(site: Site, now: datetime) -> datetime | None:
     return None
 
 
-def attention(state: ScreenState, site: Site, now: datetime) -> Attention:
+def attention(state: ScreenState, site: Site, now: datetime, retired: bool = False) -> Attention:
+    if retired:  # out of service: nothing to act on, kept findable in a group of its own
+        return "retired"
     if state.state == "never":
         return "never"
     if state.state == "offline":

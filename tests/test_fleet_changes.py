@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 
 from campaigns.models import AuditEntry, Screen, Site
 from campaigns.revision import current_revision
-from scheduler.models import PublishedPlan
+from scheduler.models import DeliveryRollup, PublishedPlan
 from scheduler.plan_store import newest_body
 from scheduler.planning import plan_and_store
-from scheduler.reports.operations import pop_log
+from scheduler.reports.build import make_scope
+from scheduler.reports.compliance import screen_days
+from scheduler.reports.operations import health_days, pop_log
 from scheduler.reports.scope import Scope
 from signage.db import transaction
 from tests.test_cli import run
@@ -273,3 +275,24 @@ def test_another_wards_sites_and_screens_answer_404_on_every_new_route(api, data
 def _revision(database) -> int:
     with database.sessions() as session:
         return current_revision(session)
+
+
+def test_a_retired_screen_counts_no_screen_days_after_its_retirement(ledger, api, clock):  # noqa: F811
+    """Tuesday's plays stay; Wednesday, planned before the screen was retired, is no longer its screen-day."""
+    wednesday = TUESDAY + timedelta(days=1)
+    with transaction(ledger.sessions) as session:
+        session.merge(DeliveryRollup(screen_id=VANQUAN, campaign_id="ihanoi-2024", local_date=wednesday,
+                                     required=10, planned=10))
+
+    def vanquan_days() -> list:
+        with ledger.sessions() as session:
+            scope = make_scope(session, "hn-hadong-vanquan", TUESDAY, wednesday, None, wednesday)
+            return sorted(row["date"] for row in screen_days(session, scope) if row["screen_id"] == VANQUAN)
+
+    assert vanquan_days() == [TUESDAY, wednesday]
+    assert api("vanquan-staff").post(f"/api/v1/screens/{VANQUAN}/retire").status_code == 200  # on Tuesday
+    assert vanquan_days() == [TUESDAY]
+    with ledger.sessions() as session:
+        scope = make_scope(session, "hn-hadong-vanquan", TUESDAY, wednesday, None, wednesday)
+        assert {(r["date"], r["screen_id"]) for r in health_days(session, scope) if r["screen_id"] == VANQUAN} == {
+            (TUESDAY, VANQUAN)}

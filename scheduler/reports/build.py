@@ -18,7 +18,7 @@ from scheduler.reports import exports, playout
 from scheduler.reports.cadence import cadence_report
 from scheduler.reports.compliance import compliance_report
 from scheduler.reports.operations import health_report, pop_report, rounds_report
-from scheduler.reports.scope import Scope
+from scheduler.reports.scope import Scope, retired_screens
 from scheduler.reports.table import Report
 from signage.config import DEFAULT_TIMEZONE
 from signage.errors import Invalid
@@ -61,8 +61,9 @@ def make_scope(session: Session, organisation_id: str | None, first: date | None
         raise Invalid(f"the period ends ({last}) before it starts ({first})", "give --to on or after --from")
     if (last - first).days >= MAX_DAYS:
         raise Invalid(f"the period has {(last - first).days + 1} days", f"ask for at most {MAX_DAYS} at a time")
-    return Scope(organisation.id, organisation.name, organisation.path, first, last,
-                 campaign.id if campaign else None, campaign.name if campaign else None)
+    scope = Scope(organisation.id, organisation.name, organisation.path, first, last,
+                  campaign.id if campaign else None, campaign.name if campaign else None)
+    return replace(scope, retired=retired_screens(session, scope))
 
 
 def build_report(session: Session, kind: str, scope: Scope, now: datetime, language: str = "vi",

@@ -267,6 +267,8 @@ def health_days(session: Session, scope: Scope) -> Iterator[dict]:
     day = scope.first
     while day <= scope.last:
         for screen_id, site, organisation in screens:
+            if not scope.in_service_on(screen_id, day):
+                continue
             seconds = operating_seconds(site, day)
             seen = heard.get((screen_id, day))
             uptime = min(1.0, seen.heartbeats * HEARTBEAT.total_seconds() / seconds) if seen and seconds else (
@@ -282,7 +284,8 @@ STATE_WORDS = {"online": ("Đang hoạt động", "Online"), "offline": ("Mất 
                "never": ("Chưa kết nối lần nào", "Never connected")}
 ATTENTION_WORDS = {"dark_in_peak": ("Tắt trong giờ cao điểm", "Dark in its peak hours"),
                    "offline": ("Mất kết nối", "Offline"), "degraded": ("Cần kiểm tra", "Degraded"),
-                   "ok": ("Bình thường", "Fine"), "never": ("Chưa kết nối lần nào", "Never connected")}
+                   "ok": ("Bình thường", "Fine"), "never": ("Chưa kết nối lần nào", "Never connected"),
+                   "retired": ("Đã ngừng sử dụng", "Retired")}
 TROUBLE_WORDS = {"cache_missing": ("thiếu media", "media missing"),
                  "journal_failing": ("nhật ký không ghi được", "journal failing"),
                  "journal_backlog": ("nhật ký tồn đọng", "journal backlog"),
@@ -301,14 +304,15 @@ def health_now(session: Session, scope: Scope, now: datetime, language: str = "v
     first within a group. `attention_kind` is the group's word of the fixed vocabulary, for the page."""
     newest = newest_versions(session)
     rows = session.execute(scope.filter_screens(
-        select(Screen.id, Screen.name, Site, Organisation.name.label("organisation"), PlayerPresence))
+        select(Screen.id, Screen.name, Screen.retired_at, Site, Organisation.name.label("organisation"),
+               PlayerPresence))
         .outerjoin(PlayerPresence, PlayerPresence.player_id == Screen.id).order_by(Screen.id)).all()
     result = []
-    for screen_id, screen_name, site, organisation, presence in rows:
+    for screen_id, screen_name, retired_at, site, organisation, presence in rows:
         state = state_of(screen_id, presence, newest.get(screen_id), now)
-        kind = attention(state, site, now)
+        kind = attention(state, site, now, retired=retired_at is not None)
         needs = _words(ATTENTION_WORDS, kind, language)
-        if state.troubles:
+        if state.troubles and kind != "retired":
             needs += ": " + ", ".join(_words(TROUBLE_WORDS, t, language) for t in state.troubles)
         result.append({"screen_id": screen_id, "screen_name": screen_name, "site": site.name,
                        "organisation": organisation,

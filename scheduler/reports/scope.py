@@ -3,11 +3,13 @@ dates (inclusive), optionally one campaign."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
+from sqlalchemy.orm import Session
 
 from campaigns.models import Organisation, Screen, Site
 from scheduler.models import DeliveryRollup, PlayRecord
@@ -24,6 +26,13 @@ class Scope:
     last: date
     campaign_id: str | None = None
     campaign_name: str | None = None
+    # Screens of the subtree retired, by the local date (their site's) of their last day in service: no screen-day
+    # counts after it (`retired_screens` fills it; make_scope does).
+    retired: Mapping[str, date] = field(default_factory=dict)
+
+    def in_service_on(self, screen_id: str, day: date) -> bool:
+        retired = self.retired.get(screen_id)
+        return retired is None or day <= retired
 
     def filter_organisations(self, query: Select) -> Select:
         """`query`, which reads Organisation, kept to the organisations of the scope's subtree."""
@@ -51,10 +60,14 @@ class Scope:
 
     def filter_ledger(self, query: Select) -> Select:
         """`query` of the delivery ledger kept to the scope's screens, period and campaign, and to the screen-days
-        that required any play."""
-        return self.filter_campaign(self.filter_screens(query, DeliveryRollup.screen_id)
-                                    .where(DeliveryRollup.local_date.between(self.first, self.last),
-                                           DeliveryRollup.required > 0), DeliveryRollup.campaign_id)
+        that required any play, while the screen was in service (plays before its retirement stay)."""
+        query = self.filter_screens(query, DeliveryRollup.screen_id).where(
+            DeliveryRollup.local_date.between(self.first, self.last), DeliveryRollup.required > 0)
+        if self.retired:
+            query = query.where(not_(or_(*(and_(DeliveryRollup.screen_id == screen_id,
+                                                 DeliveryRollup.local_date > last_day)
+                                           for screen_id, last_day in self.retired.items()))))
+        return self.filter_campaign(query, DeliveryRollup.campaign_id)
 
     def unit_of(self, path: str) -> str:
         """The organisation directly under the scope's root that holds `path` (the root itself for its own sites)."""
@@ -76,4 +89,11 @@ class Scope:
         return f"{'Chiến dịch' if not en else 'Campaign'}: {self.campaign_name or self.campaign_id}"
 
 
-__all__ = ["Scope"]
+def retired_screens(session: Session, scope: Scope) -> dict[str, date]:
+    """The scope's retired screens, each by the local date (in its site's zone) it was retired on."""
+    rows = session.execute(scope.filter_screens(select(Screen.id, Screen.retired_at, Site.timezone))
+                           .where(Screen.retired_at.is_not(None))).all()
+    return {screen_id: retired_at.astimezone(ZoneInfo(zone)).date() for screen_id, retired_at, zone in rows}
+
+
+__all__ = ["Scope", "retired_screens"]

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from itertools import islice
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
@@ -39,7 +40,7 @@ PAGE_ROWS = 200
 HEALTH_PAGE_ROWS = 50  # screen health: a page of screens, those needing action first; the export has them all
 # The health page's groups, in the order of campaigns/screen_state.py's ATTENTION_ORDER (looked up by name).
 HEALTH_GROUPS = (N_("health.group.dark_in_peak"), N_("health.group.offline"), N_("health.group.degraded"),
-                 N_("health.group.ok"), N_("health.group.never"))
+                 N_("health.group.ok"), N_("health.group.never"), N_("health.group.retired"))
 WITHOUT_CAMPAIGN = {"cadence"}  # reports about units rather than campaigns: no campaign is offered or accepted
 LOCAL_TIME = Column("at", "", "", "datetime")  # how the page shows a datetime: in the server's zone, like the PDF
 Format = Literal["csv", "xlsx", "pdf", "playout"]
@@ -149,12 +150,13 @@ FromQuery = Annotated[date | None, Query(alias="from", description="first local 
 ToQuery = Annotated[date | None, Query(alias="to", description="last local date")]
 
 
-def sheets_out(report: Report, limit: int, offset: int = 0) -> list[SheetOut]:
-    """Each sheet's rows from `offset`, at most `limit`; `truncated` when more follow."""
+def sheets_out(report: Report, limit: int, offsets: Sequence[int] = ()) -> list[SheetOut]:
+    """Each sheet's rows from its own offset (the n-th of `offsets`, 0 past their end), at most `limit`; `truncated`
+    when more follow."""
     out = []
-    for sheet in report.sheets:
+    for index, sheet in enumerate(report.sheets):
         rows, truncated = [], False
-        for row in islice(sheet.rows, offset, None):
+        for row in islice(sheet.rows, offsets[index] if index < len(offsets) else 0, None):
             if len(rows) == limit:
                 truncated = True
                 break
@@ -205,11 +207,29 @@ def scope_choices(session: Session, actor: Actor) -> tuple[list[Organisation], l
     return list(organisations), campaigns
 
 
+def sheet_pages(query: dict[str, str], sheets: list[SheetOut], offsets: list[int], page_rows: int) -> list[dict]:
+    """Per sheet: the first row it shows and the links to its previous and next page, the other sheets staying
+    where they are (a health page's "Now" and "By day" differ in length)."""
+    offsets = [offsets[i] if i < len(offsets) else 0 for i in range(len(sheets))]
+
+    def link(index: int, first: int) -> str:
+        moved = [first if i == index else o for i, o in enumerate(offsets)]
+        while moved and moved[-1] == 0:
+            moved.pop()
+        return "/reports?" + urlencode([*query.items(), *(("offset", o) for o in moved)])
+    return [{"offset": offsets[i],
+             "previous": link(i, max(offsets[i] - page_rows, 0)) if offsets[i] > 0 else None,
+             "next": link(i, offsets[i] + page_rows) if sheet.truncated else None} for i, sheet in enumerate(sheets)]
+
+
 @pages.get("/reports")
 def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clock: ClockDep, settings: SettingsDep,
                  language: LanguageDep, kind: ReportKind = "compliance", organisation_id: str | None = None,
                  campaign_id: str | None = None, first: FromQuery = None, last: ToQuery = None,
-                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0):
+                 offset: Annotated[list[Annotated[int, Field(ge=0, le=10**9)]] | None, Query(
+                     description="the first row shown of each sheet, in the sheets' order: each pages on its own")]
+                 = None):
+    offsets = offset or []
     organisations, campaigns = scope_choices(session, actor)
     page_rows = HEALTH_PAGE_ROWS if kind == "health" else PAGE_ROWS
     if kind in WITHOUT_CAMPAIGN:  # the form still sends the campaign chosen for another report
@@ -228,7 +248,7 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
     if scope is not None:
         report = build_report(session, kind, scope, clock.now(), language, settings.timezone)
         sheets = sheets_out(replace(report, sheets=[in_words(for_reading(s), language) for s in report.sheets]),
-                            page_rows, offset)
+                            page_rows, offsets)
         if kind == "compliance":
             summary = report.sheets[0].totals  # the whole scope's figures: the by-unit sheet's totals
     query = {"kind": kind, "organisation_id": scope.organisation_id if scope else "", "campaign_id": campaign_id
@@ -238,8 +258,8 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
         "kinds": KINDS, "kind": kind, "organisations": organisations, "campaigns": campaigns, "scope": scope,
         "report": report, "sheets": sheets, "summary": summary, "error": error, "query": query,
         "takes_campaign": kind not in WITHOUT_CAMPAIGN,
-        "cause_words": lambda cause: cause_words(cause, language), "page_rows": page_rows, "offset": offset,
-        "more": any(sheet.truncated for sheet in sheets),
+        "cause_words": lambda cause: cause_words(cause, language), "page_rows": page_rows,
+        "pages": sheet_pages(query, sheets, offsets, page_rows),
         "local_time": lambda value: cell_text(LOCAL_TIME, value, language, zone)}, language, actor)
 
 
