@@ -29,7 +29,7 @@ from campaigns.accounts import CLIENT_LENGTH
 from campaigns.audit import record_change
 from campaigns.models import AuditEntry, LoginFailure, Screen
 from scheduler.models import PairingRequest
-from scheduler.players import register_player, secret_sha256
+from scheduler.players import active_credential, register_player, secret_sha256
 from signage.clock import Clock
 from signage.config import Settings
 from signage.errors import Conflict, Invalid, NotFound
@@ -65,6 +65,17 @@ class CodeRefused(Invalid):
     def __init__(self, kind: str, problem: str, fix: str) -> None:
         super().__init__(problem, fix)
         self.kind = kind
+
+
+class ReplaceUnconfirmed(Conflict):
+    """The screen has a player already: a new PC's credentials would replace it (the old PC stops working), which
+    the claimer confirms with `replace`."""
+
+    def __init__(self, screen_id: str, since: datetime) -> None:
+        problem = (f"the screen {screen_id!r} has a player already (paired {since:%Y-%m-%d %H:%M} UTC): pairing a "
+                   "new PC replaces its credentials and the old PC stops playing")
+        fix = "send replace: true to replace it, or pair the new PC with another screen"
+        super().__init__(problem, fix, errors=[{"field": "replace", "problem": problem, "fix": fix}])
 
 
 @dataclass(frozen=True)
@@ -116,16 +127,21 @@ def _open_request(session: Session, code: str, now: datetime) -> PairingRequest 
 
 
 def claim_code(session: Session, actor: Actor, clock: Clock, screen_id: str, code: str,
-               client: str | None) -> PairingRequest:
+               client: str | None, replace: bool = False) -> PairingRequest:
     """Pair the screen with the PC showing `code`, audited, in the caller's transaction (which the caller commits
     even when this raises: a wrong code is counted). NotFound for a screen outside the actor's subtree,
-    NotAllowed for a role that may not operate screens, Conflict for a retired screen, PairingThrottled after
-    too many wrong codes from `client`, CodeRefused for a code that is wrong, expired or used already."""
+    NotAllowed for a role that may not operate screens, Conflict for a retired screen, ReplaceUnconfirmed for a
+    screen that has a player already unless `replace` (the new PC's credentials replace the old one's),
+    PairingThrottled after too many wrong codes from `client`, CodeRefused for a code that is wrong, expired or
+    used already."""
     screen = fleet.screen_in_scope(session, actor, screen_id)
     fleet.require_screen_operator(actor)
     if screen.retired_at is not None:
         raise Conflict(f"the screen {screen.id!r} is retired: it plays nothing and no PC can be paired with it",
                        "pair the PC with a screen in use, or add a new screen for it")
+    held = active_credential(session, screen.id)
+    if held is not None and not replace:
+        raise ReplaceUnconfirmed(screen.id, held.created_at)
     now = clock.now()
     client = (client or "")[:CLIENT_LENGTH] or None
     _throttle(session, client, now)
@@ -147,7 +163,8 @@ def claim_code(session: Session, actor: Actor, clock: Clock, screen_id: str, cod
     found.screen_id, found.claimed_by, found.claimed_at = screen.id, actor.username, now
     record_change(session, actor, clock, action="screen.paired", entity_kind="screen", entity_id=screen.id,
                   organisation_id=screen.site.organisation_id,
-                  after={"code": shown_code(found.code), "client": found.client})
+                  after={"code": shown_code(found.code), "client": found.client,
+                         "replaces_player_of": held.created_at.isoformat() if held is not None else None})
     session.flush()
     return found
 

@@ -71,6 +71,12 @@ def revoke_player(session: Session, screen_id: str, now: datetime) -> bool:
     return True
 
 
+def active_credential(session: Session, screen_id: str) -> PlayerCredential | None:
+    """The screen's player's credentials while they work (not revoked); None when no PC plays it."""
+    credential = session.get(PlayerCredential, screen_id)
+    return credential if credential is not None and credential.revoked_at is None else None
+
+
 def active_credentials(session: Session) -> list[PlayerCredential]:
     return list(session.scalars(select(PlayerCredential).where(PlayerCredential.revoked_at.is_(None))
                                 .order_by(PlayerCredential.player_id)))

@@ -144,3 +144,54 @@ def test_one_address_holds_at_most_ten_open_codes(web, clock):
     assert refused.status_code == 429 and "too many pairing codes" in refused.json()["detail"]
     clock.advance(CODE_TTL + timedelta(seconds=1))
     ask(web)
+
+
+def paired(web, staff) -> PlayerConfig:
+    """A PC paired with SCREEN: its config."""
+    secret, code = ask(web)
+    assert staff.post(f"/api/v1/screens/{SCREEN}/pairing", json={"code": code}).status_code == 200
+    return PlayerConfig.model_validate(poll(web, secret).json())
+
+
+def test_pairing_a_screen_that_has_a_player_needs_replace_and_then_the_old_pc_stops_working(web, api, database):
+    staff = api("phula-staff")
+    old = paired(web, staff)
+    secret, code = ask(web)
+    refused = staff.post(f"/api/v1/screens/{SCREEN}/pairing", json={"code": code})
+    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+    body = refused.json()
+    assert "has a player already" in body["detail"] and "replace: true" in body["detail"]
+    assert [error["field"] for error in body["errors"]] == ["replace"] and "replace: true" in body["errors"][0]["fix"]
+    assert poll(web, secret).status_code == 202  # the code stays unclaimed, the old PC keeps working
+    with database.sessions() as session:
+        assert player_secret_matches(session, SCREEN, old.password)
+
+    assert staff.post(f"/api/v1/screens/{SCREEN}/pairing", json={"code": code, "replace": True}).status_code == 200
+    new = PlayerConfig.model_validate(poll(web, secret).json())
+    with database.sessions() as session:
+        assert player_secret_matches(session, SCREEN, new.password)
+        assert not player_secret_matches(session, SCREEN, old.password)
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.entity_id == SCREEN,
+                                                         AuditEntry.action == "screen.paired")
+                                .order_by(AuditEntry.id.desc())).first()
+        assert entry.after["replaces_player_of"] is not None
+
+
+def test_the_screen_page_warns_before_a_new_code_replaces_the_screens_player(web, api):
+    page = "/screens/" + SCREEN
+    csrf = sign_in(web, "phula-staff")
+    assert 'id="pairing-replaces"' not in web.get(page).text  # no player yet: nothing to replace
+    paired(web, api("phula-staff"))
+    shown = web.get(page).text
+    assert "Màn hình này đã có máy phát" in shown and "ghép mã mới sẽ thay thế máy cũ" in shown
+    assert 'id="pairing-replace" required' in shown
+
+    secret, code = ask(web)
+    unticked = web.post(f"{page}/pairing", data={"code": code, "csrf_token": csrf}, follow_redirects=False)
+    assert unticked.status_code == 303 and "pairing=unconfirmed" in unticked.headers["location"]
+    assert "đánh dấu ô xác nhận" in web.get(unticked.headers["location"]).text
+    assert poll(web, secret).status_code == 202
+    ticked = web.post(f"{page}/pairing", data={"code": code, "replace": "true", "csrf_token": csrf},
+                      follow_redirects=False)
+    assert ticked.status_code == 303 and "pairing=paired" in ticked.headers["location"]
+    assert poll(web, secret).status_code == 200

@@ -28,6 +28,7 @@ from campaigns.screen_state import STATES, ScreenState, ScreenStateName, playing
 from campaigns.timeline import day_timeline, timeline_svg
 from campaigns.windows import DAY_NAMES
 from scheduler.plan_store import newest_body
+from scheduler.players import active_credential
 from scheduler.screen_actions import screenshot_path
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClockDep, LanguageDep, SessionDep, SettingsDep, render
@@ -447,6 +448,7 @@ def screen_page(screen_id: str, request: Request, session: SessionDep, clock: Cl
         "screen": screen, "state": state, "playing": playing_now(session, state.now_playing, plan),
         "groups": fleet.visible_groups(session, actor, screen), "can_manage": may_manage_fleet(actor),
         "timeline": timeline, "timeline_svg": svg, "plan": plan, "local_time": _local_time,
+        "paired_player": active_credential(session, screen.id),
         **screen_actions_context(request, session, actor, screen, settings, now),
     }, language, actor)
 

@@ -45,6 +45,8 @@ class PairingWaiting(BaseModel):
 class PairingClaim(BaseModel):
     code: str = Field(min_length=1, max_length=32, description="the code the screen shows (case, spaces and "
                                                                 "dashes do not matter)", examples=["ABC-DEF"])
+    replace: bool = Field(False, description="true to pair a screen that has a player already: the new PC's "
+                                             "credentials replace the old one's, which stops playing")
 
 
 class PairingClaimed(BaseModel):
@@ -97,7 +99,8 @@ def fetch_config(body: PairingAsk, request: Request, session: SessionDep, clock:
 
 
 @api.post("/api/v1/screens/{screen_id}/pairing", response_model=PairingClaimed, tags=["screens"],
-          responses={409: {"description": "the screen is retired"},
+          responses={409: {"description": "the screen is retired, or has a player already and `replace` is not "
+                                          "true"},
                      422: {"description": "the code is wrong, expired or used already"},
                      429: {"description": "too many wrong codes from this address: wait for Retry-After seconds"}})
 def claim_code(screen_id: ScreenId, body: PairingClaim, actor: ActorDep, session: SessionDep, clock: ClockDep,
@@ -105,7 +108,7 @@ def claim_code(screen_id: ScreenId, body: PairingClaim, actor: ActorDep, session
     """Pair the screen with the PC that shows this code (staff and heads of the screen's unit or above): the PC
     then fetches its player's credentials and config, once, and starts. Audited."""
     try:
-        claimed = pairing.claim_code(session, actor, clock, screen_id, body.code, client)
+        claimed = pairing.claim_code(session, actor, clock, screen_id, body.code, client, body.replace)
     except pairing.PairingThrottled as exc:
         session.commit()
         raise Problem(429, f"{exc}; wait before trying again", {"Retry-After": str(exc.retry_after_seconds)}) from None
@@ -118,14 +121,16 @@ def claim_code(screen_id: ScreenId, body: PairingClaim, actor: ActorDep, session
 
 @pages.post("/screens/{screen_id}/pairing")
 def claim_code_form(screen_id: ScreenId, code: Annotated[str, Form(max_length=32)], actor: PageActorDep,
-                    session: SessionDep, clock: ClockDep, client: ClientAddressDep) -> RedirectResponse:
+                    session: SessionDep, clock: ClockDep, client: ClientAddressDep,
+                    replace: Annotated[bool, Form()] = False) -> RedirectResponse:
     try:
-        pairing.claim_code(session, actor, clock, screen_id, code, client)
+        pairing.claim_code(session, actor, clock, screen_id, code, client, replace)
     except NotFound as exc:
         raise page_not_found(exc) from None
     except (NotAllowed, Conflict) as exc:
         session.rollback()
-        refused = "not_allowed" if isinstance(exc, NotAllowed) else "retired"
+        refused = ("not_allowed" if isinstance(exc, NotAllowed) else "unconfirmed"
+                   if isinstance(exc, pairing.ReplaceUnconfirmed) else "retired")
         return RedirectResponse(f"/screens/{screen_id}?pairing={refused}#pairing", status_code=303)
     except pairing.PairingThrottled:
         session.commit()
