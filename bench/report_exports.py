@@ -38,7 +38,8 @@ def plays(count: int):
     at = START
     for i in range(count):
         at += step
-        yield {"player_id": f"hn-hadong-{i % 10000:05d}", "site_id": "hadong-phula", "site": "Bộ phận một cửa Phú La",
+        yield {"player_id": f"hn-hadong-{i % 10000:05d}", "screen_name": f"Khu tiếp dân – màn LCD {i % 10000}",
+               "site_id": "hadong-phula", "site": "Bộ phận một cửa Phú La",
                "organisation_id": "hn-hadong", "organisation": "UBND quận Hà Đông", "reason": None,
                "campaign_id": "ihanoi-2024", "campaign_name": "iHanoi — Công dân số", "media": "ab" * 32,
                "media_name": "ihanoi-30s.mp4", "kind": "spot", "scheduled_start": at, "started_at": at,

@@ -50,6 +50,24 @@ def test_screen_days_list_the_short_ones_first_with_their_causes(closed):
     assert next(r for r in rows if r["screen_id"] == VANQUAN)["compliance"] == pytest.approx(0.9)
 
 
+def test_screen_days_name_their_screen_and_campaign_in_the_one_query_beside_the_ids(closed):
+    from sqlalchemy import event
+
+    statements = []
+    with closed.sessions() as session:
+        engine = session.get_bind()
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listen)
+        try:
+            rows = list(screen_days(session, hadong()))
+        finally:
+            event.remove(engine, "before_cursor_execute", listen)
+    assert len(statements) == 1  # the names are joined in, not asked for row by row
+    phula = next(r for r in rows if r["screen_id"] == PHULA_1)
+    assert phula["screen_name"] == "Khu tiếp dân – màn LCD 1"
+    assert phula["campaign_id"] == "ihanoi-2024" and phula["campaign_name"].startswith("Tuyên truyền ứng dụng iHanoi")
+
+
 def test_a_ward_sees_only_its_own_screen_days(closed):
     scope = Scope("hn-hadong-vanquan", "Phường Văn Quán", "/hn/hn-hadong/hn-hadong-vanquan/", TUESDAY, TUESDAY)
     with closed.sessions() as session:

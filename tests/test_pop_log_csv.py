@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import delete, insert, text
 
-from campaigns.kinds import CampaignStatus, OrgKind, ScreenKind, SiteKind, WindowPolicy
+from campaigns.kinds import CampaignStatus, MediaKind, OrgKind, ScreenKind, SiteKind, WindowPolicy
 from campaigns.models import Campaign, Organisation, Screen, Site
+from media.models import MediaAsset
 from scheduler.database import Database, open_database
 from scheduler.models import PlayRecord
 from scheduler.reports.columns import POP_COLUMNS
@@ -42,7 +43,8 @@ def fill(database: Database) -> None:
             ("hn-w10", "=Phường Mười", OrgKind.ward, "hn-d1", "/hn/hn-d1/hn-w10/")]
     sites = [("s-a", 'Nhà văn hoá "Tổ 5", ngõ 3', "hn-w1"), ("s-b", "-2 lối vào", "hn-w10"),
              ("s-c", '@Ngã tư "Sở"', "hn-d1")]
-    screens = [("scr-a", "s-a"), ("scr-b", "s-b"), ("scr-c", "s-c")]
+    screens = [("scr-a", "s-a", 'Màn hình "sảnh"'), ("scr-b", "s-b", "Màn hình cổng"), ("scr-c", "s-c", "+Màn hình C")]
+    campaigns = [("ihanoi", "iHanoi, công dân số"), ("other", "Chiến dịch khác")]
     plays = [
         # (screen, campaign, kind, scheduled, started, status, reason)
         ("scr-a", "ihanoi", "spot", utc(1), utc(1), "completed", None),
@@ -64,13 +66,20 @@ def fill(database: Database) -> None:
         session.execute(insert(Site), [{"id": i, "name": n, "kind": SiteKind.ward_office, "organisation_id": o,
                                         "timezone": ZONE, "address": None, "operating_hours": None,
                                         "peak_windows": None} for i, n, o in sites])
-        session.execute(insert(Screen), [{"id": i, "site_id": s, "name": i, "kind": ScreenKind.lcd, "width": 1920,
-                                          "height": 1080, "orientation": None, "enabled": True} for i, s in screens])
+        session.execute(insert(Screen), [{"id": i, "site_id": s, "name": n, "kind": ScreenKind.lcd, "width": 1920,
+                                          "height": 1080, "orientation": None, "enabled": True}
+                                         for i, s, n in screens])
         session.execute(insert(Campaign), [{
-            "id": campaign, "organisation_id": "hn", "name": campaign, "description": None, "start_date": DAY,
+            "id": campaign, "organisation_id": "hn", "name": name, "description": None, "start_date": DAY,
             "end_date": DAY + timedelta(days=9), "plays_per_day": 10, "window_policy": WindowPolicy.peak,
             "explicit_windows": None, "priority": 0, "status": CampaignStatus.active, "created_at": now,
-            "updated_at": now} for campaign in ("ihanoi", "other")])
+            "updated_at": now} for campaign, name in campaigns])
+        # The file's name in the campaign's unit's library; another unit names the same bytes its own way.
+        session.execute(insert(MediaAsset), [{
+            "sha256": "ab" * 32, "organisation_id": unit, "kind": MediaKind.video, "mime": "video/mp4",
+            "bytes": 1000, "duration_ms": 15000, "width": 1920, "height": 1080, "container": "mp4",
+            "video_codec": "h264", "audio_codec": None, "original_name": name, "created_at": now}
+            for unit, name in (("hn", "ihanoi-15s.mp4"), ("hn-w1", "của phường.mp4"))])
         session.execute(insert(PlayRecord), [{
             "play_id": f"{n:02d}-{screen}", "player_id": screen, "spot_id": None, "campaign_id": campaign,
             "media": "ab" * 32, "kind": kind, "scheduled_start": scheduled, "started_at": started,
@@ -115,16 +124,34 @@ def test_the_bytes_are_the_documented_format(twins):
     for database in twins:
         data = exported(database, WARD, "en")
         header, first, makegood, failed = data.decode("utf-8-sig").split("\r\n")[:4]
-        assert header == ("Started,Ended,Screen id,Site,Organisation,Campaign,Media (sha256),Kind,Scheduled,"
-                          "Duration (ms),Status,Reason,Play id")
-        assert first == ('2024-08-20T08:00:00.000+07:00,2024-08-20T08:00:15.000+07:00,"scr-a",'
-                         '"Nhà văn hoá ""Tổ 5"", ngõ 3","UBND phường ""Một"", Hà Nội","ihanoi","' + "ab" * 32 +
-                         '","spot",2024-08-20T08:00:00.000+07:00,15000,"completed","","00-scr-a"')
+        # Names first, as people read them; the ids tools match on after them.
+        assert header == ("Started,Ended,Screen,Site,Organisation,Campaign,Media,Kind,Scheduled,Duration (ms),"
+                          "Status,Reason,Screen id,Campaign id,Media (sha256),Play id")
+        assert first == ('2024-08-20T08:00:00.000+07:00,2024-08-20T08:00:15.000+07:00,"Màn hình ""sảnh""",'
+                         '"Nhà văn hoá ""Tổ 5"", ngõ 3","UBND phường ""Một"", Hà Nội","iHanoi, công dân số",'
+                         '"ihanoi-15s.mp4","spot",2024-08-20T08:00:00.000+07:00,15000,"completed","","scr-a",'
+                         '"ihanoi","' + "ab" * 32 + '","00-scr-a"')
         # Milliseconds are cut, never rounded up (08:30:05.9996 is not 08:30:06); no scheduled start is empty.
         assert makegood.startswith("2024-08-20T08:30:05.999+07:00,2024-08-20T08:30:20.999+07:00,")
         assert ',"makegood",,15000,' in makegood
         # A line break inside a quoted text stays a bare LF: only the line ends are CRLF.
-        assert failed.endswith(',"failed","libVLC: ""x.mp4"",\nkhông phát được","02-scr-a"')
+        assert failed.endswith(',"failed","libVLC: ""x.mp4"",\nkhông phát được","scr-a","ihanoi","' + "ab" * 32 +
+                               '","02-scr-a"')
+
+
+def test_the_log_names_its_screens_campaigns_and_files_and_keeps_their_ids_after(twins):
+    """Each screen, campaign and file by its name, the file's as the campaign's unit's library has it (not another
+    unit's name for the same bytes), and their ids after the rest; lines with no quote in them, written the fast way
+    (no cell to double or make inert), read the same from both databases."""
+    for database in twins:
+        with database.sessions() as session, session.begin():
+            session.execute(delete(PlayRecord).where(PlayRecord.play_id == "09-scr-b"))  # its reason has a quote
+    sqlite, postgresql = twins
+    data = exported(sqlite, WARD_10)
+    assert data == exported(postgresql, WARD_10)
+    [row] = lines(data)[1:]
+    assert row[2:7] == ["Màn hình cổng", "'-2 lối vào", "'=Phường Mười", "iHanoi, công dân số", "ihanoi-15s.mp4"]
+    assert row[12:] == ["scr-b", "ihanoi", "ab" * 32, "05-scr-b"]
 
 
 def test_the_scope_keeps_to_its_subtree_period_and_campaign(twins):
@@ -155,7 +182,8 @@ def test_formula_starts_in_names_and_reasons_are_made_inert(twins):
         assert rows["05-scr-b"][3:5] == ["'-2 lối vào", "'=Phường Mười"]
         assert rows["06-scr-c"][3] == '\'@Ngã tư "Sở"' and rows["06-scr-c"][11] == "'-mất điện"
         assert rows["03-scr-a"][11] == "'=1+1"
-        assert rows["04-scr-a"][5] == ""  # no campaign
+        assert rows["06-scr-c"][2] == "'+Màn hình C" and rows["06-scr-c"][12] == "scr-c"
+        assert rows["04-scr-a"][5:7] == ["", ""] and rows["04-scr-a"][13:15] == ["", "ab" * 32]  # no campaign
         assert rows["09-scr-b"][8] == "2024-08-15T08:00:00.000+07:00" and rows["09-scr-b"][11] == 'màn hình "đen"'
 
 
@@ -234,7 +262,8 @@ def test_ids_starting_like_a_formula_are_made_inert_by_both_databases(twins):
     assert data == exported(postgresql, CITY)
     rows = {row[-1]: row for row in lines(data)[1:]}
     evil = rows["'-1+2-evil"]
-    assert evil[5:7] == ["'" + FORMULA, "'" + FORMULA]
+    assert evil[13:15] == ["'" + FORMULA, "'" + FORMULA]
+    assert evil[5:7] == ["'@SUM(1+1)*cmd|' /C calc'!A0", ""]  # no file of that name in the library
     assert evil[9] == "15000"  # a number stays a number
-    assert rows["tab-start-0001"][5:7] == ["'\t=1+1", "'\r=2+2"] and rows["tab-start-0001"][11] == "'\t@x"
-    assert rows["00-scr-a"][2] == "scr-a" and rows["00-scr-a"][5] == "ihanoi"  # ordinary ids are left alone
+    assert rows["tab-start-0001"][13:15] == ["'\t=1+1", "'\r=2+2"] and rows["tab-start-0001"][11] == "'\t@x"
+    assert rows["00-scr-a"][12:14] == ["scr-a", "ihanoi"]  # ordinary ids are left alone

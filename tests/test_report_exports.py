@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.reports.charts import compliance_by_unit, delivery_by_hour
+from scheduler.reports.columns import POP_COLUMNS
 from scheduler.reports.exports import write_csv, write_pdf, write_xlsx
 from scheduler.reports.formulas import inert
 from scheduler.reports.playout import PLAYOUT_FIELDS, write_playout_csv
@@ -561,3 +562,49 @@ def test_playout_times_are_utc_with_milliseconds_and_the_offset_of_the_moment_ac
 def test_playout_reads_iso_text_times_as_well_as_datetimes():
     _, [record] = playout([play(started_at="2024-08-20T10:00:00.120+07:00", ended_at="2024-08-20T03:00:30Z")])
     assert record[1:5] == ["2024-08-20T03:00:00.120", "+07:00", "2024-08-20T03:00:30.000", "+07:00"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The proof-of-play log: names for people, the ids tools match on after them (issue 18, item 4)
+
+
+def pop_report(rows) -> Report:
+    return Report(kind="pop", title="Nhật ký phát sóng", organisation="Quận Hà Đông",
+                  period=(date(2024, 8, 20), date(2024, 8, 20)), generated_at=GENERATED,
+                  sheets=[Sheet("Nhật ký", POP_COLUMNS, rows)], timezone="Asia/Ho_Chi_Minh")
+
+
+LOG = [play(screen_name="Màn hình sảnh Phú La", site="Bộ phận một cửa Phú La", organisation="Phường Phú La",
+            reason=None),
+       # a file no library names, of a play of no campaign: only its id to show
+       play(screen_name="Màn hình sảnh Phú La", site="Bộ phận một cửa Phú La", organisation="Phường Phú La",
+            reason=None, campaign_id=None, campaign_name=None, media="cd" * 32, media_name=None, kind="alert")]
+
+
+def test_the_logs_csv_and_xlsx_name_screens_campaigns_and_files_and_keep_their_ids_after(tmp_path):
+    _, rows = csv_rows(pop_report(LOG))
+    assert rows[0][2:7] == ["Màn hình", "Điểm đặt", "Đơn vị", "Chiến dịch", "Nội dung"]
+    assert rows[0][12:] == ["Mã màn hình", "Mã chiến dịch", "Media (sha256)", "Mã lượt phát"]
+    assert rows[1][2:7] == ["Màn hình sảnh Phú La", "Bộ phận một cửa Phú La", "Phường Phú La",
+                            "iHanoi, Công dân số", "ihanoi-30s.mp4"]
+    assert rows[1][12:] == ["hn-hadong-phula-001", "ihanoi-2024", "ab" * 32, "5f0c6a52-8d1e-4c1b-9a43-0d7b2f4a9e11"]
+    assert rows[2][5:7] == ["", ""] and rows[2][13:15] == ["", "cd" * 32]
+    path = tmp_path / "log.xlsx"
+    write_xlsx(pop_report(LOG), path)
+    sheet = openpyxl.load_workbook(path)["Nhật ký"]
+    header, first = ([cell.value for cell in row] for row in sheet.iter_rows(max_row=2))
+    assert header[2] == "Màn hình" and header[12:15] == ["Mã màn hình", "Mã chiến dịch", "Media (sha256)"]
+    assert first[2] == "Màn hình sảnh Phú La" and first[5:7] == ["iHanoi, Công dân số", "ihanoi-30s.mp4"]
+    assert first[12:15] == ["hn-hadong-phula-001", "ihanoi-2024", "ab" * 32]
+
+
+def test_the_logs_pdf_shows_the_names_alone_and_an_id_only_where_there_is_no_name(tmp_path):
+    path = tmp_path / "log.pdf"
+    write_pdf(pop_report(LOG), path)
+    # In the order drawn, whitespace dropped: the table's narrow columns wrap names anywhere.
+    text = "".join(subprocess.run(["pdftotext", "-raw", str(path), "-"], check=True, capture_output=True,
+                                  text=True).stdout.split())
+    assert "MànhìnhsảnhPhúLa" in text and "ihanoi-30s.mp4" in text and "iHanoi,Côngdânsố" in text
+    assert "hn-hadong-phula-001" not in text and "ihanoi-2024" not in text and "ab" * 8 not in text
+    assert "Mãmànhình" not in text and "sha256" not in text
+    assert "cd" * 32 in text  # the file no library names

@@ -77,11 +77,37 @@ def test_the_pop_log_page_and_pdf_name_screens_campaigns_and_files_and_the_csv_k
         "/api/v1/reports/pop/export", params={**PERIOD, "format": "csv"}).content.decode("utf-8-sig")))
     header, first = next(listed), next(listed)
     assert re.fullmatch(r"[0-9a-f]{64}", first[header.index("Media (sha256)")])  # tools match files by hash
+    # Names first, for people; the ids tools match on after them.
+    assert header.index("Màn hình") < header.index("Chiến dịch") < header.index("Mã màn hình")
+    assert header.index("Mã màn hình") < header.index("Mã chiến dịch") < header.index("Media (sha256)")
+    assert first[header.index("Chiến dịch")].startswith("Tuyên truyền ứng dụng iHanoi")
+    assert first[header.index("Mã chiến dịch")] == "ihanoi-2024"
+    assert first[header.index("Mã màn hình")].startswith("hn-hadong-")
+    assert first[header.index("Màn hình")] and not first[header.index("Màn hình")].startswith("hn-hadong-")
     pdf = tmp_path / "pop.pdf"
     pdf.write_bytes(reports("hadong-manager").get("/api/v1/reports/pop/export",
                                                   params={**PERIOD, "format": "pdf"}).content)
     text = pdf_text(pdf)
     assert "iHanoi" in text and "hn-hadong-phula-001" not in text
+
+
+def test_the_compliance_screen_days_on_the_page_and_in_the_pdf_name_screens_and_campaigns(web, reports, tmp_path):
+    from tests.test_report_exports import pdf_text
+
+    sign_in(web, "hadong-manager")
+    page = web.get("/reports", params={"kind": "compliance", **PERIOD}).text
+    days = page[page.index('id="sheet-4"'):]
+    days = days[:days.index("</table>")]
+    assert "Khu tiếp dân – màn LCD 1" in days and "Tuyên truyền ứng dụng iHanoi" in days
+    assert "hn-hadong-phula-001" not in days and "ihanoi-2024" not in days
+    pdf = tmp_path / "compliance.pdf"
+    pdf.write_bytes(reports("hadong-manager").get("/api/v1/reports/compliance/export",
+                                                  params={**PERIOD, "format": "pdf"}).content)
+    text = pdf_text(pdf)
+    assert "hn-hadong-phula-001" not in text and "ihanoi-2024" not in text
+    rows = list(csv.reader(io.StringIO(reports("hadong-manager").get(
+        "/api/v1/reports/compliance/export", params={**PERIOD, "format": "csv"}).content.decode("utf-8-sig"))))
+    assert "hn-hadong-phula-001" in {row[3] for row in rows}  # the CSV keeps the ids tools match on
 
 
 # -- formula injection (issue 16, item 5) -----------------------------------------------------------------------
@@ -108,7 +134,8 @@ def test_the_pop_log_csv_from_the_api_writes_no_live_formula(reports, formula_pl
     assert answer.status_code == 200, answer.text
     rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"), newline="")))
     (row,) = [row for row in rows if row[-1] == formula_play]
-    assert row[5:7] == ["'" + FORMULA, "'" + FORMULA]  # campaign, media: before the fix, "=HYPERLINK(..." as is
+    assert row[13:15] == ["'" + FORMULA, "'" + FORMULA]  # campaign, media: before the fix, "=HYPERLINK(..." as is
+    assert row[5] == "'@SUM(1+1)*cmd|' /C calc'!A0"  # the campaign's name, typed by staff
 
 
 def test_the_pop_log_xlsx_from_the_api_writes_no_live_formula(reports, formula_play, tmp_path):
@@ -122,7 +149,8 @@ def test_the_pop_log_xlsx_from_the_api_writes_no_live_formula(reports, formula_p
     path.write_bytes(answer.content)
     sheet = openpyxl.load_workbook(path)["Nhật ký"]
     (row,) = [row for row in sheet.iter_rows(min_row=2) if row[-1].value == formula_play]
-    assert [(cell.value, cell.data_type) for cell in row[5:7]] == [("'" + FORMULA, "s")] * 2
+    assert [(cell.value, cell.data_type) for cell in row[13:15]] == [("'" + FORMULA, "s")] * 2
+    assert (row[5].value, row[5].data_type) == ("'@SUM(1+1)*cmd|' /C calc'!A0", "s")
     assert row[9].value == 15000 and row[9].data_type == "n"  # a number stays a number
 
 

@@ -21,11 +21,12 @@ UNIT_ID = Column("organisation_id", "Mã đơn vị", "Unit id", "id", 22)
 ORGANISATION = Column("organisation", "Đơn vị", "Organisation", "text", 28)
 SITE = Column("site", "Điểm đặt", "Site", "text", 30)
 SITE_KIND = Column("site_kind", "Loại điểm", "Site kind", "text", 24, words=labelled("site."))
-# Ids that have names: pages and PDFs show the name (table.for_reading), CSV and XLSX the id tools need.
-SCREEN_ID = Column("screen_id", "Mã màn hình", "Screen id", "id", 24,
-                   named_by=Column("screen_name", "Màn hình", "Screen", "text", 28))
-CAMPAIGN_ID = Column("campaign_id", "Chiến dịch", "Campaign", "id", 16,
-                     named_by=Column("campaign_name", "Chiến dịch", "Campaign", "text", 28))
+# Ids that have names: pages and PDFs show the name (table.for_reading); CSV and XLSX the id tools need, after the
+# name where a sheet lists both.
+SCREEN_NAME = Column("screen_name", "Màn hình", "Screen", "text", 28)
+SCREEN_ID = Column("screen_id", "Mã màn hình", "Screen id", "id", 24, named_by=SCREEN_NAME)
+CAMPAIGN_NAME = Column("campaign_name", "Chiến dịch", "Campaign", "text", 28)
+CAMPAIGN_ID = Column("campaign_id", "Mã chiến dịch", "Campaign id", "id", 16, named_by=CAMPAIGN_NAME)
 
 # -- the delivery ledger (compliance) ----------------------------------------------------------------------------
 SCREEN_DAYS = Column("screen_days", "Màn hình-ngày", "Screen-days", "int", 12)
@@ -44,8 +45,8 @@ CAUSE = Column("cause", "Nguyên nhân", "Cause", "text", 24)
 # -- the proof-of-play log ---------------------------------------------------------------------------------------
 STARTED_AT = Column("started_at", "Bắt đầu", "Started", "datetime", 20)
 ENDED_AT = Column("ended_at", "Kết thúc", "Ended", "datetime", 20)
-MEDIA = Column("media", "Media (sha256)", "Media (sha256)", "id", 20,
-               named_by=Column("media_name", "Nội dung", "Media", "text", 24))
+MEDIA_NAME = Column("media_name", "Nội dung", "Media", "text", 24)
+MEDIA = Column("media", "Media (sha256)", "Media (sha256)", "id", 20, named_by=MEDIA_NAME)
 PLAY_KIND = Column("kind", "Loại", "Kind", "text", 16, words=labelled("play.kind."))
 SCHEDULED_START = Column("scheduled_start", "Giờ theo lịch", "Scheduled", "datetime", 20)
 DURATION = Column("duration_ms", "Thời lượng", "Duration", "duration_ms", 10)
@@ -94,8 +95,10 @@ BY_SITE_COLUMNS = [replace(SITE, width=36), UNIT, *FIGURE_COLUMNS]
 DAY_COLUMNS = [DATE, ORGANISATION, SITE, SCREEN_ID, CAMPAIGN_ID, REQUIRED, PLANNED, DELIVERED, MAKEGOODS,
                DAY_COMPLIANCE, CAUSE]
 
-POP_COLUMNS = [STARTED_AT, ENDED_AT, replace(SCREEN_ID, key="player_id"), SITE, ORGANISATION, CAMPAIGN_ID, MEDIA,
-               PLAY_KIND, SCHEDULED_START, DURATION, PLAY_STATUS, REASON, PLAY_ID]
+# The log names its screen, campaign and file, and keeps their ids after the rest for tools (a page shows the names).
+POP_COLUMNS = [STARTED_AT, ENDED_AT, SCREEN_NAME, SITE, ORGANISATION, CAMPAIGN_NAME, MEDIA_NAME, PLAY_KIND,
+               SCHEDULED_START, DURATION, PLAY_STATUS, REASON, replace(SCREEN_ID, key="player_id"), CAMPAIGN_ID, MEDIA,
+               PLAY_ID]
 
 HEALTH_COLUMNS = [DATE, SCREEN_ID, SITE, ORGANISATION, UPTIME, FIRST_SEEN_IN_DAY, LAST_SEEN_IN_DAY, HAD_PLAN]
 NOW_COLUMNS = [SCREEN_ID, SITE, ORGANISATION, STATE, ATTENTION, LAST_SEEN, PLAN_CONFIRMED, CACHE_READY, CACHE_MISSING,

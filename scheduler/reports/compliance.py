@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.kinds import effective_peak_windows
-from campaigns.models import Organisation, Screen, Site
+from campaigns.models import Campaign, Organisation, Screen, Site
 from scheduler.models import DeliveryRollup, PlayRecord
 from scheduler.reports import charts
 from scheduler.reports.columns import BY_SITE_COLUMNS, BY_SITE_KIND_COLUMNS, BY_UNIT_COLUMNS, DAY_COLUMNS
@@ -153,18 +153,21 @@ def screen_days(session: Session, scope: Scope, limit: int | None = None) -> Ite
     short_first = case((met_requirement(), 1), else_=0)
     query = scope.filter_ledger(select(
         DeliveryRollup.local_date, Organisation.name.label("organisation"), Site.name.label("site"), Site.kind,
-        DeliveryRollup.screen_id, Screen.name.label("screen"), DeliveryRollup.campaign_id, DeliveryRollup.required,
-        DeliveryRollup.planned, DeliveryRollup.completed_in_peak, DeliveryRollup.completed_total,
-        DeliveryRollup.makegoods, DeliveryRollup.failed, DeliveryRollup.missed, cause.label("cause"))
-    ).order_by(short_first, DeliveryRollup.local_date, Organisation.path, Site.name, DeliveryRollup.screen_id,
-               DeliveryRollup.campaign_id)
+        DeliveryRollup.screen_id, Screen.name.label("screen"), DeliveryRollup.campaign_id,
+        Campaign.name.label("campaign"), DeliveryRollup.required, DeliveryRollup.planned,
+        DeliveryRollup.completed_in_peak, DeliveryRollup.completed_total, DeliveryRollup.makegoods,
+        DeliveryRollup.failed, DeliveryRollup.missed, cause.label("cause"))
+    ).outerjoin(Campaign, Campaign.id == DeliveryRollup.campaign_id).order_by(
+        short_first, DeliveryRollup.local_date, Organisation.path, Site.name, DeliveryRollup.screen_id,
+        DeliveryRollup.campaign_id)
     if limit is not None:
         query = query.limit(limit)
     for row in session.execute(query.execution_options(yield_per=2000)):
         delivered = min(row.completed_in_peak, row.required)
         yield {"date": row.local_date, "organisation": row.organisation, "site": row.site,
-               "site_kind": row.kind.value, "screen_id": row.screen_id, "screen": row.screen,
-               "campaign_id": row.campaign_id, "required": row.required, "planned": row.planned,
+               "site_kind": row.kind.value, "screen_id": row.screen_id, "screen_name": row.screen,
+               "campaign_id": row.campaign_id, "campaign_name": row.campaign, "required": row.required,
+               "planned": row.planned,
                "delivered": row.completed_in_peak, "delivered_total": row.completed_total,
                "makegoods": row.makegoods, "failed": row.failed, "missed": row.missed,
                "compliance": delivered / row.required, "cause": row.cause}

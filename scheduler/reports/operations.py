@@ -78,7 +78,8 @@ def pop_log_csv(session: Session, scope: Scope, timezone: str, language: str = "
 
 
 # The log's text columns, which the CSV always quotes (the others, times and the duration, never need quotes).
-_POP_QUOTED = ("player_id", "site", "organisation", "campaign_id", "media", "kind", "status", "reason", "play_id")
+_POP_QUOTED = ("screen_name", "site", "organisation", "campaign_name", "media_name", "kind", "status", "reason",
+               "player_id", "campaign_id", "media", "play_id")
 _CHUNK_ROWS = 20000
 _IN_LIST_MAX_SCREENS = 2000  # SQLite: up to this many screens in scope, the query names them; above, Python filters
 
@@ -92,18 +93,23 @@ def _pop_log_copy(session: Session, scope: Scope, minutes: int) -> Iterator[byte
     def local(column):
         return _local_text(column, minutes)
 
-    # A screen's site and organisation in one lookup the server remembers per screen (Memoize), not three joins
-    # per row; OFFSET 0 keeps the planner from flattening it back into those joins.
-    names = (scope.filter_screens(select(text(Site.name).label("site"), text(Organisation.name).label("organisation"))
-                                  .select_from(Screen))
+    # A screen's names in one lookup the server remembers per screen (Memoize), not three joins per row; OFFSET 0
+    # keeps the planner from flattening it back into those joins.
+    names = (scope.filter_screens(select(text(Screen.name).label("screen_name"), text(Site.name).label("site"),
+                                         text(Organisation.name).label("organisation")).select_from(Screen))
              .where(Screen.id == PlayRecord.player_id).offset(0).lateral("names"))
     query = (select(local(PlayRecord.started_at).label("started_at"), local(PlayRecord.ended_at).label("ended_at"),
-                    text(PlayRecord.player_id).label("player_id"), names.c.site, names.c.organisation,
-                    text(PlayRecord.campaign_id).label("campaign_id"), text(PlayRecord.media).label("media"),
+                    names.c.screen_name, names.c.site, names.c.organisation,
+                    text(Campaign.name).label("campaign_name"), text(MediaAsset.original_name).label("media_name"),
                     text(PlayRecord.kind).label("kind"), local(PlayRecord.scheduled_start).label("scheduled_start"),
                     PlayRecord.duration_ms, text(PlayRecord.status).label("status"),
-                    text(PlayRecord.reason).label("reason"), text(PlayRecord.play_id).label("play_id"))
+                    text(PlayRecord.reason).label("reason"), text(PlayRecord.player_id).label("player_id"),
+                    text(PlayRecord.campaign_id).label("campaign_id"), text(PlayRecord.media).label("media"),
+                    text(PlayRecord.play_id).label("play_id"))
              .select_from(PlayRecord).join(names, true())
+             .outerjoin(Campaign, Campaign.id == PlayRecord.campaign_id)
+             .outerjoin(MediaAsset, (MediaAsset.sha256 == PlayRecord.media)  # the campaign's unit's name of the file
+                        & (MediaAsset.organisation_id == Campaign.organisation_id))
              .where(PlayRecord.local_date.between(scope.first, scope.last)))
     if scope.campaign_id is not None:
         query = query.where(PlayRecord.campaign_id == scope.campaign_id)
@@ -137,10 +143,13 @@ def _crlf_lines(rows: list, encoding: str) -> bytes:
 def _pop_log_lines(session: Session, scope: Scope, minutes: int) -> Iterator[bytes]:
     """SQLite: the log's own index (which holds every column read here) walked in order, and each line put
     together in Python from the raw columns: SQLite's own string functions (strftime, ||, printf) cost more per
-    row than an f-string. Site and organisation names are looked up once per screen."""
-    names = {screen_id: f"{_csv_quote(inert(screen_id))},{_csv_quote(inert(site))},{_csv_quote(inert(organisation))}"
-             .encode() for screen_id, site, organisation in session.execute(
-                 scope.filter_screens(select(Screen.id, Site.name, Organisation.name)))}
+    row than an f-string. The names of screens (with their site and organisation), campaigns and files are looked
+    up once each, as CSV cells ready to join."""
+    names = {screen_id: (",".join(_csv_quote(inert(name)) for name in (screen, site, organisation)).encode(),
+                         _csv_quote(inert(screen_id)))
+             for screen_id, screen, site, organisation in session.execute(
+                 scope.filter_screens(select(Screen.id, Screen.name, Site.name, Organisation.name)))}
+    campaigns = _campaign_cells(session, scope)
     query = (select(PlayRecord.player_id, PlayRecord.started_at, PlayRecord.ended_at,
                     func.coalesce(PlayRecord.campaign_id, ""), PlayRecord.media, PlayRecord.kind,
                     func.coalesce(PlayRecord.scheduled_start, ""), PlayRecord.duration_ms, PlayRecord.status,
@@ -162,11 +171,31 @@ def _pop_log_lines(session: Session, scope: Scope, minutes: int) -> Iterator[byt
     try:
         cursor.execute(str(compiled), parameters)
         local, offset = _local_minutes(scope, minutes), _offset_text(minutes)
-        plain = all(text.count(b'"') == 6 for text in names.values())
+        plain = (all(cells.count(b'"') == 6 and screen_id.count('"') == 2 for cells, screen_id in names.values())
+                 and all(cells.count(b'"') == 2 and all(name.count(b'"') == 2 for name in files.values())
+                         for cells, files in campaigns.values()))
         while rows := cursor.fetchmany(_CHUNK_ROWS):
-            yield _pop_lines(rows, names, local, offset, minutes, plain)
+            yield _pop_lines(rows, names, campaigns, local, offset, minutes, plain)
     finally:
         cursor.close()
+
+
+_NO_CAMPAIGN: tuple[bytes, dict[str, bytes]] = (b',"",', {})
+
+
+def _campaign_cells(session: Session, scope: Scope) -> dict[str, tuple[bytes, dict[str, bytes]]]:
+    """Each campaign of the scope by id: its name as a CSV cell between commas, and its unit's library (a file's
+    name as a CSV cell by its sha256), as `pop_log` joins them; campaigns of one unit share its library."""
+    query = select(Campaign.id, Campaign.name, Campaign.organisation_id)
+    if scope.campaign_id is not None:
+        query = query.where(Campaign.id == scope.campaign_id)
+    found = session.execute(query).all()
+    libraries: dict[str, dict[str, bytes]] = {unit: {} for _, _, unit in found}
+    for unit, sha256, name in session.execute(select(MediaAsset.organisation_id, MediaAsset.sha256,
+                                                     MediaAsset.original_name)
+                                              .where(MediaAsset.organisation_id.in_(sorted(libraries)))):
+        libraries[unit][sha256] = _csv_quote(inert(name)).encode()
+    return {campaign: (f",{_csv_quote(inert(name))},".encode(), libraries[unit]) for campaign, name, unit in found}
 
 
 def _local_minutes(scope: Scope, minutes: int) -> dict[str, str]:
@@ -191,34 +220,38 @@ def _offset_text(minutes: int) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _pop_lines(rows: list[tuple], names: dict[str, bytes], local: dict[str, str], offset: str, minutes: int,
+def _pop_lines(rows: list[tuple], names: dict[str, tuple[bytes, str]],
+               campaigns: dict[str, tuple[bytes, dict[str, bytes]]], local: dict[str, str], offset: str, minutes: int,
                plain: bool) -> bytes:
-    """The CSV lines of the rows of screens in `names` (their id, site and organisation as CSV bytes). Each time is
-    its local minute, then its seconds and milliseconds as stored (cut, never rounded), then the offset. The rest
-    of a line is ASCII but for a reason or an id now and then, and is encoded on its own: a line with the
-    Vietnamese names in it would be a wide str, slower to build and to encode. Text is quoted without doubling its
-    quotes and without the formula check first, which the count of quotes and a search for a quoted cell starting
-    like a formula then prove were right (no text held a quote, none starts like a formula), else the lines are
-    made again with quotes doubled and each text made inert (formulas.py's rule; the names were made so already)."""
+    """The CSV lines of the rows of screens in `names` (their names, site and organisation as CSV bytes, and their
+    id as a CSV cell), with their campaign's and file's names from `campaigns`. Each time is its local minute, then
+    its seconds and milliseconds as stored (cut, never rounded), then the offset. The rest of a line is ASCII but
+    for a reason or an id now and then, and is encoded on its own: a line with the Vietnamese names in it would be
+    a wide str, slower to build and to encode. Text is quoted without doubling its quotes and without the formula
+    check first, which the count of quotes and a search for a quoted cell starting like a formula then prove were
+    right (no text held a quote, none starts like a formula), else the lines are made again with quotes doubled and
+    each text made inert (formulas.py's rule; the names were made so already)."""
     try:
-        lines = [f"{local[a[:16]]}{a[16:23]}{offset},{local[b[:16]]}{b[16:23]}{offset},".encode() + screen +
-                 f',"{campaign}","{media}","{kind}",{local[s[:16]]}{s[16:23]}{s and offset},{duration},"{status}",'
-                 f'"{reason}","{play}"\r\n'.encode()
+        lines = [f"{local[a[:16]]}{a[16:23]}{offset},{local[b[:16]]}{b[16:23]}{offset},".encode() + screen[0] +
+                 (named := campaigns.get(campaign, _NO_CAMPAIGN))[0] + named[1].get(media, b'""') +
+                 f',"{kind}",{local[s[:16]]}{s[16:23]}{s and offset},{duration},"{status}","{reason}",{screen[1]},'
+                 f'"{campaign}","{media}","{play}"\r\n'.encode()
                  for player, a, b, campaign, media, kind, s, duration, status, reason, play in rows
                  if (screen := names.get(player)) is not None]
     except KeyError:  # a minute outside the period (an end, or a scheduled start, days off): add its days
         _add_days_of(local, minutes, rows)
-        return _pop_lines(rows, names, local, offset, minutes, plain)
+        return _pop_lines(rows, names, campaigns, local, offset, minutes, plain)
     data = b"".join(lines)
-    if plain and data.count(b'"') == 18 * len(lines) and FORMULA_CELL.search(data) is None:
+    if plain and data.count(b'"') == 24 * len(lines) and FORMULA_CELL.search(data) is None:
         return data
 
     def q(text: str) -> str:
         return _csv_quote(inert(text))
 
-    return b"".join([f"{local[a[:16]]}{a[16:23]}{offset},{local[b[:16]]}{b[16:23]}{offset},".encode() + screen +
-                     f",{q(campaign)},{q(media)},{q(kind)},{local[s[:16]]}{s[16:23]}{s and offset},{duration},"
-                     f"{q(status)},{q(reason)},{q(play)}\r\n".encode()
+    return b"".join([f"{local[a[:16]]}{a[16:23]}{offset},{local[b[:16]]}{b[16:23]}{offset},".encode() + screen[0] +
+                     (named := campaigns.get(campaign, _NO_CAMPAIGN))[0] + named[1].get(media, b'""') +
+                     f",{q(kind)},{local[s[:16]]}{s[16:23]}{s and offset},{duration},{q(status)},{q(reason)},"
+                     f"{screen[1]},{q(campaign)},{q(media)},{q(play)}\r\n".encode()
                      for player, a, b, campaign, media, kind, s, duration, status, reason, play in rows
                      if (screen := names.get(player)) is not None])
 

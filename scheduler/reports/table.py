@@ -53,16 +53,20 @@ class Sheet:
 
 def for_reading(sheet: Sheet) -> Sheet:
     """The sheet as pages and PDFs show it to people: each id that has a name (`Column.named_by`) as that name,
-    the id itself in a row that has none; the rows stay a stream."""
+    the id itself in a row that has none; an id whose name the sheet lists too is left out. The rows stay a
+    stream."""
     named = [(column, column.named_by) for column in sheet.columns if column.named_by is not None]
     if not named:
         return sheet
+    listed = {column.key for column in sheet.columns}
 
     def rows() -> Iterator[dict[str, Any]]:
         for row in sheet.rows:
             yield {**row, **{name.key: row.get(name.key) or row.get(column.key) for column, name in named}}
 
-    return replace(sheet, columns=[column.named_by or column for column in sheet.columns], rows=rows())
+    columns = [column.named_by or column for column in sheet.columns
+               if column.named_by is None or column.named_by.key not in listed]
+    return replace(sheet, columns=columns, rows=rows())
 
 
 @dataclass(frozen=True)
