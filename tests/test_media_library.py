@@ -270,6 +270,14 @@ def test_the_detail_page_shows_a_preview_and_the_campaigns_using_it(web, phula_c
     assert 'id="media-delete"' not in page
 
 
+def test_the_detail_page_names_the_uploader_by_full_name_and_the_api_keeps_the_user_name(web, api, phula_clip):
+    sha = phula_clip["sha256"]
+    sign_in(web, "phula-staff")
+    page = web.get(f"/media/{sha}/details").text
+    assert re.search(r'id="uploaded-by">([^<]*)<', page).group(1) == "Phula Staff"  # conftest's full name
+    assert api("phula-staff").get(f"/api/v1/media/{sha}").json()["uploaded_by"] == "phula-staff"  # for tools
+
+
 def test_deleting_from_the_detail_page_returns_to_the_library(web, phula_clip):
     csrf = sign_in(web, "phula-staff")
     sha = phula_clip["sha256"]

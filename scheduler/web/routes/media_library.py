@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from campaigns.access import Actor
+from campaigns.audit import full_names
 from campaigns.kinds import CampaignStatus, MediaKind, Role, ScreenKind
 from campaigns.schema_types import SLUG_PATTERN
 from media import library
@@ -389,7 +390,8 @@ def detail_page(sha256: str, request: Request, session: SessionDep, language: La
 def _render_detail(request: Request, session: Session, language: str, actor: Actor, asset: MediaAsset,
                    error: InUse | None):
     (view,) = describe(session, actor, [asset])
-    context = {"item": view, "error": error, "can_delete": actor.has_role(Role.staff), **formatters(language)}
+    context = {"item": view, "error": error, "can_delete": actor.has_role(Role.staff),
+               "people": full_names(session, [view.uploaded_by]), **formatters(language)}
     response = render(request, "media_detail.html", context, language, actor)
     if error is not None:
         response.status_code = status_of(error)
