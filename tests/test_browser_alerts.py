@@ -99,7 +99,7 @@ def test_district_staff_issue_an_urgent_alert_for_a_ward_watch_it_on_air_and_sto
     page.locator("#confirm-stop").click()
     expect(page).to_have_url(re.compile(rf"/alerts/{alert_id}\?done=stopped$"))
     expect(page.locator("#alert-phase")).to_have_attribute("data-phase", "stopped")
-    expect(page.locator("#stopped-by")).to_contain_text("hadong-staff")
+    expect(page.locator("#stopped-by")).to_contain_text("Hadong Staff")  # by name, not user name
     shot(page, "the alert stopped")
     with database.sessions() as session:
         assert session.get(Alert, alert_id).status is AlertStatus.stopped

@@ -129,7 +129,7 @@ def approve(page: Page, server: LiveServer) -> None:
     expect(page).to_have_url(re.compile(rf"/campaigns/{CAMPAIGN_ID}\?done=approved$"))
     # It starts today, so it is on air at once rather than scheduled.
     expect(page.locator("#campaign-status")).to_have_attribute("data-status", CampaignStatus.active.value)
-    expect(page.locator("#approved-by")).to_contain_text("hadong-head")
+    expect(page.locator("#approved-by")).to_contain_text("Hadong Head")  # by name, not user name
     shot(page, "campaign approved")
 
 
