@@ -368,6 +368,11 @@ def test_the_form_is_refused_with_the_same_problems_as_json(client_from):
     assert other.status_code == 415 and "application/x-www-form-urlencoded" in other.json()["detail"]
     broken = client.post("/api/v1/auth/token", content=b"{\"username\": ", headers={"content-type": "application/json"})
     assert broken.status_code == 422 and broken.headers["content-type"] == "application/problem+json"
+    # A NUL in the user name (which the throttle stores; PostgreSQL refuses NUL in text) is the request's error.
+    for nul in (client.post("/api/v1/auth/token", data={"username": "phula\x00staff", "password": WRONG}),
+                client.post("/api/v1/auth/token", json={"username": "phula\x00staff", "password": WRONG})):
+        assert nul.status_code == 422, nul.text
+        assert {e["field"] for e in nul.json()["errors"]} == {"body.username"}
 
 
 def test_failures_through_the_form_and_through_json_are_throttled_together(client_from):

@@ -81,10 +81,16 @@ def logout(request: Request, session: SessionDep, actor: PageActorDep):
 # -- API --------------------------------------------------------------------------------------------------
 
 
+# PostgreSQL cannot store NUL in text: a user name (kept by the login throttle) or a token's name holding one is
+# refused as the request's error, never left to fail on the write.
+NO_NUL = r"^[^\x00]*$"
+
+
 class TokenRequest(BaseModel):
-    username: str = Field(max_length=64)
+    username: str = Field(max_length=64, pattern=NO_NUL)
     password: str = Field(max_length=1024)
-    name: str = Field("api", max_length=255, description="what the token is for, shown in the token list")
+    name: str = Field("api", max_length=255, pattern=NO_NUL, description="what the token is for, shown in the token "
+                      "list")
     days: int | None = Field(90, ge=1, le=3650, description="lifetime in days; null for no expiry")
 
 
@@ -94,12 +100,13 @@ class TokenForm(BaseModel):
     not used: a token carries its user's role, nothing narrower."""
 
     grant_type: Literal["password"] = "password"
-    username: str = Field(max_length=64)
+    username: str = Field(max_length=64, pattern=NO_NUL)
     password: str = Field(max_length=1024)
     scope: str = Field("", max_length=1000)
     client_id: str = Field("", max_length=255)
     client_secret: str = Field("", max_length=1024)
-    name: str = Field("api", max_length=255, description="what the token is for, shown in the token list")
+    name: str = Field("api", max_length=255, pattern=NO_NUL, description="what the token is for, shown in the token "
+                      "list")
     days: int = Field(90, ge=1, le=3650, description="lifetime in days")
 
 
