@@ -41,7 +41,11 @@ def test_a_player_with_no_config_shows_a_code_that_staff_claim_and_it_connects(s
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         other_ward = client.post("/api/v1/screens/e2e-b-001/pairing", json={"code": code}, headers=headers)
         assert other_ward.status_code == 404
-        claimed = client.post(f"/api/v1/screens/{SCREEN}/pairing", json={"code": code}, headers=headers)
+        # The stack registers a player for every screen, so this pairing replaces it, and must say so.
+        kept = client.post(f"/api/v1/screens/{SCREEN}/pairing", json={"code": code}, headers=headers)
+        assert kept.status_code == 409 and kept.json()["errors"][0]["field"] == "replace"
+        claimed = client.post(f"/api/v1/screens/{SCREEN}/pairing", json={"code": code, "replace": True},
+                              headers=headers)
         assert claimed.status_code == 200, claimed.text
 
     player.wait_for(f"paired as {SCREEN}")
