@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 # mosquitto: the MQTT broker; libvlc: playback (video-output: X11/OpenGL for a real screen); ffmpeg: probing and test media; postgresql: the
 # second database the tests run against; poppler-utils: reading exported PDFs; chromium: UI tests; Pango: WeasyPrint's
 # text layout for PDF reports, in DejaVu Sans (Vietnamese glyphs, embedded in the PDFs); nginx: the production
-# front that sends players' media (tests/test_media_nginx.py, bench/http_load.py).
+# front that sends players' media (tests/test_media_nginx.py, bench/http_load.py); espeak-ng: the Vietnamese voice that
+# reads text messages to speakers; sox: checking spoken audio in tests; zbar-tools: decoding posters' QR codes in tests.
 PACKAGES=(mosquitto mosquitto-clients libvlc5 libvlc-bin vlc-plugin-base vlc-plugin-video-output ffmpeg postgresql
           postgresql-contrib
-          poppler-utils chromium fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 python3-venv nginx)
+          poppler-utils chromium fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 python3-venv nginx
+          espeak-ng sox zbar-tools)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
