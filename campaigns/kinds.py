@@ -1,4 +1,4 @@
-"""The closed vocabularies of the domain, and each site kind's default hours."""
+"""The closed vocabularies of the domain, and each site kind's defaults (hours, audience)."""
 
 from __future__ import annotations
 
@@ -132,3 +132,16 @@ def effective_operating_hours(kind: SiteKind, spec: dict | None) -> WeekSchedule
 def effective_peak_windows(kind: SiteKind, spec: dict | None) -> WeekSchedule:
     """A site's peak windows: its own schedule, or its kind's default when it has none."""
     return default_peak_windows(kind) if spec is None else WeekSchedule.from_spec(spec)
+
+
+# Where travellers from abroad are the audience, a creative's language versions play in turn (scheduler/planner.py).
+_INTERNATIONAL_KINDS = frozenset({SiteKind.airport, SiteKind.railway_station})
+
+
+def default_international_audience(kind: SiteKind) -> bool:
+    return kind in _INTERNATIONAL_KINDS
+
+
+def effective_international_audience(kind: SiteKind, setting: bool | None) -> bool:
+    """Whether a site's audience is international: its own setting, or its kind's default when it has none."""
+    return default_international_audience(kind) if setting is None else setting

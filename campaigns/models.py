@@ -35,6 +35,7 @@ from campaigns.kinds import (
     ScreenKind,
     SiteKind,
     WindowPolicy,
+    effective_international_audience,
     effective_operating_hours,
     effective_peak_windows,
 )
@@ -73,6 +74,8 @@ class Site(Base):
     peak_windows: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     # Retired: no longer in use, its screens with it; kept for the history and proof-of-play that name it.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Travellers from abroad: a creative's language versions play in turn here. NULL means the site kind's default.
+    international_audience: Mapped[bool | None] = mapped_column(Boolean)
 
     organisation: Mapped[Organisation] = relationship()
     screens: Mapped[list[Screen]] = relationship(back_populates="site", order_by="Screen.id")
@@ -82,6 +85,9 @@ class Site(Base):
 
     def effective_peak_windows(self) -> WeekSchedule:
         return effective_peak_windows(self.kind, self.peak_windows)
+
+    def effective_international_audience(self) -> bool:
+        return effective_international_audience(self.kind, self.international_audience)
 
 
 screen_group_members = Table(
@@ -184,6 +190,10 @@ class CampaignCreative(Base):
 
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Rows sharing a slot are versions of one creative (by language, by screen format): one of them plays where
+    # the creative is due (scheduler/planner.py). A creative of one version has its position as its slot.
+    slot: Mapped[int] = mapped_column(Integer, default=lambda context: context.get_current_parameters()["position"])
+    language: Mapped[str | None] = mapped_column(String(8))  # "vi", "en"...; NULL: for any audience
     # The library row used: the file, as the unit that holds it has it (media/models.py).
     media_sha256: Mapped[str] = mapped_column(String(64), index=True)
     media_organisation_id: Mapped[str] = mapped_column(String(ID_LENGTH))

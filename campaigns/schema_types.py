@@ -49,3 +49,6 @@ Timezone = Annotated[str, AfterValidator(_known_timezone)]
 # A week schedule as written in files, normalised (days merged into ranges, windows sorted).
 ScheduleSpec = Annotated[dict[str, Any], AfterValidator(_normalised_schedule)]
 Resolution = Annotated[str, AfterValidator(_resolution)]
+# A creative version's language: a two- or three-letter ISO 639 code in lowercase ("vi", "en", "zh").
+LANGUAGE_PATTERN = r"^[a-z]{2,3}$"
+Language = Annotated[str, StringConstraints(to_lower=True, pattern=LANGUAGE_PATTERN)]

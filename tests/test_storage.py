@@ -105,3 +105,39 @@ def test_migrating_to_per_unit_media_rows_keeps_creatives_alerts_and_their_deliv
         if connection.dialect.name == "sqlite":
             assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
+
+
+def test_language_versions_migration_makes_each_creative_its_own_slot(settings):
+    # Migration 0021: existing creatives keep playing as before, each the one version of its own slot.
+    from scheduler.database import migrate
+    from signage.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine, "0020")
+    now, sha = datetime(2024, 8, 20, 3, 0, tzinfo=UTC), "cd" * 32
+    rows = {
+        "organisations": [{"id": "hn", "name": "Hà Nội", "kind": "city", "path": "/hn/",
+                           "alerts_need_approval": False}],
+        "sites": [{"id": "noi-bai", "name": "Nội Bài", "kind": "airport", "organisation_id": "hn",
+                   "timezone": "Asia/Ho_Chi_Minh"}],
+        "media_library": [{"sha256": sha, "kind": "image", "mime": "image/png", "bytes": 10, "duration_ms": None,
+                           "original_name": "poster.png", "organisation_id": "hn", "created_at": now}],
+        "campaigns": [{"id": "c1", "organisation_id": "hn", "name": "C", "start_date": date(2024, 8, 15),
+                       "end_date": date(2024, 10, 10), "plays_per_day": 1, "window_policy": "peak", "priority": 0,
+                       "status": "draft", "created_at": now, "updated_at": now}],
+        "campaign_creatives": [{"campaign_id": "c1", "position": p, "media_sha256": sha, "media_organisation_id": "hn",
+                                "duration_ms": 10_000} for p in (0, 1)],
+    }
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    with engine.begin() as connection:
+        for table, values in rows.items():
+            connection.execute(metadata.tables[table].insert(), values)
+
+    migrate(engine)
+
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT position, slot, language FROM campaign_creatives "
+                                          "ORDER BY position")).all() == [(0, 0, None), (1, 1, None)]
+        assert connection.execute(sa.text("SELECT international_audience FROM sites")).all() == [(None,)]
+    engine.dispose()
