@@ -17,7 +17,8 @@ from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.database import BACKGROUND_POOL, Database, open_database, web_pool
 from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
-from scheduler.outage_notices import OutageNotices
+from scheduler.notices import NoticeJob
+from scheduler.outage_notices import outage_noter
 from scheduler.screen_action_dispatch import ScreenActionSender
 from scheduler.web import health
 from scheduler.web.formats import install_formats
@@ -74,7 +75,8 @@ def start_services(app: FastAPI, settings: Settings) -> None:
         publish = (lambda planned: bridge.publish_plans(planned.changed)) if bridge else None
         state.planning = PlanningService(state.background_database, state.clock, settings.timezone,
                                          on_plans_changed=publish)
-        notices = OutageNotices(state.background_database, state.clock, settings, state.planning.holds_lease)
+        notices = NoticeJob(state.background_database, state.clock, settings, state.planning.holds_lease,
+                            noters={"outages": outage_noter(settings)})
         state.jobs = start_jobs(state.planning, settings.timezone, state.alerts, state.screen_actions, notices)
 
 

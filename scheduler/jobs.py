@@ -1,5 +1,5 @@
 """The server's timed work, on APScheduler 3: keep plans current, roll them daily, move campaign statuses, tell
-units of screens dark in their peak hours (scheduler/outage_notices.py).
+people what needs them (scheduler/notices.py: screens dark in their peak hours, and the other noters).
 
 One 1-second job watches the planning revision and the local date of every zone; a change of
 either re-plans (so edits from any process are planned within about two seconds, and a burst of
@@ -24,7 +24,7 @@ from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.database import Database
 from scheduler.lease import LEASE_SECONDS, Lease, make_holder_id
 from scheduler.ledger import close_days
-from scheduler.outage_notices import RUN_EVERY, OutageNotices
+from scheduler.notices import RUN_EVERY, NoticeJob
 from scheduler.plan_inputs import load_planning_inputs, planning_horizon
 from scheduler.planning import PlanningRound, plan_and_store
 from scheduler.screen_action_dispatch import ScreenActionSender
@@ -129,7 +129,7 @@ class PlanningService:
 
 def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher | None = None,
                screen_actions: ScreenActionSender | None = None,
-               outage_notices: OutageNotices | None = None) -> BackgroundScheduler:
+               notices: NoticeJob | None = None) -> BackgroundScheduler:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # the 1-second job would flood the log
     scheduler = BackgroundScheduler(timezone=timezone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
@@ -147,8 +147,8 @@ def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher 
         # The routes send remote actions at once; this sends those stored by the command line.
         scheduler.add_job(screen_actions.send_due, "interval", seconds=5, id="screen-actions",
                           replace_existing=True)
-    if outage_notices is not None:
-        scheduler.add_job(outage_notices.run, "interval", seconds=RUN_EVERY.seconds, id="outage-notices",
+    if notices is not None:
+        scheduler.add_job(notices.run, "interval", seconds=RUN_EVERY.seconds, id="notices",
                           replace_existing=True)
     scheduler.start()
     return scheduler

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from signage.db import Base, UTCDateTime
 from signage.limits import (
     ID_LENGTH,
+    NOTICE_LINK_LENGTH,
+    NOTICE_SUBJECT_LENGTH,
     PLAY_ID_LENGTH,
     REASON_LENGTH,
     SHA256_LENGTH,
@@ -252,9 +254,11 @@ class ScreenOutage(Base):
 
 
 class Notice(Base):
-    """One user's in-app notice of an outage or its end, and its e-mail: `email_due` when the user had an address
-    then; `emailed_at` once the mail server took it (alone, or in the day's digest); failures counted and kept
-    for the next round."""
+    """One user's in-app notice and its e-mail (scheduler/notices.py): a screen's outage or its end, a deadline
+    near, a unit about to go late. Its words are written when it is made (`subject`, `body`, and `link`, the
+    page it is about), so the mail and the page say the same. `email_due` when the user had an address then;
+    `emailed_at` once the mail server took it (alone, or in the day's digest); failures counted and kept for the
+    next round."""
 
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_user_created", "user_id", "created_at"),
@@ -262,8 +266,11 @@ class Notice(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    outage_id: Mapped[int] = mapped_column(ForeignKey("screen_outages.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(TERM_LENGTH))  # offline | back_online
+    outage_id: Mapped[int | None] = mapped_column(ForeignKey("screen_outages.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(TERM_LENGTH))  # offline | back_online | what the other noters tell
+    subject: Mapped[str] = mapped_column(String(NOTICE_SUBJECT_LENGTH))
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(NOTICE_LINK_LENGTH))  # a path of the web UI, e.g. /screens/x
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     email_due: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -271,7 +278,7 @@ class Notice(Base):
     email_attempts: Mapped[int] = mapped_column(Integer, default=0)
     email_error: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
 
-    outage: Mapped[ScreenOutage] = relationship()
+    outage: Mapped[ScreenOutage | None] = relationship()
 
 
 class PairingRequest(Base):

@@ -15,6 +15,8 @@ SHA256_LENGTH = 64  # media and plan versions: sha256 in hex
 VERSION_LENGTH = 64  # a plan version as a player reports it, a software version
 REASON_LENGTH = 500  # why a play failed, why a plan or command was refused
 TERM_LENGTH = 16  # kind, status, state: words of a fixed vocabulary
+NOTICE_SUBJECT_LENGTH = 255  # a notice's subject, its e-mail's too
+NOTICE_LINK_LENGTH = 255  # the page a notice is about: a path of the web UI
 
 __all__ = ["ID_LENGTH", "PLAY_ID_LENGTH", "REASON_LENGTH", "SHA256_LENGTH", "SPOT_ID_LENGTH", "TERM_LENGTH",
            "VERSION_LENGTH"]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
@@ -17,7 +18,8 @@ from campaigns.models import User
 from scheduler.ingest import ingest_status
 from scheduler.jobs import PlanningService
 from scheduler.models import Notice, ScreenOutage
-from scheduler.outage_notices import OutageNotices, recipients
+from scheduler.notices import NoticeJob
+from scheduler.outage_notices import outage_noter, recipients
 from signage.db import transaction
 from signage.protocol import Status
 from tests.pg_server import free_port
@@ -52,7 +54,7 @@ def smtp_port() -> int:
 
 
 @pytest.fixture
-def notices(database, settings, clock, fleet, password_hash, smtp_port) -> OutageNotices:
+def notices(database, settings, clock, fleet, password_hash, smtp_port) -> NoticeJob:
     with transaction(database.sessions) as session:
         for username, role, organisation, address in (
                 ("phula-manager", "manager", "hn-hadong-phula", "manager@phula.example"),
@@ -66,7 +68,11 @@ def notices(database, settings, clock, fleet, password_hash, smtp_port) -> Outag
     configured = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp_port,
                                              "smtp_starttls": False, "offline_notice_minutes": 15})
     planning = PlanningService(database, clock, settings.timezone)
-    return OutageNotices(database, clock, configured, planning.holds_lease)
+    return outage_job(database, clock, configured, planning.holds_lease)
+
+
+def outage_job(database, clock, settings, holds_lease) -> NoticeJob:
+    return NoticeJob(database, clock, settings, holds_lease, noters={"outages": outage_noter(settings)})
 
 
 def hanoi(day: int, hour: int, minute: int = 0) -> datetime:
@@ -80,12 +86,14 @@ def report(database, player_id: str, at: datetime, state: str = "online") -> Non
         assert ingest_status(session, player_id, status.model_dump_json().encode(), at)
 
 
-def run_at(notices: OutageNotices, clock, at: datetime, online: tuple[str, ...] = ()) -> tuple[int, int, int]:
-    """Moves the clock to `at`, the players of `online` report as they do every 30 s, then the job runs."""
+def run_at(notices: NoticeJob, clock, at: datetime, online: tuple[str, ...] = ()) -> tuple[int, int, int]:
+    """Moves the clock to `at`, the players of `online` report as they do every 30 s, then the job runs:
+    (episodes opened, episodes closed, mails sent)."""
     clock.set(at)
     for player_id in online:
         report(notices.database, player_id, at)
-    return notices.run()
+    result = notices.run()
+    return (*result["outages"], result["mailed"])
 
 
 def test_a_player_stopped_in_its_peak_hours_is_mailed_once_to_its_unit_and_once_when_it_is_back(
@@ -163,7 +171,7 @@ def test_a_digest_user_gets_the_days_notices_in_one_mail_the_next_morning(notice
     finally:
         server.stop()
     (to,), subject = box.messages[-1]
-    assert to == "staff@phula.example" and subject == "Tình trạng màn hình: 2 thông báo"
+    assert to == "staff@phula.example" and subject == "Thông báo của hệ thống màn hình: 2 thông báo"
 
 
 def test_the_parent_units_managers_are_told_only_when_the_setting_says_so(database, session, fleet, clock,
@@ -185,7 +193,7 @@ def test_each_user_sees_their_own_notices_in_the_app_without_a_mail_server(app, 
     from tests.conftest import sign_in
 
     planning = PlanningService(database, clock, settings.timezone)
-    job = OutageNotices(database, clock, settings, planning.holds_lease)  # no SMTP_HOST: in the app only
+    job = outage_job(database, clock, settings, planning.holds_lease)  # no SMTP_HOST: in the app only
     run_at(job, clock, hanoi(20, 8, 30), online=(LCD_1,))
     assert run_at(job, clock, hanoi(20, 8, 50)) == (1, 0, 0)
     staff, outsider = api("phula-staff"), api("vanquan-staff")
@@ -278,3 +286,67 @@ def test_the_command_line_creates_a_user_with_an_address_and_refuses_what_is_not
     with database.sessions() as session:
         assert session.scalar(select(User.email).where(User.username == "phula-manager")) == "manager@phula.example"
         assert session.scalar(select(User.id).where(User.username == "phula-other")) is None
+
+
+def test_other_noters_tell_in_their_own_words_and_one_that_fails_keeps_no_one_else_back(
+        notices, database, clock, smtp_port):
+    from scheduler.notices import people_of, tell
+
+    def broken(session, now):
+        raise RuntimeError("a bug in one noter")
+
+    def deadline(session, now):
+        return tell(session, people_of(session, ["hn-hadong-phula"]), "round_due", now,
+                    "Sắp đến hạn báo cáo: Báo cáo lần 1", "Hạn nộp 17:00 19/07/2024.", link="/rounds/1")
+
+    job = NoticeJob(database, clock, notices.settings, notices.holds_lease,
+                    noters={"broken": broken, "rounds": deadline})
+    server, box = mail_server(smtp_port)
+    try:
+        clock.set(hanoi(20, 8, 0))
+        assert job.run() == {"broken": None, "rounds": 2, "mailed": 2}
+    finally:
+        server.stop()
+    assert sorted(to for (to,), _ in box.messages) == sorted(TOLD)
+    assert {subject for _, subject in box.messages} == {"Sắp đến hạn báo cáo: Báo cáo lần 1"}
+    with database.sessions() as session:
+        made = session.scalars(select(Notice).where(Notice.kind == "round_due")).all()
+    assert [(n.outage_id, n.link, n.emailed_at is not None) for n in made] == [(None, "/rounds/1", True)] * 2
+
+
+def test_a_server_without_the_planning_lease_tells_nobody(database, clock, settings, fleet):
+    made = []
+    job = NoticeJob(database, clock, settings, lambda now: False, noters={"any": lambda s, now: made.append(now)})
+    assert job.run() == {} and made == []
+
+
+def test_notices_made_before_their_words_were_kept_get_them_on_migration(settings):
+    from scheduler.database import migrate
+    from signage.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine, "0017")
+    now = datetime(2024, 8, 20, 3, 0, tzinfo=UTC)
+    rows = {
+        "organisations": {"id": "hn", "name": "Hà Nội", "kind": "city", "path": "/hn/", "alerts_need_approval": False},
+        "sites": {"id": "s1", "organisation_id": "hn", "name": "UBND phường Phú La", "kind": "ward_office",
+                  "timezone": "Asia/Ho_Chi_Minh", "operating_hours": {}, "peak_windows": {}},
+        "screens": {"id": "lcd-1", "site_id": "s1", "name": "Màn LCD 1", "kind": "lcd", "enabled": True},
+        "users": {"id": 1, "username": "u", "full_name": "U", "role": "staff", "organisation_id": "hn",
+                  "password_hash": "x", "active": True, "created_at": now, "notice_digest": False},
+        "screen_outages": {"id": 1, "screen_id": "lcd-1", "dark_since": now, "noticed_at": now},
+        "notices": {"id": 1, "user_id": 1, "outage_id": 1, "kind": "offline", "created_at": now,
+                    "email_due": False, "email_attempts": 0},
+    }
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    with engine.begin() as connection:
+        for table, row in rows.items():
+            connection.execute(metadata.tables[table].insert().values(**row))
+
+    migrate(engine)
+
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT subject, link FROM notices")).one() == (
+            "Màn hình mất kết nối trong giờ cao điểm: Màn LCD 1 — UBND phường Phú La", "/screens/lcd-1")
+    engine.dispose()

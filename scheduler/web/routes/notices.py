@@ -1,5 +1,6 @@
-"""The signed-in user's own notices (scheduler/outage_notices.py: a screen of their unit dark in its peak hours, or
-back): listed newest first, marked read. Nobody sees another's notices: every query is by the user's id."""
+"""The signed-in user's own notices (scheduler/notices.py: a screen of their unit dark in its peak hours or back,
+a deadline near, a unit about to go late): listed newest first, marked read. Nobody sees another's notices: every
+query is by the user's id."""
 
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ NOTICE_WORDS = {"offline": N_("notices.offline"), "back_online": N_("notices.bac
 
 class NoticeOut(BaseModel):
     id: int
-    kind: str  # offline | back_online
-    screen_id: str
-    screen_name: str
-    site_name: str
-    dark_since: datetime
+    kind: str  # offline | back_online | what the other noters tell (scheduler/notices.py)
+    subject: str
+    body: str
+    link: str | None  # the page it is about
+    screen_id: str | None  # outages only: the screen, its site, since when it was dark, when it was back
+    screen_name: str | None
+    site_name: str | None
+    dark_since: datetime | None
     back_at: datetime | None
     created_at: datetime
     read_at: datetime | None
@@ -42,15 +46,18 @@ class NoticeOut(BaseModel):
     @classmethod
     def of(cls, row) -> NoticeOut:
         notice, screen = row
-        return cls(id=notice.id, kind=notice.kind, screen_id=screen.id, screen_name=screen.name,
-                   site_name=screen.site.name, dark_since=notice.outage.dark_since,
-                   back_at=notice.outage.ended_at if notice.kind == "back_online" else None,
+        outage = notice.outage
+        return cls(id=notice.id, kind=notice.kind, subject=notice.subject, body=notice.body, link=notice.link,
+                   screen_id=screen.id if screen else None, screen_name=screen.name if screen else None,
+                   site_name=screen.site.name if screen else None,
+                   dark_since=outage.dark_since if outage else None,
+                   back_at=outage.ended_at if outage and notice.kind == "back_online" else None,
                    created_at=notice.created_at, read_at=notice.read_at, emailed_at=notice.emailed_at)
 
 
 def own_notices(actor: Actor) -> Select:
-    return (select(Notice, Screen).join(ScreenOutage, ScreenOutage.id == Notice.outage_id)
-            .join(Screen, Screen.id == ScreenOutage.screen_id)
+    return (select(Notice, Screen).outerjoin(ScreenOutage, ScreenOutage.id == Notice.outage_id)
+            .outerjoin(Screen, Screen.id == ScreenOutage.screen_id)
             .options(joinedload(Notice.outage), joinedload(Screen.site))
             .where(Notice.user_id == actor.user.id).order_by(Notice.created_at.desc(), Notice.id.desc()))
 
@@ -68,7 +75,8 @@ def mark_read(session: Session, actor: Actor, now: datetime) -> int:
 
 @api.get("/notices", response_model=Page[NoticeOut])
 def list_notices(actor: ActorDep, session: SessionDep, page: PageDep) -> Page[NoticeOut]:
-    """Your notices, newest first: screens of your unit dark in their peak hours, and back."""
+    """Your notices, newest first: screens of your unit dark in their peak hours and back, deadlines near, units
+    about to go late."""
     return listed(session, actor, page)
 
 
