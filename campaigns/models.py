@@ -56,6 +56,9 @@ class Organisation(Base):
     path: Mapped[str] = mapped_column(String(1024), index=True)
     # The unit's own rule: its staff's alerts go out only once its head (or a manager) approved them.
     alerts_need_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # Days it may go without a regular message (campaigns/message_rhythm.py); NULL: its nearest ancestor's, else
+    # the server's SIGNAGE_MESSAGE_INTERVAL_DAYS.
+    message_interval_days: Mapped[int | None] = mapped_column(Integer)
 
     parent: Mapped[Organisation | None] = relationship(remote_side=[id])
 

@@ -253,6 +253,19 @@ class ScreenOutage(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # back online (or retired: then untold)
 
 
+class RhythmNotice(Base):
+    """What the message-rhythm noter last told about a unit (scheduler/rhythm_notices.py), so each thing is told
+    once: `kind` "due", the unit's own reminder, keyed by the due date it was about ("never" for a unit that never
+    sent a regular message); "at_risk", its children at risk, keyed by the local date of the parent's notice."""
+
+    __tablename__ = "rhythm_notices"
+
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(TERM_LENGTH), primary_key=True)
+    told_for: Mapped[str] = mapped_column(String(64))
+    told_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Notice(Base):
     """One user's in-app notice and its e-mail (scheduler/notices.py): a screen's outage or its end, a deadline
     near, a unit about to go late. Its words are written when it is made (`subject`, `body`, and `link`, the

@@ -13,6 +13,7 @@ from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+DEFAULT_MESSAGE_INTERVAL_DAYS = 3  # the orders' "tối thiểu 03 ngày 01 tin"
 
 
 class Settings(BaseSettings):
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
     offline_notice_parent: bool = Field(
         False, description="Tell the managers and staff of the screen's unit's parent unit too (e.g. the district "
                            "of a ward).")
+    message_interval_days: int = Field(
+        DEFAULT_MESSAGE_INTERVAL_DAYS, ge=1, le=30,
+        description="Days a unit may go without a regular message, for units (and their ancestors) that set none "
+                    "of their own: reminded a day before, late in the cadence report after.")
     smtp_host: str | None = Field(None, max_length=255,
                                   description="The mail server notices are sent through; unset: in-app notices only.")
     smtp_port: int = Field(587, ge=1, le=65535)

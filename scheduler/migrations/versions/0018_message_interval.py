@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import signage.db
+
 revision: str = '0018'
 down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
@@ -38,9 +40,24 @@ def upgrade() -> None:
     with op.batch_alter_table('notices') as batch:
         batch.alter_column('subject', existing_type=sa.String(length=255), nullable=False)
         batch.alter_column('body', existing_type=sa.Text(), nullable=False)
+    with op.batch_alter_table('organisations') as batch:
+        batch.add_column(sa.Column('message_interval_days', sa.Integer(), nullable=True))
+    op.create_table(
+        'rhythm_notices',
+        sa.Column('organisation_id', sa.String(length=63), nullable=False),
+        sa.Column('kind', sa.String(length=16), nullable=False),
+        sa.Column('told_for', sa.String(length=64), nullable=False),
+        sa.Column('told_at', signage.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'],
+                                name=op.f('fk_rhythm_notices_organisation_id_organisations'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('organisation_id', 'kind', name=op.f('pk_rhythm_notices')),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('rhythm_notices')
+    with op.batch_alter_table('organisations') as batch:
+        batch.drop_column('message_interval_days')
     op.execute("DELETE FROM notices WHERE outage_id IS NULL")
     with op.batch_alter_table('notices') as batch:
         batch.alter_column('outage_id', existing_type=sa.Integer(), nullable=False)
