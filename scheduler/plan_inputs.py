@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from campaigns.kinds import (
     CampaignStatus,
+    Orientation,
     ScreenKind,
     SiteKind,
     WindowPolicy,
+    effective_international_audience,
     effective_operating_hours,
     effective_peak_windows,
 )
@@ -45,7 +47,8 @@ class PlanningInputs:
 
 @dataclass(frozen=True)
 class PlanSite:
-    """What a site gives each of its screens in the plan: its place in the organisations, its zone and hours."""
+    """What a site gives each of its screens in the plan: its place in the organisations, its zone and hours, and
+    whether its audience is international."""
 
     id: str
     kind: SiteKind
@@ -53,19 +56,25 @@ class PlanSite:
     organisation_path: str
     operating_hours: WeekSchedule
     peak_windows: WeekSchedule
+    international_audience: bool = False
 
 
 def plan_site(site_id: str, kind: SiteKind, timezone: str, organisation_path: str,
-              operating_hours: dict[str, Any] | None, peak_windows: dict[str, Any] | None) -> PlanSite:
-    """A site's stored (or filed) schedules, None for its kind's defaults, as its screens are planned."""
+              operating_hours: dict[str, Any] | None, peak_windows: dict[str, Any] | None,
+              international_audience: bool | None = None) -> PlanSite:
+    """A site's stored (or filed) schedules and audience, None for its kind's defaults, as its screens are planned."""
     return PlanSite(site_id, kind, timezone, organisation_path, effective_operating_hours(kind, operating_hours),
-                    effective_peak_windows(kind, peak_windows))
+                    effective_peak_windows(kind, peak_windows),
+                    effective_international_audience(kind, international_audience))
 
 
-def plan_screen(screen_id: str, kind: ScreenKind, site: PlanSite, group_ids: Iterable[str]) -> PlanScreen:
+def plan_screen(screen_id: str, kind: ScreenKind, site: PlanSite, group_ids: Iterable[str], *,
+                width: int | None = None, height: int | None = None,
+                orientation: Orientation | None = None) -> PlanScreen:
     return PlanScreen(id=screen_id, kind=kind, site_id=site.id, site_kind=site.kind, timezone=site.timezone,
                       organisation_path=site.organisation_path, operating_hours=site.operating_hours,
-                      peak_windows=site.peak_windows, group_ids=frozenset(group_ids))
+                      peak_windows=site.peak_windows, group_ids=frozenset(group_ids), width=width, height=height,
+                      orientation=orientation, international_audience=site.international_audience)
 
 
 def plan_override(override: FrequencyOverride, paths: Mapping[str, str]) -> PlanOverride:
@@ -102,9 +111,10 @@ def load_planning_inputs(session: Session, campaign_ids: set[str] | None = None)
 
     paths = organisation_paths(session)
     sites = {site.id: plan_site(site.id, site.kind, site.timezone, paths[site.organisation_id], site.operating_hours,
-                                site.peak_windows)
+                                site.peak_windows, site.international_audience)
              for site in session.scalars(select(Site))}
-    screens = tuple(plan_screen(screen.id, screen.kind, sites[screen.site_id], (g.id for g in screen.groups))
+    screens = tuple(plan_screen(screen.id, screen.kind, sites[screen.site_id], (g.id for g in screen.groups),
+                                width=screen.width, height=screen.height, orientation=screen.orientation)
                     for screen in session.scalars(select(Screen).where(Screen.in_service)
                                                   .options(selectinload(Screen.groups)).order_by(Screen.id)))
 
@@ -126,7 +136,8 @@ def _plan_campaign(campaign: Campaign, paths: dict[str, str]) -> PlanCampaign:
         end_date=campaign.end_date, plays_per_day=campaign.plays_per_day, window_policy=campaign.window_policy,
         explicit_windows=campaign.explicit_windows, priority=campaign.priority,
         creatives=(PlanCreative(sha256=c.media_sha256, kind=c.media.kind, mime=c.media.mime, bytes=c.media.bytes,
-                                duration_ms=c.duration_ms) for c in campaign.creatives),
+                                duration_ms=c.duration_ms, slot=c.slot, language=c.language, width=c.media.width,
+                                height=c.media.height) for c in campaign.creatives),
         targets=((t.kind, t.ref) for t in campaign.targets),
         overrides=(plan_override(o, paths) for o in campaign.overrides), paths=paths,
     )

@@ -17,6 +17,17 @@ How a day is planned on a screen:
 - Creatives rotate round-robin, continuing from day to day (day d starts at ordinal(d)·r mod n), so each gets an
   even share. Speakers take audio creatives only, LCD and LED screens video and images only.
 
+Versions of a creative (creatives sharing a `slot`: one per language, per screen format) fill one place in that
+rotation, and a play of any version is one play of the campaign (one spot under its id: counts, compliance, the
+ledger and proof-of-play know the campaign, not the version). Where a slot is due on a screen:
+- format: of the slot's versions the screen can play, those whose media resolution is the screen's; else those of
+  the screen's orientation (a landscape screen takes landscape media, by the media's width and height); else all;
+- language: at a site whose audience is international (`PlanScreen.international_audience`, the site's setting or
+  its kind's default) the slot's plays of the day go through its languages in turn, Vietnamese first, then a
+  version of no language, then the others in their order; elsewhere the Vietnamese (or language-less) version
+  plays, else the first.
+- A campaign's spot length, for the gap between its spots, stays its longest creative, versions included.
+
 A spot's id is 32 hex digits: 16 from sha256 of the player id, then 16 from sha256 of (campaign id, local
 date, j). It stays the same when a re-plan moves the spot, and is unique across players and days.
 
@@ -37,13 +48,14 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from campaigns.kinds import MediaKind, ScreenKind, SiteKind, WindowPolicy
+from campaigns.kinds import MediaKind, Orientation, ScreenKind, SiteKind, WindowPolicy
 from campaigns.windows import WeekSchedule, Window, window_instants
 from signage.protocol import PLAN_SCHEMA, MediaEntry, Plan, canonical_json, format_instant, format_utc_instant
 
 NO_CAPACITY = "no capacity"
 NO_PLAYABLE_CREATIVE = "no playable creative"
 DEFAULT_MAX_SHARE = 0.5
+FIRST_LANGUAGE = "vi"
 TARGET_KINDS = ("organisation", "site_kind", "site", "screen", "group")
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -61,13 +73,21 @@ def _check_org_path(path: str, what: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class PlanCreative:
-    """One media file as a campaign plays it; `duration_ms` is one play (the display time for an image)."""
+    """One media file as a campaign plays it; `duration_ms` is one play (the display time for an image).
+
+    Creatives of a campaign that share a `slot` are versions of one creative (None: a slot of its own); `language`
+    is the version's ("vi", "en"...; None: any), `width` and `height` the media's pixels (None for audio).
+    """
 
     sha256: str
     kind: MediaKind
     mime: str
     bytes: int
     duration_ms: int
+    slot: int | None = None
+    language: str | None = None
+    width: int | None = None
+    height: int | None = None
 
     def __post_init__(self) -> None:
         if not _SHA256.match(self.sha256):
@@ -81,7 +101,8 @@ class PlanCreative:
 class PlanScreen:
     """A screen (its id is the player id) with what the planner needs of its site and organisation.
 
-    `house_loop` is the screen's organisation's own filler loop, when staff set one.
+    `house_loop` is the screen's organisation's own filler loop, when staff set one. `width`, `height` and
+    `orientation` choose among a creative's versions by format, `international_audience` by language.
     """
 
     id: str
@@ -94,6 +115,10 @@ class PlanScreen:
     peak_windows: WeekSchedule
     group_ids: frozenset[str] = frozenset()
     house_loop: tuple[PlanCreative, ...] = ()
+    width: int | None = None
+    height: int | None = None
+    orientation: Orientation | None = None
+    international_audience: bool = False
 
     def __post_init__(self) -> None:
         _check_org_path(self.organisation_path, f"screen {self.id}: the organisation path")
@@ -101,6 +126,11 @@ class PlanScreen:
 
     def can_play(self, kind: MediaKind) -> bool:
         return (kind is MediaKind.audio) == (self.kind is ScreenKind.speaker)
+
+    @property
+    def format(self) -> tuple[int | None, int | None, Orientation | None]:
+        """Resolution and orientation (given, else from the resolution): what chooses among versions by format."""
+        return self.width, self.height, self.orientation or _orientation(self.width, self.height)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +238,41 @@ def resolve_targets(rows: Iterable[tuple[str, str]], organisation_paths: Mapping
     return {"target_org_paths": frozenset(found["organisation"]), "target_site_kinds": frozenset(found["site_kind"]),
             "target_sites": frozenset(found["site"]), "target_screens": frozenset(found["screen"]),
             "target_groups": frozenset(found["group"])}
+
+
+def _orientation(width: int | None, height: int | None) -> Orientation | None:
+    if not width or not height or width == height:
+        return None
+    return Orientation.landscape if width > height else Orientation.portrait
+
+
+def creative_slots(creatives: Sequence[PlanCreative]) -> list[tuple[PlanCreative, ...]]:
+    """A campaign's creatives as its slots, in the order they first appear: each slot the versions of one
+    creative (a creative of no slot is one of its own)."""
+    slots: dict[object, list[PlanCreative]] = {}
+    for index, creative in enumerate(creatives):
+        slots.setdefault(("own", index) if creative.slot is None else creative.slot, []).append(creative)
+    return [tuple(versions) for versions in slots.values()]
+
+
+def versions_to_play(versions: Sequence[PlanCreative], screen: PlanScreen) -> tuple[PlanCreative, ...]:
+    """The versions of one slot that a screen plays in turn (the module's rules: format, then language); one,
+    except at a site with an international audience; none when it can play none."""
+    playable = [v for v in versions if screen.can_play(v.kind)]
+    width, height, orientation = screen.format
+    fitting = ([v for v in playable if width and (v.width, v.height) == (width, height)]
+               or [v for v in playable if orientation and _orientation(v.width, v.height) is orientation]
+               or playable)
+    by_language: dict[str | None, PlanCreative] = {}
+    for version in fitting:
+        by_language.setdefault(version.language, version)
+    if not by_language:
+        return ()
+    home = by_language.get(FIRST_LANGUAGE) or by_language.get(None) or fitting[0]
+    if not screen.international_audience:
+        return (home,)
+    first = [v for v in (by_language.get(FIRST_LANGUAGE), by_language.get(None)) if v is not None]
+    return (*first, *(v for language, v in by_language.items() if language not in (FIRST_LANGUAGE, None)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +550,11 @@ class _DayResult:
     rows: tuple[_ClassRow, ...]
 
 
+# Per campaign of several versions in a slot (by index in priority order): per slot, the indices in its creatives of
+# the versions a screen plays in turn.
+VersionChoice = tuple[tuple[int, tuple[tuple[int, ...], ...]], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class _PlacementKey:
     timezone: str
@@ -493,6 +563,7 @@ class _PlacementKey:
     speaker: bool
     rates: tuple[tuple[int, int], ...]  # (campaign index in priority order, required plays per day)
     house_loop: tuple[PlanCreative, ...]
+    versions: VersionChoice = ()
 
 
 @dataclass(slots=True)
@@ -568,7 +639,11 @@ class _Planner:
 
     def place(self, key: _PlacementKey, screens: list[PlanScreen]) -> _Placement:
         sample = screens[0]
-        playable = {index: tuple(c for c in self.campaigns[index].creatives if sample.can_play(c.kind))
+        # Screens of one placement agree on the versions they play (key.versions), so the sample's are theirs.
+        playable = {index: _Playable(tuple(s for s in (versions_to_play(v, sample)
+                                                       for v in creative_slots(self.campaigns[index].creatives)) if s),
+                                     max((c.duration_ms for c in self.campaigns[index].creatives
+                                          if sample.can_play(c.kind)), default=0))
                     for index, _ in key.rates}
         spots: list[tuple[str, str]] = []
         shas: set[str] = set()
@@ -581,15 +656,16 @@ class _Planner:
         filler = self.filler_for(key, sample, playable)
         known = {c.sha256: c for c in self.filler if sample.can_play(c.kind)}
         known |= {c.sha256: c for c in key.house_loop if sample.can_play(c.kind)}
-        media = self.media_table(shas | set(filler), [*known.values(), *(c for cs in playable.values() for c in cs)])
+        media = self.media_table(shas | set(filler),
+                                 [*known.values(), *(c for p in playable.values() for c in p.creatives)])
         return self.templates(key, sample.timezone, filler, media, spots, tuple(rows), screens)
 
-    def day(self, key: _PlacementKey, day: date, playable: Mapping[int, tuple[PlanCreative, ...]]) -> _DayResult:
+    def day(self, key: _PlacementKey, day: date, playable: Mapping[int, _Playable]) -> _DayResult:
         tz = key.timezone
         operating = self.intervals(tz, day, key.operating_hours.on(day))
         peak = _intersect(self.intervals(tz, day, key.peak_windows.on(day)), operating)
         active = tuple((index, r) for index, r in key.rates if self.campaigns[index].active_on(day))
-        memo_key = (tz, day, key.speaker, operating, tuple(peak), active)
+        memo_key = (tz, day, key.speaker, operating, tuple(peak), active, key.versions)
         if memo_key in self._days:
             return self._days[memo_key]
 
@@ -603,14 +679,13 @@ class _Planner:
             window = self.campaign_window(campaign, tz, day, operating, peak)
             if not window:
                 continue
-            creatives = playable[index]
-            if not creatives:
+            slots = playable[index].slots
+            if not slots:
                 rows.append(_ClassRow(campaign.id, day, r, 0, NO_PLAYABLE_CREATIVE))
                 continue
-            rotation = day.toordinal() * r
-            order = tuple(creatives[(rotation + j) % len(creatives)] for j in range(r))
+            order = _rotation(slots, day.toordinal() * r, r)
             demands.append(_Demand(_segments(window, cells), tuple(c.duration_ms for c in order),
-                                   max(c.duration_ms for c in creatives)))
+                                   playable[index].longest))
             asked.append((campaign, r, order))
 
         layout = self.layout(budgets, tuple(demands))
@@ -664,13 +739,12 @@ class _Planner:
             self._spot_json[key] = (head + '"', '"' + middle + '"', '"' + tail)
         return self._spot_json[key]
 
-    def filler_for(self, key: _PlacementKey, sample: PlanScreen,
-                   playable: Mapping[int, tuple[PlanCreative, ...]]) -> list[str]:
+    def filler_for(self, key: _PlacementKey, sample: PlanScreen, playable: Mapping[int, _Playable]) -> list[str]:
         for loop in (key.house_loop, self.filler):
             shas = list(dict.fromkeys(c.sha256 for c in loop if sample.can_play(c.kind)))
             if shas:
                 return shas
-        return sorted({c.sha256 for creatives in playable.values() for c in creatives})
+        return sorted({c.sha256 for p in playable.values() for c in p.creatives})
 
     @staticmethod
     def media_table(shas: Collection[str], creatives: Iterable[PlanCreative]) -> dict[str, dict]:
@@ -702,6 +776,30 @@ class _Planner:
         return _Placement((body_parts[0], body_parts[1], body_parts[2]),
                           (full_parts[0], full_parts[1], full_parts[2], full_parts[3]),
                           _join_pieces(spots), rows, screens, valid)
+
+
+@dataclass(frozen=True, slots=True)
+class _Playable:
+    """What a placement's screens play of one campaign: per slot, the versions in turn; and its spot length."""
+
+    slots: tuple[tuple[PlanCreative, ...], ...]
+    longest: int
+
+    @property
+    def creatives(self) -> Iterator[PlanCreative]:
+        return (c for versions in self.slots for c in versions)
+
+
+def _rotation(slots: tuple[tuple[PlanCreative, ...], ...], start: int, r: int) -> tuple[PlanCreative, ...]:
+    """The day's r creatives: slots round-robin from `start`; a slot's versions in turn over its plays of the day."""
+    turns = [0] * len(slots)
+    order = []
+    for j in range(r):
+        slot = (start + j) % len(slots)
+        versions = slots[slot]
+        order.append(versions[turns[slot] % len(versions)])
+        turns[slot] += 1
+    return tuple(order)
 
 
 def _segments(window: list[Interval], cells: list[Interval]) -> tuple[_Segment, ...]:
@@ -867,6 +965,9 @@ def plan_fleet(screens: Iterable[PlanScreen], campaigns: Iterable[PlanCampaign],
 
     planner = _Planner(live, first_day, days, generated_at, max_share, tuple(filler))
     named_screens = frozenset().union(*(c.target_screens for c in live))
+    versioned = {index: creative_slots(c.creatives) for index, c in enumerate(live)
+                 if len(creative_slots(c.creatives)) < len(c.creatives)}
+    choices: dict[tuple, VersionChoice] = {}
     rates_of_profile: dict[tuple, tuple[tuple[int, int], ...]] = {}
     classes: dict[_PlacementKey, list[PlanScreen]] = {}
     for screen in screens:
@@ -878,11 +979,28 @@ def plan_fleet(screens: Iterable[PlanScreen], campaigns: Iterable[PlanCampaign],
             rates = tuple((index, c.required_plays(screen)) for index, c in enumerate(live) if c.targets(screen))
             rates_of_profile[profile] = rates
         key = _PlacementKey(screen.timezone, screen.operating_hours, screen.peak_windows,
-                            screen.kind is ScreenKind.speaker, rates, screen.house_loop)
+                            screen.kind is ScreenKind.speaker, rates, screen.house_loop,
+                            _version_choice(screen, rates, versioned, choices))
         classes.setdefault(key, []).append(screen)
 
     placements = [planner.place(key, members) for key, members in classes.items()]
     return PlanningResult(placements, first_day, days, planner.layouts_computed)
+
+
+def _version_choice(screen: PlanScreen, rates: tuple[tuple[int, int], ...],
+                    versioned: Mapping[int, list[tuple[PlanCreative, ...]]],
+                    memo: dict[tuple, VersionChoice]) -> VersionChoice:
+    """Which versions the screen plays of the campaigns it takes that have versions (empty when none has)."""
+    indices = tuple(index for index, _ in rates if index in versioned)
+    if not indices:
+        return ()
+    memo_key = (indices, screen.kind is ScreenKind.speaker, screen.format, screen.international_audience)
+    if memo_key not in memo:
+        memo[memo_key] = tuple(
+            (index, tuple(tuple(versions.index(v) for v in versions_to_play(versions, screen))
+                          for versions in versioned[index]))
+            for index in indices)
+    return memo[memo_key]
 
 
 def _require_unique(ids: list[str], what: str) -> None:
@@ -895,6 +1013,7 @@ def _require_unique(ids: list[str], what: str) -> None:
 
 __all__ = [
     "DEFAULT_MAX_SHARE",
+    "FIRST_LANGUAGE",
     "NO_CAPACITY",
     "NO_PLAYABLE_CREATIVE",
     "PlanCampaign",
@@ -905,7 +1024,9 @@ __all__ = [
     "SiteShortfall",
     "SummaryRow",
     "capacity_shortfalls",
+    "creative_slots",
     "plan_fleet",
     "raised_rate",
     "resolve_targets",
+    "versions_to_play",
 ]

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from campaigns.kinds import (
     MediaKind,
+    Orientation,
     ScreenKind,
     SiteKind,
     WindowPolicy,
@@ -809,3 +810,104 @@ def test_spot_ids_are_unique_across_the_fleet(scenario):
     _, by_player = plans(scenario)
     ids = [spot.spot_id for p in by_player.values() for spot in p.spots]
     assert len(ids) == len(set(ids))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Versions of a creative: by screen format, then by language (issue 21, item 6)
+
+
+def version(name: str, language: str | None, size: tuple[int, int] = (1920, 1080), slot: int = 0) -> PlanCreative:
+    return replace(creative(name, MediaKind.image, 15), slot=slot, language=language, width=size[0], height=size[1])
+
+
+def airport_screen(screen_id: str, *, international: bool = True, size: tuple[int, int] = (1920, 1080)) -> PlanScreen:
+    return replace(screen(screen_id, site="site-noibai", site_kind=SiteKind.airport), width=size[0], height=size[1],
+                   international_audience=international)
+
+
+def played(result: PlanningResult, player_id: str) -> list[str]:
+    return [s.media for s in result.plan(player_id).spots]
+
+
+def test_versions_in_vietnamese_and_english_take_turns_at_an_airport_within_one_campaigns_ten_plays():
+    vi, en = version("welcome-vi.png", "vi"), version("welcome-en.png", "en")
+    result = plan([airport_screen("noibai-1")], [campaign(creatives=(en, vi))])
+    assert played(result, "noibai-1") == [vi.sha256, en.sha256] * 5  # Vietnamese first, then in turn
+    assert {s.campaign_id for s in result.plan("noibai-1").spots} == {"ihanoi"}
+    [row] = result.summary
+    assert (row.required, row.planned, row.shortfall) == (10, 10, 0)
+
+
+def test_a_site_without_an_international_audience_plays_the_vietnamese_version_only():
+    vi, en = version("welcome-vi.png", "vi"), version("welcome-en.png", "en")
+    result = plan([airport_screen("noibai-1", international=False)], [campaign(creatives=(en, vi))])
+    assert played(result, "noibai-1") == [vi.sha256] * 10
+
+
+def test_without_a_vietnamese_version_elsewhere_the_language_less_one_plays_else_the_first():
+    en, zh, any_language = version("en.png", "en"), version("zh.png", "zh"), version("any.png", None)
+    site = [airport_screen("s-1", international=False)]
+    assert set(played(plan(site, [campaign(creatives=(en, any_language))]), "s-1")) == {any_language.sha256}
+    assert set(played(plan(site, [campaign(creatives=(zh, en))]), "s-1")) == {zh.sha256}
+
+
+def test_three_languages_rotate_in_turn_and_each_slot_keeps_its_place_in_the_rotation():
+    vi, en, ko = version("vi.png", "vi"), version("en.png", "en"), version("ko.png", "ko")
+    other = replace(creative("map.png", MediaKind.image, 15), slot=1)
+    result = plan([airport_screen("noibai-1")], [campaign(creatives=(vi, en, ko, other))])
+    media = played(result, "noibai-1")
+    assert len(media) == 10
+    assert media.count(other.sha256) == 5
+    assert [m for m in media if m != other.sha256] == [vi.sha256, en.sha256, ko.sha256, vi.sha256, en.sha256]
+
+
+def test_a_screen_takes_the_version_of_its_orientation():
+    landscape, portrait = version("wide.png", None, (1280, 720)), version("tall.png", None, (1080, 1920))
+    wide = airport_screen("wide-1", size=(1920, 1080))
+    tall = airport_screen("tall-1", size=(1080, 1920))
+    result = plan([wide, tall], [campaign(creatives=(portrait, landscape))])
+    assert set(played(result, "wide-1")) == {landscape.sha256}
+    assert set(played(result, "tall-1")) == {portrait.sha256}
+    assert set(result.plan("wide-1").media) == {landscape.sha256}
+    # A screen's orientation stands without its resolution; a square screen of none takes every version.
+    unsized = replace(tall, id="unsized-1", width=None, height=None, orientation=Orientation.portrait)
+    assert set(played(plan([unsized], [campaign(creatives=(landscape, portrait))]), "unsized-1")) == {portrait.sha256}
+    square = airport_screen("square-1", international=False, size=(1080, 1080))
+    assert set(played(plan([square], [campaign(creatives=(portrait, landscape))]), "square-1")) == {portrait.sha256}
+
+
+def test_a_version_of_the_screens_exact_resolution_wins_over_one_of_its_orientation():
+    hd, full_hd = version("hd.png", None, (1280, 720)), version("fhd.png", None, (1920, 1080))
+    result = plan([airport_screen("hd-1", size=(1280, 720)), airport_screen("fhd-1", size=(1920, 1080)),
+                   airport_screen("uhd-1", size=(3840, 2160))], [campaign(creatives=(full_hd, hd))])
+    assert set(played(result, "hd-1")) == {hd.sha256}
+    assert set(played(result, "fhd-1")) == {full_hd.sha256}
+    # No exact match: every version of its orientation; one of them plays (the first of its language).
+    assert set(played(result, "uhd-1")) == {full_hd.sha256}
+
+
+def test_format_and_language_choose_together_posters_by_resolution_in_two_languages():
+    posters = (version("vi-h.png", "vi", (1920, 1080)), version("vi-v.png", "vi", (1080, 1920)),
+               version("en-h.png", "en", (1920, 1080)), version("en-v.png", "en", (1080, 1920)))
+    result = plan([airport_screen("tall-1", size=(1080, 1920))], [campaign(creatives=posters)])
+    assert played(result, "tall-1") == [posters[1].sha256, posters[3].sha256] * 5
+
+
+def test_screens_that_choose_the_same_versions_share_one_placement():
+    vi, en = version("vi.png", "vi"), version("en.png", "en")
+    screens = [airport_screen("a-1"), airport_screen("a-2", size=(1280, 720)),
+               airport_screen("b-1", international=False)]
+    result = plan(screens, [campaign(creatives=(vi, en))])
+    assert result.placement_count == 2
+    # Without versions, formats and audiences do not split the fleet.
+    assert plan(screens, [campaign()]).placement_count == 1
+
+
+def test_a_speaker_plays_the_audio_versions_by_language_and_skips_the_image_ones():
+    vi_audio = replace(creative("vi.mp3", MediaKind.audio, 20), slot=0, language="vi")
+    en_audio = replace(creative("en.mp3", MediaKind.audio, 20), slot=0, language="en")
+    en_image = version("en.png", "en")
+    speaker = replace(screen("noibai-spk", site="site-noibai", site_kind=SiteKind.airport, kind=ScreenKind.speaker),
+                      international_audience=True)
+    result = plan([speaker], [campaign(creatives=(en_image, vi_audio, en_audio))])
+    assert played(result, "noibai-spk") == [vi_audio.sha256, en_audio.sha256] * 5
