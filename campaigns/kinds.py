@@ -145,3 +145,34 @@ def default_international_audience(kind: SiteKind) -> bool:
 def effective_international_audience(kind: SiteKind, setting: bool | None) -> bool:
     """Whether a site's audience is international: its own setting, or its kind's default when it has none."""
     return default_international_audience(kind) if setting is None else setting
+
+
+# -- reporting rounds (campaigns/reporting_rounds.py) ------------------------------------------------------------
+
+class FieldKind(StrEnum):
+    """What a reporting round's form field holds: typed by the unit, or a figure the system fills."""
+
+    integer = "integer"
+    number = "number"
+    percent = "percent"  # 0..100
+    text = "text"
+    yes_no = "yes_no"
+    figure = "figure"  # filled by the system: `ReportFigure`
+
+
+class ReportFigure(StrEnum):
+    """The figures the system fills on a round's form, over the round's period and the unit's subtree."""
+
+    screens = "screens"
+    required_plays = "required_plays"
+    delivered_plays = "delivered_plays"
+    compliance = "compliance"  # delivered over required plays, in %
+    regular_messages = "regular_messages"
+    urgent_alerts = "urgent_alerts"
+
+
+class SubmissionStatus(StrEnum):
+    draft = "draft"
+    submitted = "submitted"  # waiting for the head's approval when the series asks for it; final otherwise
+    approved = "approved"
+    returned = "returned"  # sent back by the head, with a note: the unit corrects and submits again

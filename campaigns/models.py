@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Date,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Integer,
@@ -29,11 +30,14 @@ from campaigns.kinds import (
     AlertSeverity,
     AlertStatus,
     CampaignStatus,
+    FieldKind,
     OrgKind,
     Orientation,
+    ReportFigure,
     Role,
     ScreenKind,
     SiteKind,
+    SubmissionStatus,
     WindowPolicy,
     effective_international_audience,
     effective_operating_hours,
@@ -42,7 +46,7 @@ from campaigns.kinds import (
 from campaigns.windows import WeekSchedule
 from media.models import MediaAsset
 from signage.db import Base, UTCDateTime, enum_column
-from signage.limits import ID_LENGTH
+from signage.limits import ID_LENGTH, TERM_LENGTH
 
 
 class Organisation(Base):
@@ -344,3 +348,94 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(255), index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+# -- reporting rounds (campaigns/reporting_rounds.py) ------------------------------------------------------------
+
+class ReportSeries(Base):
+    """A unit's reports asked in rounds of its subtree (e.g. Ba Vì's iHanoi reports, four rounds): the form's
+    fields, and whether the units' heads approve a submission before it counts."""
+
+    __tablename__ = "report_series"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    needs_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation] = relationship()
+    fields: Mapped[list[ReportField]] = relationship(order_by="ReportField.position", cascade="all, delete-orphan")
+    rounds: Mapped[list[ReportRound]] = relationship(order_by="ReportRound.deadline", cascade="all, delete-orphan",
+                                                     back_populates="series")
+
+
+class ReportField(Base):
+    """One field of a series' form: typed by the unit (`kind`, bounds, required) or a system `figure`."""
+
+    __tablename__ = "report_fields"
+    __table_args__ = (UniqueConstraint("series_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series_id: Mapped[str] = mapped_column(ForeignKey("report_series.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(ID_LENGTH))
+    label: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[FieldKind] = mapped_column(enum_column(FieldKind))
+    figure: Mapped[ReportFigure | None] = mapped_column(enum_column(ReportFigure))
+    minimum: Mapped[float | None] = mapped_column(Float)
+    maximum: Mapped[float | None] = mapped_column(Float)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReportRound(Base):
+    """A round of a series: the period it reports on (local dates, inclusive) and its deadline (an instant)."""
+
+    __tablename__ = "report_rounds"
+    __table_args__ = (UniqueConstraint("series_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series_id: Mapped[str] = mapped_column(ForeignKey("report_series.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    series: Mapped[ReportSeries] = relationship(back_populates="rounds")
+
+
+class RoundSubmission(Base):
+    """A unit's answer to a round: its typed values, the system figures frozen when it submitted, its status."""
+
+    __tablename__ = "round_submissions"
+    __table_args__ = (UniqueConstraint("round_id", "organisation_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("report_rounds.id", ondelete="CASCADE"))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)  # field key -> typed value
+    figures: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # frozen at submission
+    status: Mapped[SubmissionStatus] = mapped_column(enum_column(SubmissionStatus))
+    saved_by: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    return_note: Mapped[str | None] = mapped_column(Text)
+
+    round: Mapped[ReportRound] = relationship()
+    organisation: Mapped[Organisation] = relationship()
+
+
+class RoundReminder(Base):
+    """A reminder told to a unit about a round (3 days before, 1 day before, late): once each."""
+
+    __tablename__ = "round_reminders"
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("report_rounds.id", ondelete="CASCADE"), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(TERM_LENGTH), primary_key=True)
+    told_at: Mapped[datetime] = mapped_column(UTCDateTime)
