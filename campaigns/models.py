@@ -439,3 +439,45 @@ class RoundReminder(Base):
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
     stage: Mapped[str] = mapped_column(String(TERM_LENGTH), primary_key=True)
     told_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MobileRoundPlan(Base):
+    """A unit's plan of mobile loudspeaker rounds (a vehicle with a loudspeaker along the streets): so many rounds a
+    day from `first_day` to `last_day`, each to start inside the day's peak windows (campaigns/mobile_rounds.py)."""
+
+    __tablename__ = "mobile_round_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    rounds_per_day: Mapped[int] = mapped_column(Integer)
+    first_day: Mapped[date] = mapped_column(Date)  # local dates in `timezone`, inclusive
+    last_day: Mapped[date] = mapped_column(Date)
+    timezone: Mapped[str] = mapped_column(String(64))
+    # The windows a round must start in, as a day-spec mapping; kept as they were when planned (the unit's ward
+    # office's peaks by default), so a later change of the site's hours does not rewrite past days' figures.
+    peak_windows: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(String(1000))  # the route, the vehicle, who drives
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation] = relationship()
+
+    def effective_peak_windows(self) -> WeekSchedule:
+        return WeekSchedule.from_spec(self.peak_windows)
+
+
+class MobileRound(Base):
+    """One mobile loudspeaker round as staff recorded it, from the roadside or afterwards."""
+
+    __tablename__ = "mobile_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    route: Mapped[str] = mapped_column(String(500))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    recorded_by: Mapped[str] = mapped_column(String(64))  # a user name, as alerts' created_by
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation] = relationship()
