@@ -228,11 +228,13 @@ def test_the_cadence_exports_as_csv_with_the_figures_and_the_totals(cadence_api)
     rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["Đơn vị", "Mã đơn vị", "Tin thường xuyên trong kỳ"]
     assert [row[1:] for row in rows[1:4]] == [
-        [HADONG, "0", "1", "", "", "10.0", "có"],
-        [VANQUAN, "4", "0", "2024-08-10T08:00:00+07:00", "0.7", "5.0", "có"],
-        [PHULA, "5", "0", "2024-08-09T10:00:00+07:00", "1.6", "2.0", "không"],
+        [HADONG, "0", "1", "", "", "10.0", "3", "có", "", "late"],
+        [VANQUAN, "4", "0", "2024-08-10T08:00:00+07:00", "0.7", "5.0", "3", "có", "2024-08-13T08:00:00+07:00",
+         "on_track"],
+        [PHULA, "5", "0", "2024-08-09T10:00:00+07:00", "1.6", "2.0", "3", "không", "2024-08-12T10:00:00+07:00",
+         "on_track"],
     ]
-    assert rows[4] == ["Tổng: 3 đơn vị", "", "9", "1", "", "", "", "2 đơn vị"]
+    assert rows[4] == ["Tổng: 3 đơn vị", "", "9", "1", "", "", "", "", "2 đơn vị", "", ""]
 
 
 def test_the_cadence_pdf_holds_its_title_chart_and_figures(cadence_api):

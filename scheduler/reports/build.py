@@ -20,7 +20,7 @@ from scheduler.reports.compliance import compliance_report
 from scheduler.reports.operations import health_report, pop_report, rounds_report
 from scheduler.reports.scope import Scope, retired_screens
 from scheduler.reports.table import Report
-from signage.config import DEFAULT_TIMEZONE
+from signage.config import DEFAULT_MESSAGE_INTERVAL_DAYS, DEFAULT_TIMEZONE
 from signage.errors import Invalid
 
 BUILDERS: dict[str, Callable[..., Report]] = {
@@ -67,10 +67,13 @@ def make_scope(session: Session, organisation_id: str | None, first: date | None
 
 
 def build_report(session: Session, kind: str, scope: Scope, now: datetime, language: str = "vi",
-                 timezone: str | None = None) -> Report:
+                 timezone: str | None = None, message_interval_days: int = DEFAULT_MESSAGE_INTERVAL_DAYS) -> Report:
+    """`message_interval_days`: the server's SIGNAGE_MESSAGE_INTERVAL_DAYS, which the cadence report needs."""
     if kind not in BUILDERS:
         raise Invalid(f"there is no report {kind!r}", f"choose one of {', '.join(KINDS)}")
     zone = {"timezone": timezone or DEFAULT_TIMEZONE} if kind in ZONED else {}
+    if kind == "cadence":
+        zone["message_interval_days"] = message_interval_days
     report = BUILDERS[kind](session, scope, now, language, **zone)
     report.timezone = timezone or report.timezone
     return report

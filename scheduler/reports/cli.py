@@ -51,7 +51,8 @@ def run_report(kind: str, campaign: str | None, first: str | None, last: str | N
                 TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
                 TimeElapsedColumn(), console=err, transient=False) as progress:
             scope_ = make_scope(session, scope, first_day, last_day, campaign, local_today(clock, config.timezone))
-            report = build_report(session, kind, scope_, clock.now(), language, config.timezone)
+            report = build_report(session, kind, scope_, clock.now(), language, config.timezone,
+                                  config.message_interval_days)
             task = progress.add_task(f"{kind} {scope_.first}..{scope_.last} → {target.name}", total=None)
 
             def counted(rows):
@@ -126,4 +127,4 @@ _report_command("compliance", "Campaign compliance by unit, site kind, site and 
 _report_command("pop", "The proof-of-play log: every play attempt (CSV, XLSX, PDF or the UK playout format).")
 _report_command("health", "Screen health: state now, uptime per day.")
 _report_command("rounds", "Progress by rounds: per unit, screens compliant and plays delivered.")
-_report_command("cadence", "Message cadence: each unit's regular messages, flagging units over 3 days without one.")
+_report_command("cadence", "Message cadence: each unit's regular messages, flagging units over their interval.")

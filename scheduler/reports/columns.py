@@ -81,7 +81,10 @@ URGENT = Column("urgent", "Cảnh báo khẩn trong kỳ", "Urgent alerts in the
 LAST_MESSAGE = Column("last_message", "Tin thường xuyên gần nhất", "Last regular message", "datetime", 20)
 DAYS_SINCE = Column("days_since", "Số ngày từ tin gần nhất", "Days since it", "decimal", 12)
 LONGEST_GAP = Column("longest_gap", "Khoảng cách dài nhất (ngày)", "Longest gap (days)", "decimal", 14)
-LATE = Column("late", "Quá 3 ngày không có tin", "Over 3 days without one", "text", 12)
+INTERVAL = Column("interval_days", "Khoảng cách quy định (ngày)", "Interval (days)", "int", 12)
+LATE = Column("late", "Quá khoảng cách quy định", "Over its interval", "text", 12)
+DUE_BY = Column("due_by", "Hạn tin tiếp theo", "Due by", "datetime", 20)
+RHYTHM_STATE = Column("rhythm_state", "Tình trạng", "State", "text", 14, words=labelled("rhythm.state."))
 
 
 # -- the sheets' columns -----------------------------------------------------------------------------------------
@@ -106,4 +109,5 @@ NOW_COLUMNS = [SCREEN_ID, SITE, ORGANISATION, STATE, ATTENTION, LAST_SEEN, PLAN_
 
 ROUND_COLUMNS = [UNIT, SCREENS, SCREENS_COMPLIANT, PLAYS_DELIVERED, PLAYS_REQUIRED, ROUND_COMPLIANCE]
 
-CADENCE_COLUMNS = [UNIT, UNIT_ID, MESSAGES, URGENT, LAST_MESSAGE, DAYS_SINCE, LONGEST_GAP, LATE]
+CADENCE_COLUMNS = [UNIT, UNIT_ID, MESSAGES, URGENT, LAST_MESSAGE, DAYS_SINCE, LONGEST_GAP, INTERVAL, LATE, DUE_BY,
+                   RHYTHM_STATE]

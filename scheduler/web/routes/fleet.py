@@ -22,6 +22,7 @@ from campaigns.access import Actor
 from campaigns.fleet_changes import may_manage_fleet
 from campaigns.fleet_view import HoursRejected, fleet_overview
 from campaigns.kinds import OrgKind, Orientation, Role, ScreenKind, SiteKind
+from campaigns.message_rhythm import MAX_INTERVAL_DAYS, MIN_INTERVAL_DAYS, set_message_interval
 from campaigns.models import Campaign, Organisation, Screen, ScreenGroup, Site, User
 from campaigns.schema_types import Name, Slug, StrictModel
 from campaigns.screen_state import STATES, ScreenState, ScreenStateName, playing_now, screen_state, screen_states
@@ -68,11 +69,14 @@ class OrganisationOut(BaseModel):
     parent_id: str | None
     path: str
     alerts_need_approval: bool = Field(description="its staff's alerts go out once its head of unit approved them")
+    message_interval_days: int | None = Field(description="days it may go without a regular message; null: its "
+                                                          "nearest ancestor's, else the server's setting")
 
     @classmethod
     def of(cls, org: Organisation) -> OrganisationOut:
         return cls(id=org.id, name=org.name, kind=org.kind, parent_id=org.parent_id, path=org.path,
-                   alerts_need_approval=bool(org.alerts_need_approval))
+                   alerts_need_approval=bool(org.alerts_need_approval),
+                   message_interval_days=org.message_interval_days)
 
 
 class OrganisationCreate(StrictModel):
@@ -87,6 +91,9 @@ class OrganisationPatch(StrictModel):
 
     name: Text | None = Field(None, description="administrators only")
     alerts_need_approval: bool | None = Field(None, description="administrators, or the head of this very unit")
+    message_interval_days: int | None = Field(
+        None, ge=MIN_INTERVAL_DAYS, le=MAX_INTERVAL_DAYS,
+        description="days it may go without a regular message; null: inherit (its managers and heads, or admins)")
 
 
 @api.get("/organisations", response_model=Page[OrganisationOut])
@@ -115,10 +122,13 @@ def add_organisation(body: OrganisationCreate, actor: ActorDep, session: Session
 @api.patch("/organisations/{organisation_id}", response_model=OrganisationOut)
 def change_organisation(organisation_id: str, body: OrganisationPatch, actor: ActorDep, session: SessionDep,
                         clock: ClockDep) -> OrganisationOut:
-    """Rename it (administrators), or set whether its staff's alerts wait for its head's approval
-    (administrators, or the head of this unit)."""
+    """Rename it (administrators), set whether its staff's alerts wait for its head's approval
+    (administrators, or the head of this unit), or its interval between regular messages (its managers and heads,
+    or administrators; 1–30 days, null to inherit)."""
     org = fleet.change_organisation(session, actor, clock, organisation_id, name=body.name,
                                     alerts_need_approval=body.alerts_need_approval)
+    if "message_interval_days" in body.model_fields_set:  # null is a value here: inherit
+        set_message_interval(session, actor, clock, organisation_id, body.message_interval_days)
     session.commit()
     return OrganisationOut.of(org)
 
@@ -142,6 +152,9 @@ class SiteOut(BaseModel):
     operating_hours: dict[str, list[str]] | None = Field(description="as set for the site; null: the kind's defaults")
     peak_windows: dict[str, list[str]] | None = Field(description="as set for the site; null: the kind's defaults")
     week: dict[str, DayHoursOut] = Field(description="the effective hours of each weekday, mon..sun")
+    international_audience: bool | None = Field(description="as set for the site; null: the kind's default")
+    plays_language_versions: bool = Field(description="its audience is international (as set, else its kind's "
+                                                      "default): a creative's language versions play in turn")
     retired_at: datetime | None = Field(description="when it was retired, with its screens; null: in use")
 
     @classmethod
@@ -149,6 +162,8 @@ class SiteOut(BaseModel):
         return cls(id=site.id, name=site.name, kind=site.kind, organisation_id=site.organisation_id,
                    timezone=site.timezone, address=site.address, screens=len(site.screens), retired_at=site.retired_at,
                    operating_hours=site.operating_hours, peak_windows=site.peak_windows,
+                   international_audience=site.international_audience,
+                   plays_language_versions=site.effective_international_audience(),
                    week={d.day: DayHoursOut(operating=[str(w) for w in d.operating], peak=[str(w) for w in d.peak])
                          for d in fleet.week_of(site)})
 

@@ -176,7 +176,8 @@ def report_json(kind: ReportKind, actor: ActorDep, session: SessionDep, clock: C
     refuse_campaign(kind, campaign_id)
     scope = scope_for(session, actor, clock, settings, organisation_id, campaign_id, first, last)
     check_report(kind, scope, clock.now(), settings.timezone)
-    report = build_report(session, kind, scope, clock.now(), lang, settings.timezone)
+    report = build_report(session, kind, scope, clock.now(), lang, settings.timezone,
+                          settings.message_interval_days)
     return ReportOut(kind=kind, title=report.title, organisation=report.organisation, first=scope.first,
                      last=scope.last, notes=report.notes, sheets=sheets_out(report, limit))
 
@@ -194,7 +195,8 @@ def report_export(kind: ReportKind, request: Request, actor: ActorDep, session: 
     scope = scope_for(session, actor, clock, settings, organisation_id, campaign_id, first, last)
     check_report(kind, scope, clock.now(), settings.timezone)
     return export_response(request, {"kind": kind, "scope": scope, "now": clock.now(), "language": lang,
-                                     "timezone": settings.timezone}, format)
+                                     "timezone": settings.timezone,
+                                     "message_interval_days": settings.message_interval_days}, format)
 
 
 # -- pages ----------------------------------------------------------------------------------------------------
@@ -246,7 +248,8 @@ def reports_page(request: Request, actor: PageActorDep, session: SessionDep, clo
         scope, error = None, str(exc)
     report, sheets, summary = None, [], None
     if scope is not None:
-        report = build_report(session, kind, scope, clock.now(), language, settings.timezone)
+        report = build_report(session, kind, scope, clock.now(), language, settings.timezone,
+                              settings.message_interval_days)
         sheets = sheets_out(replace(report, sheets=[in_words(for_reading(s), language) for s in report.sheets]),
                             page_rows, offsets)
         if kind == "compliance":
