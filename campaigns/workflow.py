@@ -649,31 +649,68 @@ def set_creatives(session: Session, actor: Actor, clock: Clock, timezone: str, c
         raise Invalid("no media is chosen", "pick at least one item of the media library (/media)")
     if len(creatives) > MAX_CREATIVES:
         raise Invalid(f"{len(creatives)} media items are chosen", f"choose at most {MAX_CREATIVES}")
-    wanted: list[tuple[str, int]] = []
+    wanted: list[tuple[str, str, int]] = []
     for index, (sha, seconds) in enumerate(creatives):
-        where = f"creatives[{index}]"
-        spec = checked(CreativeIn, {"file": sha, "duration_s": seconds})
-        asset = session.scalar(held_by(sha, actor.org_ids())) if _SHA256.fullmatch(sha) else None
-        if asset is None:
-            raise Invalid(f"{where}: there is no media {sha[:64]!r} within your organisation",
-                          "pick media from the library (/media, GET /api/v1/media), or upload it there first")
-        if any(sha == have for have, _, _ in wanted):
-            raise Invalid(f"{where}: the media {sha[:12]} is chosen twice", "choose each item once")
-        if asset.kind is MediaKind.image:
-            duration_ms = round((spec.duration_s or DEFAULT_IMAGE_SECONDS) * 1000)
-        elif spec.duration_s is not None:
-            raise Invalid(f"{where}: duration_s is for still images only",
-                          "remove it: a clip or audio spot plays for its own length")
-        elif not asset.duration_ms:
-            raise Invalid(f"{where}: the media {sha[:12]} has no known length", "upload it again to probe it")
-        else:
-            duration_ms = asset.duration_ms
-        wanted.append((sha, asset.organisation_id, duration_ms))
+        wanted.append(_creative_row(session, actor, f"creatives[{index}]", sha, seconds, wanted))
     before = describe(campaign)
     if [(c.media_sha256, c.media_organisation_id, c.duration_ms) for c in campaign.creatives] != wanted:
         _replace(session, campaign, "creatives", [
             CampaignCreative(position=i, media_sha256=sha, media_organisation_id=holder, duration_ms=ms)
             for i, (sha, holder, ms) in enumerate(wanted)])
+    return _saved(session, actor, clock, timezone, campaign, "campaign.media", before)
+
+
+def _creative_row(session: Session, actor: Actor, where: str, sha: str, seconds: float | None,
+                  chosen: list[tuple[str, str, int]]) -> tuple[str, str, int]:
+    """A chosen library item as a creative: (sha256, the unit holding the row used, milliseconds a play lasts)."""
+    spec = checked(CreativeIn, {"file": sha, "duration_s": seconds})
+    asset = session.scalar(held_by(sha, actor.org_ids())) if _SHA256.fullmatch(sha) else None
+    if asset is None:
+        raise Invalid(f"{where}: there is no media {sha[:64]!r} within your organisation",
+                      "pick media from the library (/media, GET /api/v1/media), or upload it there first")
+    if any(sha == have for have, _, _ in chosen):
+        raise Invalid(f"{where}: the media {sha[:12]} is chosen twice", "choose each item once")
+    if asset.kind is MediaKind.image:
+        duration_ms = round((spec.duration_s or DEFAULT_IMAGE_SECONDS) * 1000)
+    elif spec.duration_s is not None:
+        raise Invalid(f"{where}: duration_s is for still images only",
+                      "remove it: a clip or audio spot plays for its own length")
+    elif not asset.duration_ms:
+        raise Invalid(f"{where}: the media {sha[:12]} has no known length", "upload it again to probe it")
+    else:
+        duration_ms = asset.duration_ms
+    return sha, asset.organisation_id, duration_ms
+
+
+def may_change_media(actor: Actor, campaign: Campaign, owned: bool) -> None:
+    """Raises NotAllowed or Conflict unless the user may change the campaign's media now."""
+    _may_change_media(actor, campaign, owned)
+
+
+def add_versions(session: Session, actor: Actor, clock: Clock, timezone: str, campaign_id: str,
+                 versions: list[tuple[str, float | None]]) -> Campaign:
+    """One more creative after the campaign's media, in versions (e.g. a poster for each screen format): rows of
+    one new slot, of which the planner plays, where the creative is due, the version that suits the screen."""
+    campaign, owned = find_campaign(session, actor, campaign_id)
+    _may_change_media(actor, campaign, owned)
+    if not versions:
+        raise Invalid("no version of the creative is given", "give at least one item of the media library")
+    if len(campaign.creatives) + len(versions) > MAX_CREATIVES:
+        raise Invalid(f"the campaign would have {len(campaign.creatives) + len(versions)} media items",
+                      f"keep at most {MAX_CREATIVES}: remove some in the wizard's media step first")
+    have = [(c.media_sha256, c.media_organisation_id, c.duration_ms) for c in campaign.creatives]
+    rows: list[tuple[str, str, int]] = []
+    for index, (sha, seconds) in enumerate(versions):
+        if any(sha == used for used, _, _ in have):
+            raise Conflict(f"versions[{index}]: the media {sha[:12]} is in the campaign already",
+                           "nothing to add: the campaign plays it; remove it in the media step to add it again")
+        rows.append(_creative_row(session, actor, f"versions[{index}]", sha, seconds, rows))
+    before = describe(campaign)
+    # Past every position and slot in use: the new rows share a slot no other creative has.
+    first = max((n for c in campaign.creatives for n in (c.position, c.slot)), default=-1) + 1
+    campaign.creatives.extend(CampaignCreative(position=first + i, slot=first, media_sha256=sha,
+                                               media_organisation_id=holder, duration_ms=ms)
+                              for i, (sha, holder, ms) in enumerate(rows))
     return _saved(session, actor, clock, timezone, campaign, "campaign.media", before)
 
 
