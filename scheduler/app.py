@@ -33,6 +33,7 @@ from scheduler.web.routes import (
     fleet_changes,
     media_files,
     media_library,
+    mobile_rounds,
     notices,
     pairing,
     players,
@@ -49,7 +50,7 @@ TEMPLATE_DIRS = [WEB_DIR / "templates"]
 STATIC_DIR = WEB_DIR / "static"
 # The route modules, one per resource; each has an `api` and a `pages` router.
 ROUTES = (accounts, fleet, fleet_changes, screen_actions, pairing, campaigns, alerts, media_library, media_files,
-          players, reports, notices)
+          players, reports, notices, mobile_rounds)
 
 
 def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBridge:

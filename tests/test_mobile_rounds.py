@@ -26,6 +26,7 @@ from campaigns.mobile_rounds import (
 from campaigns.models import AuditEntry, MobileRound, User
 from signage.db import transaction
 from signage.errors import Conflict, Invalid, NotFound
+from tests.test_cli import run
 
 TUESDAY = date(2024, 8, 20)
 PHULA = "hn-hadong-phula"
@@ -165,3 +166,66 @@ def test_a_wrong_record_is_corrected_or_deleted_and_audited(database, clock, sta
     assert [(action, who) for action, who, _ in trail] == [("record", "phula-staff"), ("correct", "phula-head"),
                                                            ("delete", "phula-head")]
     assert trail[1].before["started_at"] == hanoi(TUESDAY, 12, 30).isoformat()
+
+
+# -- the API, the ward's report, the CLI ---------------------------------------------------------------------------
+
+def test_the_wards_report_shows_the_compliant_day_and_the_shortfall(database, clock, staff, planned, api):
+    ward = api("phula-staff")
+    clock.set(hanoi(TUESDAY + timedelta(days=1), 18, 0))
+    for started in (hanoi(TUESDAY, 8, 30), hanoi(TUESDAY, 15, 0), hanoi(TUESDAY + timedelta(days=1), 9, 0)):
+        answer = ward.post("/api/v1/mobile-rounds", json={"started_at": started.isoformat(), "duration_minutes": 45,
+                                                          "route": "Tổ 1 → Tổ 5"})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["standing"] == "counted"
+        assert answer.json()["recorded_by_name"] == "Phula Staff"
+    report = ward.get("/api/v1/reports/mobile", params={"organisation_id": PHULA, "from": "2024-08-20",
+                                                        "to": "2024-08-21"})
+    assert report.status_code == 200, report.text
+    by_day, by_unit = report.json()["sheets"]
+    assert [(r["unit"], r["planned"], r["done"], r["missed"]) for r in by_unit["rows"]] == [
+        ("UBND phường Phú La", 4, 3, 1)]
+    assert [(r["date"], r["planned"], r["done"], r["missed"]) for r in by_day["rows"]] == [
+        ("2024-08-20", 2, 2, 0), ("2024-08-21", 2, 1, 1)]
+    csv = ward.get("/api/v1/reports/mobile/export", params={"organisation_id": PHULA, "from": "2024-08-20",
+                                                            "to": "2024-08-21", "format": "csv"})
+    assert csv.status_code == 200
+    lines = csv.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Ngày,Đơn vị,Mã đơn vị,Lượt loa kế hoạch,Lượt đã chạy (giờ cao điểm),Lượt thiếu")
+    assert any(line.startswith("2024-08-21,UBND phường Phú La,hn-hadong-phula,2,1,1") for line in lines), lines
+    xlsx = ward.get("/api/v1/reports/mobile/export", params={"organisation_id": PHULA, "from": "2024-08-20",
+                                                             "to": "2024-08-21", "format": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    progress_answer = ward.get("/api/v1/mobile-rounds/progress", params={"from": "2024-08-20", "to": "2024-08-21"})
+    assert [(d["date"], d["compliant"], d["missed"]) for d in progress_answer.json()["days"]] == [
+        ("2024-08-20", True, 0), ("2024-08-21", False, 1)]
+
+
+def test_the_api_refuses_hostile_input_and_answers_another_wards_round_404(database, clock, staff, planned, api):
+    ward = api("phula-staff")
+    body = {"duration_minutes": 45, "route": "Tổ 1"}
+    for bad in ({"duration_minutes": -1}, {"duration_minutes": 10**12}, {"route": "đ" * 501},
+                {"started_at": (clock.now() + timedelta(hours=2)).isoformat()}, {"recorded_by": "vanquan-staff"},
+                {"started_at": "2024-08-20T09:00:00"}):
+        answer = ward.post("/api/v1/mobile-rounds", json={**body, **bad})
+        assert answer.status_code == 422, (bad, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    round_id = ward.post("/api/v1/mobile-rounds", json=body).json()["id"]
+    other = api("vanquan-staff")
+    assert other.get(f"/api/v1/mobile-rounds/{round_id}").status_code == 404
+    assert other.patch(f"/api/v1/mobile-rounds/{round_id}", json={"duration_minutes": 5}).status_code == 404
+    assert other.delete(f"/api/v1/mobile-rounds/{round_id}").status_code == 404
+    assert other.post("/api/v1/mobile-rounds", json={**body, "organisation_id": PHULA}).status_code == 404
+    assert other.get("/api/v1/mobile-rounds").json()["items"] == []
+    assert ward.patch(f"/api/v1/mobile-rounds/{round_id}", json={"duration_minutes": 60}).json()[
+        "duration_minutes"] == 60
+    assert ward.delete(f"/api/v1/mobile-rounds/{round_id}").status_code == 204
+
+
+def test_signage_report_mobile_writes_the_wards_sheet(database, clock, staff, planned, cli_env, tmp_path):
+    record(database, clock, staff, hanoi(TUESDAY, 9, 0))
+    out = tmp_path / "mobile.csv"
+    done = run(cli_env, "report", "mobile", "--scope", PHULA, "--from", "2024-08-20", "--to", "2024-08-20",
+               "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "2024-08-20,UBND phường Phú La,hn-hadong-phula,2,1,1" in out.read_text("utf-8-sig")

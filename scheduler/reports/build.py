@@ -17,6 +17,7 @@ from campaigns.models import Campaign, Organisation
 from scheduler.reports import exports, playout
 from scheduler.reports.cadence import cadence_report
 from scheduler.reports.compliance import compliance_report
+from scheduler.reports.mobile_rounds import mobile_rounds_report
 from scheduler.reports.operations import health_report, pop_report, rounds_report
 from scheduler.reports.scope import Scope, retired_screens
 from scheduler.reports.table import Report
@@ -25,9 +26,9 @@ from signage.errors import Invalid
 
 BUILDERS: dict[str, Callable[..., Report]] = {
     "compliance": compliance_report, "pop": pop_report, "health": health_report, "rounds": rounds_report,
-    "cadence": cadence_report,
+    "cadence": cadence_report, "mobile": mobile_rounds_report,
 }
-ZONED = {"cadence", "compliance"}  # builders whose figures depend on the local time of day: given the timezone
+ZONED = {"cadence", "compliance", "mobile"}  # builders whose figures depend on the local time of day: given the zone
 KINDS = tuple(BUILDERS)
 FORMATS = ("csv", "xlsx", "pdf", "playout")
 MAX_DAYS = 366

@@ -127,4 +127,5 @@ _report_command("compliance", "Campaign compliance by unit, site kind, site and 
 _report_command("pop", "The proof-of-play log: every play attempt (CSV, XLSX, PDF or the UK playout format).")
 _report_command("health", "Screen health: state now, uptime per day.")
 _report_command("rounds", "Progress by rounds: per unit, screens compliant and plays delivered.")
+_report_command("mobile", "Mobile loudspeaker rounds per unit and day: planned, done in peak hours, short.")
 _report_command("cadence", "Message cadence: each unit's regular messages, flagging units over their interval.")

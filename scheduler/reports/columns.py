@@ -111,3 +111,16 @@ ROUND_COLUMNS = [UNIT, SCREENS, SCREENS_COMPLIANT, PLAYS_DELIVERED, PLAYS_REQUIR
 
 CADENCE_COLUMNS = [UNIT, UNIT_ID, MESSAGES, URGENT, LAST_MESSAGE, DAYS_SINCE, LONGEST_GAP, INTERVAL, LATE, DUE_BY,
                    RHYTHM_STATE]
+
+# -- mobile loudspeaker rounds (campaigns/mobile_rounds.py): a day's shortfall is its rounds missed ----------------
+MOBILE_PLANNED = Column("planned", "Lượt loa kế hoạch", "Rounds planned", "int", 12)
+MOBILE_DONE = Column("done", "Lượt đã chạy (giờ cao điểm)", "Rounds done (peak)", "int", 14)
+MOBILE_MISSED = Column("missed", "Lượt thiếu", "Rounds short", "int", 10)
+MOBILE_OUTSIDE_PEAK = Column("outside_peak", "Lượt ngoài giờ cao điểm (không tính)", "Outside peak (not counted)",
+                             "int", 16)
+MOBILE_SHARE = Column("compliance", "Tỷ lệ đạt", "Compliance", "percent", 10)
+MOBILE_UNIT_ID = replace(UNIT_ID, named_by=UNIT)  # pages and PDFs name the unit; CSV and XLSX keep its id too
+MOBILE_UNIT_COLUMNS = [UNIT, MOBILE_UNIT_ID, MOBILE_PLANNED, MOBILE_DONE, MOBILE_MISSED, MOBILE_SHARE,
+                       MOBILE_OUTSIDE_PEAK]
+MOBILE_DAY_COLUMNS = [DATE, UNIT, MOBILE_UNIT_ID, MOBILE_PLANNED, MOBILE_DONE, MOBILE_MISSED, MOBILE_SHARE,
+                      MOBILE_OUTSIDE_PEAK]

@@ -53,6 +53,7 @@ BUILT_KEYS = (
     N_("campaign.warn.audio_without_speakers"), N_("campaign.warn.speakers_without_audio"),
     N_("campaign.warn.displays_without_picture"),
     N_("reports.compliance"), N_("reports.pop"), N_("reports.health"), N_("reports.rounds"), N_("reports.cadence"),
+    N_("reports.mobile"),
     N_("fleet.day.mon"), N_("fleet.day.tue"), N_("fleet.day.wed"), N_("fleet.day.thu"), N_("fleet.day.fri"),
     N_("fleet.day.sat"), N_("fleet.day.sun"),
     N_("alert.phase.pending"), N_("alert.phase.scheduled"), N_("alert.phase.active"), N_("alert.phase.ended"),

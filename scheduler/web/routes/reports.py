@@ -41,7 +41,7 @@ HEALTH_PAGE_ROWS = 50  # screen health: a page of screens, those needing action 
 # The health page's groups, in the order of campaigns/screen_state.py's ATTENTION_ORDER (looked up by name).
 HEALTH_GROUPS = (N_("health.group.dark_in_peak"), N_("health.group.offline"), N_("health.group.degraded"),
                  N_("health.group.ok"), N_("health.group.never"), N_("health.group.retired"))
-WITHOUT_CAMPAIGN = {"cadence"}  # reports about units rather than campaigns: no campaign is offered or accepted
+WITHOUT_CAMPAIGN = {"cadence", "mobile"}  # about units rather than campaigns: no campaign is offered or accepted
 LOCAL_TIME = Column("at", "", "", "datetime")  # how the page shows a datetime: in the server's zone, like the PDF
 Format = Literal["csv", "xlsx", "pdf", "playout"]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "playout": "text/csv; charset=utf-8",
@@ -145,7 +145,7 @@ class ReportOut(BaseModel):
     sheets: list[SheetOut]
 
 
-ReportKind = Literal["compliance", "pop", "health", "rounds", "cadence"]
+ReportKind = Literal["compliance", "pop", "health", "rounds", "cadence", "mobile"]
 FromQuery = Annotated[date | None, Query(alias="from", description="first local date (default: see the CLI)")]
 ToQuery = Annotated[date | None, Query(alias="to", description="last local date")]
 
