@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/player_timing.py                  # 50 items, 1920x1080 media
     .venv/bin/python bench/player_timing.py --size 640x360 --items 100 --seed 3
+    .venv/bin/python bench/player_timing.py --items 100 --load      # with CPU and disk load beside it
 
 The media are made with ffmpeg in a temporary directory: H.264/AAC clips of 1, 1.5 and 2 s, a PNG still shown for
 1 s, an MP3 of 1.5 s. The plan mixes them (60 % clips, 30 % stills, 10 % MP3s, shuffled by the seed) and places
@@ -13,7 +14,12 @@ It prints p50/p99/max of
 - start error: the `started` event's time minus the planned start;
 - gap: an item's `started` minus the end of the item before it (its `ended`, or the moment play() cut it);
 - play() call: how long the loop's thread spends in play() (libVLC tearing down the previous item);
-and the process's peak RSS (getrusage; ffmpeg runs in child processes and is not counted). glibc keeps freed
+and the process's peak RSS (getrusage; ffmpeg runs in child processes and is not counted).
+
+`--load` runs load beside the playback, as a busy screen PC has it: one process spinning on each core, and one
+writing and fsyncing a 256 MB file over and over (the disk busy, as when a big clip downloads). Each stops by
+itself at a deadline (the plan's length and a margin) and is killed when the benchmark ends; the load average
+over the run is printed. glibc keeps freed
 video buffers unless MALLOC_MMAP_THRESHOLD_ is set (e.g. 131072), which roughly halves the peak with 1080p media.
 """
 
@@ -28,6 +34,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -103,6 +110,36 @@ def percentiles(values: list[float]) -> str:
 
 def ms(delta: timedelta) -> float:
     return delta / timedelta(milliseconds=1)
+
+
+LOAD_SCRIPTS = {
+    "cpu": "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    sum(range(10000))\n",
+    "disk": ("import os, time\nend = time.monotonic() + {seconds}\nblock = os.urandom(1 << 20)\n"
+             "path = {path!r}\nwhile time.monotonic() < end:\n"
+             "    with open(path, 'wb') as out:\n"
+             "        for _ in range(256):\n"
+             "            out.write(block)\n"
+             "            if time.monotonic() >= end:\n"
+             "                break\n"
+             "        out.flush()\n        os.fsync(out.fileno())\n"
+             "os.unlink(path)\n"),
+}
+
+
+@contextmanager
+def load_beside(directory: Path, seconds: float):
+    """CPU load on every core and a disk writer, each stopping by itself after `seconds`; killed on the way out."""
+    workers = [subprocess.Popen([sys.executable, "-c", LOAD_SCRIPTS["cpu"].format(seconds=seconds)])
+               for _ in range(os.cpu_count() or 1)]
+    workers.append(subprocess.Popen([sys.executable, "-c", LOAD_SCRIPTS["disk"].format(
+        seconds=seconds, path=str(directory / "disk-load.bin"))]))
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+        (directory / "disk-load.bin").unlink(missing_ok=True)
 
 
 def run(plan: list[Media], warm_up: Media) -> list[Slot]:
@@ -253,14 +290,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--size", default="1920x1080", help="video and still size, WxH")
     parser.add_argument("--agent", action="store_true", help="run the whole player agent, not the backend alone")
+    parser.add_argument("--load", action="store_true", help="CPU load on every core and a disk writer beside it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="player-timing-") as directory:
         media = make_media(Path(directory), args.size)
         plan = make_plan(media, args.items, args.seed)
-        if args.agent:
-            starts, gaps, completed = run_agent(plan, Path(directory))
-        else:
-            slots = run(plan, media["still 1 s"])
+        seconds = sum(m.duration_ms for m in plan) / 1000 + 20
+        before = os.getloadavg()[0]
+        with load_beside(Path(directory), seconds) if args.load else nullcontext():
+            if args.agent:
+                starts, gaps, completed = run_agent(plan, Path(directory))
+            else:
+                slots = run(plan, media["still 1 s"])
+            after = os.getloadavg()[0]
+    added = f"CPU on {os.cpu_count()} cores and a disk writer beside it" if args.load else "none added"
+    print(f"load: {added}; 1-minute load average {before:.2f} before, {after:.2f} at the end")
     if not args.agent:
         report(plan, slots, args.size)
         return

@@ -20,6 +20,7 @@ Event contract, the same for `VlcPlayback` and `TimedPlayback`:
 
 from __future__ import annotations
 
+import queue
 import shutil
 import struct
 import tempfile
@@ -216,13 +217,43 @@ class _Item:
     finished: bool = False
 
 
+MAX_DECKS = 3  # media players per screen: the one on air, the last being stopped, and one to spare
+DECK_WAIT_S = 5.0  # how long play() waits for a deck when all are still being stopped (libVLC stuck: rare)
+
+
+class _Deck:
+    """One libVLC media player and the item it plays. `lock` orders the callbacks' posts against retiring the deck:
+    once `retire` returns, the deck's callbacks post nothing more. `free` is set while it is stopped and ready."""
+
+    def __init__(self, player: Any) -> None:
+        self.player = player
+        self.events = player.event_manager()
+        self.current: _Item | None = None
+        self.lock = threading.Lock()
+        self.free = threading.Event()
+        self.free.set()
+
+    def retire(self) -> None:
+        with self.lock:
+            self.current = None
+        self.free.clear()
+
+
 class VlcPlayback(Playback):
-    """Plays through libVLC: one instance per process, one long-lived media player.
+    """Plays through libVLC: one instance per process, and a few media players ("decks") that take turns.
+
+    libVLC's teardown of an item (set_media() or stop() join its input and decoder threads) took up to 2.3 s
+    with the disk busy; the agent's loop must not wait for it (docs/design.md §7). So the next item is loaded
+    and started on a free deck, becomes the one on air, and the deck it replaces is stopped by this object's
+    stopper thread, which does nothing else. A deck is reused once stopped; when all are still being stopped,
+    play() waits for the first (at most DECK_WAIT_S). With a display each deck has its own fullscreen window:
+    the next item's opens over the last one's, which then closes.
 
     The libVLC instance is made by the first VlcPlayback and reused by any later one (made with the same
     `headless`) after the first is closed; a second VlcPlayback while one is open is refused, as is one that
     asks for the other mode. After construction, every call must come from one thread: the first that calls
-    (the agent's loop); a call from any other raises RuntimeError.
+    (the agent's loop); a call from any other raises RuntimeError. libVLC is called from that thread, and from
+    the stopper for the stop of a deck already off the air.
 
     Headless: dummy video and audio outputs. Otherwise fullscreen on the display, keyboard and mouse ignored.
     Video and audio play to the media's own end; `duration_ms` is only checked against the offset. Images are
@@ -233,38 +264,38 @@ class VlcPlayback(Playback):
         global _open_playback
         with _instance_lock:
             if _open_playback is not None:
-                raise RuntimeError("a VlcPlayback is already open in this process; one media player per screen: "
+                raise RuntimeError("a VlcPlayback is already open in this process; one playback per screen: "
                                    "close() it before making another")
             self._instance = _shared_instance(headless)
             _open_playback = self
-        try:
-            self._player = self._instance.media_player_new()
-        except BaseException:
-            _open_playback = None
-            raise
+        self._headless = headless
         self._post = post
         self._clock = clock
         self._owner: int | None = None
         self._closed = False
-        self._current: _Item | None = None
+        self._decks: list[_Deck] = []
+        self._on_air: _Deck | None = None
+        self._ticker: tuple[str, bool] | None = None
+        self._to_stop: queue.SimpleQueue[_Deck | None] = queue.SimpleQueue()
+        self._stopper = threading.Thread(target=self._stop_retired, name="libvlc-stopper", daemon=True)
+        try:
+            self._on_air = self._new_deck()
+        except BaseException:
+            _open_playback = None
+            raise
+        self._stopper.start()
         self._scratch = Path(tempfile.mkdtemp(prefix="signage-playback-"))
         self._black = self._scratch / "black.png"
         self._black.write_bytes(_black_png())
-        if not headless:
-            self._player.set_fullscreen(True)
-            self._player.video_set_key_input(False)
-            self._player.video_set_mouse_input(False)
-        self._events = self._player.event_manager()
-        vlc = _libvlc()
-        self._handlers = {
-            vlc.EventType.MediaPlayerPlaying: self._on_playing,
-            vlc.EventType.MediaPlayerEndReached: self._on_end,
-            vlc.EventType.MediaPlayerEncounteredError: self._on_error,
-            vlc.EventType.MediaPlayerVout: self._on_vout,
-            vlc.EventType.MediaPlayerTimeChanged: self._on_time,
-        }
-        for event_type, handler in self._handlers.items():
-            self._events.event_attach(event_type, handler)
+
+    @property
+    def _player(self) -> Any:
+        """The media player on air (the last one played on)."""
+        return self._on_air.player if self._on_air is not None else None
+
+    @property
+    def _current(self) -> _Item | None:
+        return self._on_air.current if self._on_air is not None else None
 
     # -- called on the agent's thread ------------------------------------------------------------------
 
@@ -282,40 +313,34 @@ class VlcPlayback(Playback):
         if kind == "audio":
             options.append(":no-video")  # an mp3's cover art would otherwise be shown
         item = _Item(token, kind, Path(path).name, Path(path).is_file())
-        self._load(str(path), options)
-        self._current = item
-        if self._player.play() != 0:
-            item.finished = True
-            self._post(PlaybackEvent(token, "error", self._clock.now(), f"libVLC refused to start {item.name}"))
+        deck = self._put_on_air(str(path), options, item)
+        if deck.player.play() != 0:
+            with deck.lock:
+                item.finished = True
+                self._post(PlaybackEvent(token, "error", self._clock.now(), f"libVLC refused to start {item.name}"))
 
     def stop(self) -> None:
         self._check_caller("stop")
-        self._current = None
-        self._player.stop()
+        if self._on_air is not None:
+            self._retire(self._on_air)
+            self._on_air = None
 
     def blank(self) -> None:
         self._check_caller("blank")
         # A held black still rather than stop(): with a real display, stopping closes libVLC's fullscreen window.
-        self._load(str(self._black), [":image-duration=-1", ":image-fps=1"])
-        self._player.play()
+        deck = self._put_on_air(str(self._black), [":image-duration=-1", ":image-fps=1"], None)
+        deck.player.play()
 
     def show_ticker(self, text: str | None, *, prominent: bool = False) -> None:
         self._check_caller("show_ticker")
-        option = _libvlc().VideoMarqueeOption
-        if text is None:
-            self._player.video_set_marquee_int(option.Enable, 0)
-            return
-        self._player.video_set_marquee_string(option.Text, marquee_text(text, prominent=prominent))
-        self._player.video_set_marquee_int(option.Position, MARQUEE_CENTRE if prominent else MARQUEE_BOTTOM)
-        self._player.video_set_marquee_int(option.Size, PROMINENT_SIZE if prominent else TICKER_SIZE)
-        self._player.video_set_marquee_int(option.Y, 0 if prominent else TICKER_MARGIN_PX)
-        self._player.video_set_marquee_int(option.Timeout, 0)  # shown until changed, whatever plays
-        self._player.video_set_marquee_int(option.Enable, 1)
+        self._ticker = None if text is None else (text, prominent)
+        if self._on_air is not None:
+            self._set_marquee(self._on_air.player)
 
     def snapshot(self, path: Path) -> bool:
         self._check_caller("snapshot")
         path.unlink(missing_ok=True)
-        if self._player.video_take_snapshot(0, str(path), 0, 0) != 0:
+        if self._on_air is None or self._on_air.player.video_take_snapshot(0, str(path), 0, 0) != 0:
             return False
         return path.is_file() and path.stat().st_size > 0
 
@@ -325,25 +350,92 @@ class VlcPlayback(Playback):
             return
         self._check_caller("close")
         self._closed = True
-        self._current = None
-        self._player.stop()
-        for event_type in self._handlers:
-            self._events.event_detach(event_type)
-        self._player.release()
+        self._to_stop.put(None)
+        self._stopper.join()
+        for deck in self._decks:
+            deck.retire()
+            deck.player.stop()
+            for event_type in self._handlers(deck):
+                deck.events.event_detach(event_type)
+            deck.player.release()
+        self._decks, self._on_air = [], None
         shutil.rmtree(self._scratch, ignore_errors=True)
         with _instance_lock:
             _open_playback = None
 
-    def _load(self, location: str, options: list[str]) -> None:
-        """Swap the player's media; the previous item posts nothing more once this returns."""
+    # -- the decks -----------------------------------------------------------------------------------------
+
+    def _new_deck(self) -> _Deck:
+        deck = _Deck(self._instance.media_player_new())
+        if not self._headless:
+            deck.player.set_fullscreen(True)
+            deck.player.video_set_key_input(False)
+            deck.player.video_set_mouse_input(False)
+        for event_type, handler in self._handlers(deck).items():
+            deck.events.event_attach(event_type, handler, deck)
+        self._decks.append(deck)
+        return deck
+
+    def _handlers(self, deck: _Deck) -> dict[Any, Callable[..., None]]:
+        vlc = _libvlc()
+        return {vlc.EventType.MediaPlayerPlaying: self._on_playing,
+                vlc.EventType.MediaPlayerEndReached: self._on_end,
+                vlc.EventType.MediaPlayerEncounteredError: self._on_error,
+                vlc.EventType.MediaPlayerVout: self._on_vout,
+                vlc.EventType.MediaPlayerTimeChanged: self._on_time}
+
+    def _free_deck(self) -> _Deck:
+        """A stopped deck that is not on air: an idle one, a new one while there are fewer than MAX_DECKS, or the
+        first the stopper frees."""
+        spare = [deck for deck in self._decks if deck is not self._on_air]
+        for deck in spare:
+            if deck.free.is_set():
+                return deck
+        if len(self._decks) < MAX_DECKS:
+            return self._new_deck()
+        for deck in spare:
+            if deck.free.wait(DECK_WAIT_S):
+                return deck
+        raise RuntimeError(f"libVLC has not stopped the last items after {DECK_WAIT_S:g} s; restart the player")
+
+    def _put_on_air(self, location: str, options: list[str], item: _Item | None) -> _Deck:
+        """Load the media on a free deck and make it the one on air; the deck it replaces goes to the stopper,
+        and posts nothing more once this returns. The caller then starts the deck."""
+        deck = self._free_deck()
         media = self._instance.media_new_path(location)
         for option in options:
             media.add_option(option)
-        self._current = None
-        # set_media() stops the previous input and joins its threads, so every event it could still produce has
-        # been delivered, to no item, before the next item becomes current.
-        self._player.set_media(media)
+        deck.player.set_media(media)  # a stopped deck: nothing to tear down, so this does not wait
         media.release()
+        self._set_marquee(deck.player)
+        deck.current = item
+        replaced, self._on_air = self._on_air, deck
+        if replaced is not None and replaced is not deck:
+            self._retire(replaced)
+        return deck
+
+    def _retire(self, deck: _Deck) -> None:
+        deck.retire()
+        self._to_stop.put(deck)
+
+    def _stop_retired(self) -> None:
+        """The stopper thread: libVLC's teardown of decks already off the air, so the loop never waits for it."""
+        while (deck := self._to_stop.get()) is not None:
+            deck.player.stop()
+            deck.free.set()
+
+    def _set_marquee(self, player: Any) -> None:
+        option = _libvlc().VideoMarqueeOption
+        if self._ticker is None:
+            player.video_set_marquee_int(option.Enable, 0)
+            return
+        text, prominent = self._ticker
+        player.video_set_marquee_string(option.Text, marquee_text(text, prominent=prominent))
+        player.video_set_marquee_int(option.Position, MARQUEE_CENTRE if prominent else MARQUEE_BOTTOM)
+        player.video_set_marquee_int(option.Size, PROMINENT_SIZE if prominent else TICKER_SIZE)
+        player.video_set_marquee_int(option.Y, 0 if prominent else TICKER_MARGIN_PX)
+        player.video_set_marquee_int(option.Timeout, 0)  # shown until changed, whatever plays
+        player.video_set_marquee_int(option.Enable, 1)
 
     def _check_caller(self, method: str) -> None:
         if self._closed:
@@ -354,50 +446,54 @@ class VlcPlayback(Playback):
             raise RuntimeError(f"VlcPlayback.{method}() called off the thread that drives it; libVLC is driven "
                                "from the agent's loop only (docs/design.md §7): post the request to that loop instead")
 
-    # -- libVLC callbacks: on libVLC's threads, they only note and post; never a libVLC call --------------
+    # -- libVLC callbacks: on libVLC's threads, they only note and post under the deck's lock; never a libVLC
+    # call. A deck off the air has no current item: its late events reach no one.
 
-    def _on_playing(self, _event: Any) -> None:
-        item = self._current
-        if item is None or item.started or item.finished:
-            return
-        item.started = True
-        self._post(PlaybackEvent(item.token, "started", self._clock.now()))
+    def _on_playing(self, _event: Any, deck: _Deck) -> None:
+        with deck.lock:
+            item = deck.current
+            if item is None or item.started or item.finished:
+                return
+            item.started = True
+            self._post(PlaybackEvent(item.token, "started", self._clock.now()))
 
-    def _on_vout(self, event: Any) -> None:
-        item = self._current
+    def _on_vout(self, event: Any, deck: _Deck) -> None:
+        item = deck.current
         if item is not None and _int_payload(event) > 0:
             item.has_picture = True
 
-    def _on_time(self, event: Any) -> None:
-        item = self._current
+    def _on_time(self, event: Any, deck: _Deck) -> None:
+        item = deck.current
         if item is not None and event.u.new_time > 0:
             item.time_moved = True
 
-    def _on_end(self, _event: Any) -> None:
-        item = self._current
-        if item is None or item.finished:
-            return
-        item.finished = True
-        # libVLC reports a file it opened but could not decode (random bytes, a truncated header) as played to
-        # its end at once. A picture tells a real video or image apart; for audio, a track is not enough (random
-        # bytes named .mp3 often yield one), but the playing time moving on is: libVLC reports it about every
-        # 0.3 s, so audio shorter than that would count as an error.
-        played = item.time_moved if item.kind == "audio" else item.has_picture
-        if played:
-            self._post(PlaybackEvent(item.token, "ended", self._clock.now()))
-        else:
-            what = "playable audio" if item.kind == "audio" else "picture"
-            self._post(PlaybackEvent(item.token, "error", self._clock.now(), f"libVLC found no {what} in "
-                                     f"{item.name}: the file is corrupt or not {_A_KIND[item.kind]}"))
+    def _on_end(self, _event: Any, deck: _Deck) -> None:
+        with deck.lock:
+            item = deck.current
+            if item is None or item.finished:
+                return
+            item.finished = True
+            # libVLC reports a file it opened but could not decode (random bytes, a truncated header) as played to
+            # its end at once. A picture tells a real video or image apart; for audio, a track is not enough (random
+            # bytes named .mp3 often yield one), but the playing time moving on is: libVLC reports it about every
+            # 0.3 s, so audio shorter than that would count as an error.
+            played = item.time_moved if item.kind == "audio" else item.has_picture
+            if played:
+                self._post(PlaybackEvent(item.token, "ended", self._clock.now()))
+            else:
+                what = "playable audio" if item.kind == "audio" else "picture"
+                self._post(PlaybackEvent(item.token, "error", self._clock.now(), f"libVLC found no {what} in "
+                                         f"{item.name}: the file is corrupt or not {_A_KIND[item.kind]}"))
 
-    def _on_error(self, _event: Any) -> None:
-        item = self._current
-        if item is None or item.finished:
-            return
-        item.finished = True
-        reason = "it could not open or read it" if item.existed else "the file does not exist"
-        self._post(PlaybackEvent(item.token, "error", self._clock.now(), f"libVLC could not play {item.name}: "
-                                 f"{reason}"))
+    def _on_error(self, _event: Any, deck: _Deck) -> None:
+        with deck.lock:
+            item = deck.current
+            if item is None or item.finished:
+                return
+            item.finished = True
+            reason = "it could not open or read it" if item.existed else "the file does not exist"
+            self._post(PlaybackEvent(item.token, "error", self._clock.now(), f"libVLC could not play {item.name}: "
+                                     f"{reason}"))
 
 
 # ---------------------------------------------------------------------------------------------------------

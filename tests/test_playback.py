@@ -30,11 +30,11 @@ class WatchedPlayback(VlcPlayback):
         self.positions: dict[str, list[int]] = {}
         super().__init__(post, **options)
 
-    def _on_time(self, event: Any) -> None:
-        item = self._current
+    def _on_time(self, event: Any, deck: Any) -> None:
+        item = deck.current
         if item is not None:
             self.positions.setdefault(item.token, []).append(event.u.new_time)
-        super()._on_time(event)
+        super()._on_time(event, deck)
 
 
 class Screen:
@@ -221,18 +221,79 @@ class CallLog:
         return call
 
 
-def test_events_come_on_libvlc_threads_and_libvlc_is_called_only_from_the_driving_thread(screen, make_media):
+def test_events_come_on_libvlc_threads_and_libvlc_plays_only_from_the_driving_thread(screen, make_media):
     still, clip = make_media("still.png"), make_media("clip.mp4", seconds=1)
-    callers: set[int] = set()
-    screen.playback._player = CallLog(screen.playback._player, callers)
-    screen.playback._instance = CallLog(screen.playback._instance, callers)
-    screen.playback.play(still, "image", "a", duration_ms=300)
+    callers: dict[str, set[int]] = {}
+    playback = screen.playback
+    playback._instance = CallLog(playback._instance, callers.setdefault("instance", set()))
+    for deck in playback._decks:
+        deck.player = CallLog(deck.player, callers.setdefault("player", set()))
+    playback.play(still, "image", "a", duration_ms=300)
     screen.until_done("a")
-    screen.playback.play(clip, "video", "b")
+    playback.play(clip, "video", "b")
     screen.until_done("b")
+    playback.play(still, "image", "c", duration_ms=300)
+    screen.until_done("c")
     me = threading.get_ident()
-    assert callers == {me}
-    assert screen.post_threads and me not in screen.post_threads
+    assert callers["instance"] == {me}  # new media and new decks: the loop's thread only
+    # The decks' calls: the loop's thread, and the stopper's for the stop of a deck already off the air.
+    assert me in callers["player"] and callers["player"] <= {me, playback._stopper.ident}
+    assert screen.post_threads and me not in screen.post_threads and playback._stopper.ident not in \
+        screen.post_threads
+
+
+class HeldStop:
+    """A media player whose stop() waits until the test lets it go, as libVLC's teardown did with the disk busy."""
+
+    def __init__(self, target: Any, stopping: threading.Event, release: threading.Event) -> None:
+        self._target, self._stopping, self._release = target, stopping, release
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._release.wait(3 * WAIT)
+        self._target.stop()
+
+
+def test_the_next_item_starts_while_libvlc_still_tears_the_last_one_down(screen, make_media):
+    clip, still = make_media("three.mp4", seconds=3), make_media("still.png")
+    playback, stopping, release = screen.playback, threading.Event(), threading.Event()
+    [first_deck] = playback._decks
+    first_deck.player = HeldStop(first_deck.player, stopping, release)
+    try:
+        playback.play(clip, "video", "first", duration_ms=3000)
+        assert kinds([screen.next()]) == [("first", "started")]
+        playback.play(still, "image", "second", duration_ms=500)  # cuts "first": its deck goes to the stopper
+        assert stopping.wait(WAIT)
+        # "second" starts and ends while the stopper is still inside the first deck's stop().
+        assert kinds(screen.until_done("second")) == [("second", "started"), ("second", "ended")]
+        assert not first_deck.free.is_set()
+    finally:
+        release.set()
+    assert first_deck.free.wait(WAIT)
+    screen.assert_silent()
+
+
+def test_when_libvlc_never_finishes_stopping_play_says_so_instead_of_hanging(screen, make_media, monkeypatch):
+    import player.playback as playback_module
+
+    monkeypatch.setattr(playback_module, "DECK_WAIT_S", 0.05)
+    still = make_media("still.png")
+    playback, stopping, release = screen.playback, threading.Event(), threading.Event()
+    while len(playback._decks) < playback_module.MAX_DECKS:
+        playback._new_deck()
+    for deck in playback._decks:
+        deck.player = HeldStop(deck.player, stopping, release)
+    try:
+        for n in range(playback_module.MAX_DECKS - 1):  # each play sends the deck before it to the stopper
+            playback.play(still, "image", f"item-{n}", duration_ms=5000)
+        with pytest.raises(RuntimeError, match="has not stopped"):
+            playback.play(still, "image", "one-too-many", duration_ms=5000)
+    finally:
+        release.set()
+    assert all(deck.free.wait(WAIT) for deck in playback._decks if deck is not playback._on_air)
 
 
 def test_snapshot_writes_the_picture_and_blank_shows_black_silently(screen, make_media, tmp_path):
