@@ -1,7 +1,7 @@
 """The `signage` command: one Typer app that mounts the commands each package keeps in its own command module
 (`scheduler/cli.py`, `scheduler/broker_cli.py`, `scheduler/screen_cli.py`, `scheduler/reports/cli.py`,
-`player/cli.py`, `simulation/cli.py`, `loadtest/cli.py`) and does nothing else; docs/architecture.md, "The command
-line", lists where each verb lives.
+`scheduler/rounds_cli.py`, `player/cli.py`, `simulation/cli.py`, `loadtest/cli.py`) and does nothing else;
+docs/architecture.md, "The command line", lists where each verb lives.
 
 Every command module imports only Typer, Rich and the kernel (`signage/`) when loaded, and the server's code
 inside its commands: the player's install (without the [server] extra) lists every verb and runs `signage player
@@ -19,6 +19,7 @@ from player.cli import run as player_run
 from scheduler.broker_cli import broker, register, revoke
 from scheduler.cli import campaign_app, db_app, demo, fleet_app, ingest, plan, server, user_app
 from scheduler.reports.cli import report_app
+from scheduler.rounds_cli import rounds_app
 from scheduler.screen_cli import screen_app
 from signage import __version__
 from signage.console import out
@@ -55,6 +56,7 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(report_app, name="report")
+app.add_typer(rounds_app, name="rounds")
 app.add_typer(screen_app, name="screen")
 app.add_typer(player_app, name="player")
 
