@@ -34,6 +34,7 @@ from campaigns.windows import WeekSchedule
 from scheduler.alert_delivery import record_alert_acks
 from scheduler.ledger import dialect_insert, note_heartbeats, reassess_closed_days
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayRecord
+from scheduler.play_hours import count_play_hours
 from scheduler.screen_actions import record_command_outcomes
 from signage.db import transaction
 from signage.protocol import MAX_BATCH, CommandOutcome, Identifier, PopAck, PopBatch, PopRecord, Status
@@ -77,6 +78,10 @@ class ScreenDirectory:
 
     def get(self, player_id: str) -> ScreenCalendar | None:
         return self._screens.get(player_id)
+
+    def zone_of(self, player_id: str) -> str | None:
+        calendar = self._screens.get(player_id)
+        return calendar.timezone if calendar is not None else None
 
 
 class _ValidBatch(PopBatch):
@@ -208,7 +213,7 @@ def ingest_pop(session: Session, messages: list[tuple[str, bytes]], directory: S
     for read in batches:
         for key, row in read.rows.items():
             rows.setdefault(key, row)
-    outcome.inserted = _store_rows(session, list(rows.values()))
+    outcome.inserted = _store_rows(session, list(rows.values()), directory)
     outcome.duplicates = len(rows) - outcome.inserted
     outcome.acks.extend((read.player_id, read.ack()) for read in batches)
     return outcome
@@ -231,7 +236,7 @@ def ingest_pop_record_by_record(sessions: sessionmaker[Session], player_id: str,
     for position, row in enumerate(read.rows.values()):
         try:
             with transaction(sessions) as session:
-                inserted = _store_rows(session, [row])
+                inserted = _store_rows(session, [row], directory)
         except Exception as error:
             if not _refused_for_what_it_holds(error):
                 log.error("storing a batch from %s record by record stopped at play %s (%s); its last %d records "
@@ -274,12 +279,13 @@ def ingest_messages(session: Session, pops: list[tuple[str, bytes]], statuses: l
     return outcome
 
 
-def _store_rows(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose (player_id, play_id) is new, with their roll-up and alert acknowledgements; returns
-    how many were new."""
+def _store_rows(session: Session, rows: list[dict[str, Any]], directory: ScreenDirectory) -> int:
+    """Insert the rows whose (player_id, play_id) is new, with their roll-ups (the ledger's and the hours') and
+    alert acknowledgements; returns how many were new."""
     inserted = _store(session, rows) if rows else set()
     new_rows = [row for row in rows if (row["player_id"], row["play_id"]) in inserted]
     _roll_up(session, new_rows)
+    count_play_hours(session, new_rows, directory.zone_of)
     record_alert_acks(session, new_rows)
     return len(new_rows)
 

@@ -293,10 +293,10 @@ def test_a_batch_stored_record_by_record_stops_where_the_database_fails_and_leav
     malformed = record(duration_ms="long")
     store_rows = ingest._store_rows
 
-    def locked_at_the_second(session, rows):
+    def locked_at_the_second(session, rows, directory):
         if rows[0]["play_id"] == locked_at["play_id"]:
             raise OperationalError("INSERT INTO play_records ...", {}, sqlite3.OperationalError("database is locked"))
-        return store_rows(session, rows)
+        return store_rows(session, rows, directory)
 
     monkeypatch.setattr(ingest, "_store_rows", locked_at_the_second)
     outcome = ingest_pop_record_by_record(fleet.sessions, PLAYER, batch([first, locked_at, malformed, after]),

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.kinds import effective_peak_windows
 from campaigns.models import Campaign, Organisation, Screen, Site
-from scheduler.models import DeliveryRollup, PlayRecord
+from scheduler.models import HOURS, DeliveryRollup, PlayHours
 from scheduler.reports import charts
 from scheduler.reports.columns import BY_SITE_COLUMNS, BY_SITE_KIND_COLUMNS, BY_UNIT_COLUMNS, DAY_COLUMNS
 from scheduler.reports.scope import Scope
@@ -175,21 +175,23 @@ def screen_days(session: Session, scope: Scope, limit: int | None = None) -> Ite
 
 # -- figures for the charts ------------------------------------------------------------------------------------
 
-def plays_by_hour(session: Session, scope: Scope, timezone: str) -> dict[str, list[int]]:
-    """Completed spots and make-goods of the scope per site kind and local hour of the day (0-23), counted in the
-    database: a kind of site has its own peak windows, so its plays are charted against its own.
+def plays_by_hour(session: Session, scope: Scope) -> dict[str, list[int]]:
+    """Completed spots and make-goods of the scope per site kind and local hour of the day (0-23): a kind of site
+    has its own peak windows, so its plays are charted against its own.
 
-    Hours are read in `timezone` at its offset on the period's first day (Hà Nội has no daylight saving time)."""
-    minutes = scope.offset_minutes(timezone)
-    if session.get_bind().dialect.name == "postgresql":
-        hour = func.extract("hour", PlayRecord.started_at + func.make_interval(0, 0, 0, 0, 0, minutes))
-    else:
-        hour = func.strftime("%H", PlayRecord.started_at, f"{minutes:+d} minutes")
-    query = scope.filter_plays(select(Site.kind, hour.label("hour"), func.count())).where(
-        PlayRecord.status == "completed", PlayRecord.kind.in_(("spot", "makegood")))
+    Read from the hourly roll-up kept at ingest (`play_hours`), bounded by the period: the same cost whatever the
+    log holds. Hours are each screen's local hours (its site's zone, as its local dates), the hours its peak
+    windows are written in; summed per screen first, so only the scope's screens are joined to their sites."""
+    per_screen = scope.filter_play_hours(select(PlayHours.screen_id, *(func.sum(getattr(PlayHours, hour)).label(hour)
+                                                                       for hour in HOURS))
+                                         ).group_by(PlayHours.screen_id).subquery()
+    query = (select(Site.kind, *(func.sum(per_screen.c[hour]) for hour in HOURS)).select_from(per_screen)
+             .join(Screen, Screen.id == per_screen.c.screen_id).join(Site, Site.id == Screen.site_id)
+             .group_by(Site.kind))
     counts: dict[str, list[int]] = {}
-    for kind, value, n in session.execute(query.group_by(Site.kind, hour)):
-        counts.setdefault(kind.value, [0] * 24)[int(value) % 24] += n
+    for kind, *hours in session.execute(query):
+        if any(hours):
+            counts[kind.value] = [int(n or 0) for n in hours]
     return counts
 
 
@@ -206,12 +208,11 @@ def peak_windows_by_kind(session: Session, scope: Scope) -> dict[str, list[tuple
     return {kind: list(max(shares, key=lambda w: (shares[w], w))) for kind, shares in sorted(screens.items())}
 
 
-def compliance_charts(session: Session, scope: Scope, summary: ComplianceSummary, language: str,
-                      timezone: str) -> list[Chart]:
+def compliance_charts(session: Session, scope: Scope, summary: ComplianceSummary, language: str) -> list[Chart]:
     """The report's charts, the same on its page and in every PDF: plays by hour (one chart per site kind that
     played, shaded with that kind's peak windows), delivery by day and by unit."""
     t = lambda key: translate(key, language)  # noqa: E731
-    by_kind = plays_by_hour(session, scope, timezone)
+    by_kind = plays_by_hour(session, scope)
     windows = peak_windows_by_kind(session, scope)
     played = sorted(by_kind, key=lambda kind: (-sum(by_kind[kind]), kind))
     hourly = [charts.delivery_by_hour(by_kind[kind], windows.get(kind, []), language=language,
@@ -261,7 +262,7 @@ def compliance_report(session: Session, scope: Scope, now: datetime, language: s
     return Report(kind="compliance", title="Báo cáo tuân thủ phát sóng" if not en else "Broadcast compliance report",
                   organisation=scope.organisation_name, period=(scope.first, scope.last), generated_at=now,
                   sheets=sheets, language=language, notes=[scope.campaign_note(language)],
-                  charts=compliance_charts(session, scope, summary, language, timezone), timezone=timezone)
+                  charts=compliance_charts(session, scope, summary, language), timezone=timezone)
 
 
 __all__ = ["ComplianceSummary", "Totals", "capped_delivered", "cause_words", "compliance_report",

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Organisation, Screen, Site
-from scheduler.models import DeliveryRollup, PlayRecord
+from scheduler.models import DeliveryRollup, PlayHours, PlayRecord
 
 
 @dataclass
@@ -57,6 +57,14 @@ class Scope:
         return self.filter_campaign(self.filter_screens(query, PlayRecord.player_id)
                                     .where(PlayRecord.local_date.between(self.first, self.last)),
                                     PlayRecord.campaign_id)
+
+    def filter_play_hours(self, query: Select) -> Select:
+        """`query` of the hourly roll-up (`play_hours`) kept to the scope's period (one range of its key), screens
+        and campaign."""
+        screens = self.filter_screens(select(Screen.id))
+        return self.filter_campaign(query.where(PlayHours.local_date.between(self.first, self.last),
+                                                PlayHours.screen_id.in_(screens.scalar_subquery())),
+                                    PlayHours.campaign_id)
 
     def filter_ledger(self, query: Select) -> Select:
         """`query` of the delivery ledger kept to the scope's screens, period and campaign, and to the screen-days
