@@ -37,6 +37,7 @@ from scheduler.web.routes import (
     notices,
     pairing,
     players,
+    posters,
     reports,
     screen_actions,
 )
@@ -50,7 +51,7 @@ TEMPLATE_DIRS = [WEB_DIR / "templates"]
 STATIC_DIR = WEB_DIR / "static"
 # The route modules, one per resource; each has an `api` and a `pages` router.
 ROUTES = (accounts, fleet, fleet_changes, screen_actions, pairing, campaigns, alerts, media_library, media_files,
-          players, reports, notices, mobile_rounds)
+          players, reports, notices, mobile_rounds, posters)
 
 
 def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBridge:
