@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from campaigns.calendar import status_on
 from campaigns.kinds import CampaignStatus, MediaKind, SiteKind, WindowPolicy
 from campaigns.org_paths import is_within
-from campaigns.schema_types import Name, ScheduleSpec, Slug, StrictModel
+from campaigns.schema_types import Language, Name, ScheduleSpec, Slug, StrictModel
 from campaigns.yaml_source import FileRejected, Problem, YamlDocument
 from media.probe import ProbeResult
 from signage.errors import Invalid
@@ -29,9 +29,25 @@ OwnerOf = Callable[[str, str], str | None]
 Probe = Callable[[Path], ProbeResult]
 
 
+class VersionIn(StrictModel):
+    """Another version of a creative: in another language, or for another screen format (its media's size)."""
+
+    file: str
+    language: Language | None = Field(None, description='e.g. "en"; none: for any audience')
+    duration_s: float | None = Field(None, gt=0, le=3600, description="display time; still images only; "
+                                                                      "left out: the creative's")
+
+
 class CreativeIn(StrictModel):
     file: str
+    language: Language | None = Field(None, description='e.g. "vi"; none: for any audience')
     duration_s: float | None = Field(None, gt=0, le=3600, description="display time; still images only")
+    versions: list[VersionIn] = Field(default_factory=list, max_length=50,
+                                      description="other versions: one plays where the creative is due")
+
+    def all_versions(self) -> list[VersionIn]:
+        """The creative itself, its first version, then the others."""
+        return [VersionIn(file=self.file, language=self.language, duration_s=self.duration_s), *self.versions]
 
 
 class TargetsIn(StrictModel):
@@ -124,9 +140,13 @@ class CampaignFile(StrictModel):
 
 @dataclass(frozen=True)
 class ProbedCreative:
+    """One version of a creative, probed; `slot` is the creative's place in the file (its versions share it)."""
+
     source: Path
     probed: ProbeResult
     duration_ms: int
+    slot: int = 0
+    language: str | None = None
 
 
 def read_campaign_file(path: Path) -> tuple[YamlDocument, CampaignFile]:
@@ -195,28 +215,31 @@ def _probe_creatives(doc: YamlDocument, where: tuple, campaign: CampaignIn, base
                      problems: list[Problem]) -> list[ProbedCreative]:
     found = []
     for i, creative in enumerate(campaign.creatives):
-        at = (*where, "creatives", i)
-        source = (base_dir / creative.file).resolve()
-        if not source.is_file():
-            problems.append(doc.problem((*at, "file"), f"the media file {creative.file!r} does not exist "
-                                        f"(looked at {source})", "paths are relative to the campaign file"))
-            continue
-        try:
-            probed = probe(source)
-        except Invalid as exc:
-            problems.append(doc.problem((*at, "file"), exc.problem, exc.fix))
-            continue
-        if probed.kind is MediaKind.image:
-            duration_ms = round((creative.duration_s or DEFAULT_IMAGE_SECONDS) * 1000)
-        elif creative.duration_s is not None:
-            problems.append(doc.problem((*at, "duration_s"), "duration_s is for still images only",
-                                        "remove it: a clip or audio spot plays for its own length"))
-            continue
-        else:
-            duration_ms = probed.duration_ms or 0
-        found.append(ProbedCreative(source, probed, duration_ms))
+        for k, version in enumerate(creative.all_versions()):
+            at = (*where, "creatives", i) if k == 0 else (*where, "creatives", i, "versions", k - 1)
+            source = (base_dir / version.file).resolve()
+            if not source.is_file():
+                problems.append(doc.problem((*at, "file"), f"the media file {version.file!r} does not exist "
+                                            f"(looked at {source})", "paths are relative to the campaign file"))
+                continue
+            try:
+                probed = probe(source)
+            except Invalid as exc:
+                problems.append(doc.problem((*at, "file"), exc.problem, exc.fix))
+                continue
+            seconds = version.duration_s or creative.duration_s
+            if probed.kind is MediaKind.image:
+                duration_ms = round((seconds or DEFAULT_IMAGE_SECONDS) * 1000)
+            elif version.duration_s is not None:
+                problems.append(doc.problem((*at, "duration_s"), "duration_s is for still images only",
+                                            "remove it: a clip or audio spot plays for its own length"))
+                continue
+            else:
+                duration_ms = probed.duration_ms or 0
+            found.append(ProbedCreative(source, probed, duration_ms, i, version.language))
     return found
 
 
 __all__ = ["DEFAULT_IMAGE_SECONDS", "TARGET_KINDS", "CampaignFile", "CampaignIn", "CreativeIn", "OverrideIn", "OwnerOf",
-           "Probe", "ProbedCreative", "TargetsIn", "campaign_status", "checked_creatives", "read_campaign_file"]
+           "Probe", "ProbedCreative", "TargetsIn", "VersionIn", "campaign_status", "checked_creatives",
+           "read_campaign_file"]

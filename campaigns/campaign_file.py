@@ -94,11 +94,16 @@ def _upsert_campaign(session: Session, campaign: CampaignIn, creatives: list[tup
             setattr(row, name, value)
             changed = True
 
-    wanted_creatives = [(sha, campaign.organisation, c.duration_ms) for sha, c in creatives]
-    if [(c.media_sha256, c.media_organisation_id, c.duration_ms) for c in row.creatives] != wanted_creatives:
+    # A slot is numbered by the position of its first version, as migration 0021 numbered the creatives before.
+    first_positions: dict[int, int] = {}
+    wanted_creatives = [(sha, campaign.organisation, c.duration_ms, first_positions.setdefault(c.slot, i), c.language)
+                        for i, (sha, c) in enumerate(creatives)]
+    if [(c.media_sha256, c.media_organisation_id, c.duration_ms, c.slot, c.language)
+            for c in row.creatives] != wanted_creatives:
         _replace(session, row, "creatives", [
-            CampaignCreative(position=i, media_sha256=sha, media_organisation_id=holder, duration_ms=ms)
-            for i, (sha, holder, ms) in enumerate(wanted_creatives)])
+            CampaignCreative(position=i, media_sha256=sha, media_organisation_id=holder, duration_ms=ms, slot=slot,
+                             language=language)
+            for i, (sha, holder, ms, slot, language) in enumerate(wanted_creatives)])
         changed = True
 
     wanted_targets = campaign.targets.rows()

@@ -41,7 +41,7 @@ from signage.errors import Conflict, Invalid
 
 # The API's names of the file's references.
 API_FIELDS = {"organisation": "organisation_id", "site": "site_id"}
-SITE_FIELDS = ("name", "kind", "organisation", "timezone", "address")
+SITE_FIELDS = ("name", "kind", "organisation", "timezone", "address", "international_audience")
 SCREEN_FIELDS = ("name", "kind", "site", "resolution", "orientation", "groups", "enabled")
 
 # -- who may do what --------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def create_site(session: Session, actor: Actor, clock: Clock, default_timezone: 
 
 
 def change_site(session: Session, actor: Actor, clock: Clock, site: Site, changes: Mapping[str, Any]) -> bool:
-    """The site's name, kind, timezone or address, or its move to another organisation of the actor's subtree
+    """The site's name, kind, timezone, address or audience, or its move to another organisation of the actor's subtree
     (`organisation`), checked as the fleet file is, with its screens (their groups must still hold them). Fields
     left out stay as they are. True when something changed."""
     _refuse_nul(changes)
@@ -168,7 +168,9 @@ def change_site(session: Session, actor: Actor, clock: Clock, site: Site, change
         organisation_in_scope(session, actor, moving_to)
     _may_change(actor, "site", site, "change sites")
     before = site_entry(site)
-    entry = {**before, **{name: value for name, value in changes.items() if value is not None or name == "address"}}
+    # A null address clears it; a null audience is the site kind's default.
+    entry = {**before, **{name: value for name, value in changes.items()
+                          if value is not None or name in ("address", "international_audience")}}
     fleet = _checked(session, "sites", [_entry(entry)], [_entry(screen_entry(s)) for s in site.screens])
     return _written(session, actor, clock, fleet, before)
 

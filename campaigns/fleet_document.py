@@ -43,6 +43,9 @@ class SiteIn(StrictModel):
     address: str | None = None
     operating_hours: ScheduleSpec | None = None
     peak_windows: ScheduleSpec | None = None
+    # Whether its audience is international (a creative's language versions then play in turn); left out: its
+    # kind's default (true at airports and railway stations).
+    international_audience: bool | None = None
     # When it was retired (in the web UI, or here); left out: as stored. Its screens are retired with it.
     retired_at: AwareDatetime | None = None
 
@@ -76,6 +79,14 @@ class ScreenIn(StrictModel):
         elif self.resolution is None:
             raise Invalid(f"a {self.kind.value} screen needs its resolution", "add e.g. resolution: 1920x1080")
         return self
+
+    @property
+    def size(self) -> tuple[int, int] | tuple[None, None]:
+        """Its resolution as (width, height) in pixels; (None, None) for a loudspeaker."""
+        if not self.resolution:
+            return None, None
+        width, height = self.resolution.split("x")
+        return int(width), int(height)
 
 
 class GroupIn(StrictModel):

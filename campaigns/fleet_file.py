@@ -125,7 +125,8 @@ def upsert_sites(session: Session, fleet: FleetFile, report: ImportReport, defau
         _upsert(session, Site, site.id, {
             "name": site.name, "kind": site.kind, "organisation_id": site.organisation,
             "timezone": site.timezone or default_timezone, "address": site.address,
-            "operating_hours": site.operating_hours, "peak_windows": site.peak_windows, **_retirement(site),
+            "operating_hours": site.operating_hours, "peak_windows": site.peak_windows,
+            "international_audience": site.international_audience, **_retirement(site),
         }, report, "sites")
 
 
@@ -139,7 +140,7 @@ def _upsert_groups(session: Session, fleet: FleetFile, report: ImportReport) -> 
 def upsert_screens(session: Session, fleet: FleetFile, report: ImportReport) -> None:
     """The file's screens written as it says (the web UI's changes go through here too)."""
     for screen in fleet.screens:
-        width, height = (int(v) for v in screen.resolution.split("x")) if screen.resolution else (None, None)
+        width, height = screen.size
         _upsert(session, Screen, screen.id, {
             "site_id": screen.site, "name": screen.name, "kind": screen.kind, "width": width, "height": height,
             "orientation": screen.orientation, "enabled": screen.enabled,
@@ -155,7 +156,8 @@ def site_entry(site: Site) -> dict[str, Any]:
     """A stored site as the fleet file says it."""
     return {"id": site.id, "name": site.name, "kind": site.kind.value, "organisation": site.organisation_id,
             "timezone": site.timezone, "address": site.address, "operating_hours": site.operating_hours,
-            "peak_windows": site.peak_windows, "retired_at": _instant(site.retired_at)}
+            "peak_windows": site.peak_windows, "international_audience": site.international_audience,
+            "retired_at": _instant(site.retired_at)}
 
 
 def screen_entry(screen: Screen) -> dict[str, Any]:
@@ -167,7 +169,8 @@ def screen_entry(screen: Screen) -> dict[str, Any]:
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v not in (None, [], True) or k == "enabled" and v is False}
+    return {k: v for k, v in values.items() if v not in (None, [], True) or k == "enabled" and v is False
+            or k == "international_audience" and v is not None}
 
 
 def export_fleet(session: Session) -> str:

@@ -49,6 +49,14 @@ Timezone = Annotated[str, AfterValidator(_known_timezone)]
 # A week schedule as written in files, normalised (days merged into ranges, windows sorted).
 ScheduleSpec = Annotated[dict[str, Any], AfterValidator(_normalised_schedule)]
 Resolution = Annotated[str, AfterValidator(_resolution)]
-# A creative version's language: a two- or three-letter ISO 639 code in lowercase ("vi", "en", "zh").
-LANGUAGE_PATTERN = r"^[a-z]{2,3}$"
-Language = Annotated[str, StringConstraints(to_lower=True, pattern=LANGUAGE_PATTERN)]
+
+
+def _language(value: str) -> str:
+    code = value.strip().lower()
+    if not (2 <= len(code) <= 3 and code.isascii() and code.isalpha()):
+        raise Invalid(f"{value[:20]!r} is not a language code", 'write its ISO 639 code: "vi", "en", "zh", "ko", "ja"')
+    return code
+
+
+# A creative version's language: a two- or three-letter ISO 639 code, kept in lowercase ("vi", "en", "zh").
+Language = Annotated[str, StringConstraints(max_length=8), AfterValidator(_language)]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 from campaigns.access import Actor
 from campaigns.audit import record_change
 from campaigns.calendar import status_on
+from campaigns.campaign_document import VersionIn
 from campaigns.campaign_file import DEFAULT_IMAGE_SECONDS, TARGET_KINDS, CampaignIn, CreativeIn, TargetsIn
 from campaigns.kinds import CampaignStatus, MediaKind, Role, ScreenKind, WindowPolicy
 from campaigns.models import (
@@ -158,11 +160,18 @@ def _reaching_ids(session: Session, actor: Actor, campaign_ids: Iterable[str] | 
 def _reaching(actor: Actor) -> ColumnElement[bool] | None:
     """Approved campaigns of the units above the user's that play on screens of the user's unit: the user sees
     them (a head of unit may raise their frequency there) but does not own them. None when no unit is above."""
-    above = _ancestor_paths(actor.org_path)
+    return _reaching_from(actor.org_path)
+
+
+@lru_cache(maxsize=4096)
+def _reaching_from(org_path: str) -> ColumnElement[bool] | None:
+    # Made once per unit: SQLAlchemy's expressions are immutable, and building this one cost more CPU than the
+    # campaign list's query itself (bench/list_routes.py).
+    above = _ancestor_paths(org_path)
     if not above:
         return None
     return and_(Campaign.organisation_id.in_(select(Organisation.id).where(Organisation.path.in_(above))),
-                Campaign.status.in_(PLANNED_STATUSES), _targets_a_screen_within(actor.org_path))
+                Campaign.status.in_(PLANNED_STATUSES), _targets_a_screen_within(org_path))
 
 
 def _targets_a_screen_within(org_path: str) -> ColumnElement[bool]:
@@ -276,7 +285,10 @@ def describe(campaign: Campaign) -> dict[str, Any]:
         "status": campaign.status.value, "start_date": campaign.start_date.isoformat(),
         "end_date": campaign.end_date.isoformat(), "plays_per_day": campaign.plays_per_day,
         "window": campaign.window_policy.value, "windows": campaign.explicit_windows, "priority": campaign.priority,
-        "creatives": [{"media": c.media_sha256, "duration_ms": c.duration_ms} for c in campaign.creatives],
+        "creatives": [{"media": c.media_sha256, "duration_ms": c.duration_ms,
+                       # a version of another creative, a language: said only when there are
+                       **({"slot": c.slot} if c.slot != c.position else {}),
+                       **({"language": c.language} if c.language else {})} for c in campaign.creatives],
         "targets": target_lists(campaign),
     }
 
@@ -641,8 +653,11 @@ def _saved(session: Session, actor: Actor, clock: Clock, timezone: str, campaign
 
 
 def set_creatives(session: Session, actor: Actor, clock: Clock, timezone: str, campaign_id: str,
-                  creatives: list[tuple[str, float | None]]) -> Campaign:
-    """The campaign's media, in play order: (sha256 of a media library item, display seconds for an image)."""
+                  creatives: list[tuple[str, float | None]],
+                  languages: Mapping[str, str | None] | None = None) -> Campaign:
+    """The campaign's media, in play order: (sha256 of a media library item, display seconds for an image). An
+    item kept stays what it was, a version of its creative (its slot) in its language; `languages` sets the
+    language of some items by sha256 (None: for any audience)."""
     campaign, owned = find_campaign(session, actor, campaign_id)
     _may_change_media(actor, campaign, owned)
     if not creatives:
@@ -652,11 +667,57 @@ def set_creatives(session: Session, actor: Actor, clock: Clock, timezone: str, c
     wanted: list[tuple[str, str, int]] = []
     for index, (sha, seconds) in enumerate(creatives):
         wanted.append(_creative_row(session, actor, f"creatives[{index}]", sha, seconds, wanted))
+    checked_languages = {sha: _language(sha, code) for sha, code in (languages or {}).items()}
+    kept = {c.media_sha256: (c.slot, c.language) for c in campaign.creatives}
+    # A slot is numbered by the position of its first version, as migration 0021 numbered the creatives before.
+    first_positions: dict[tuple[str, int], int] = {}
+    rows = []
+    for i, (sha, holder, ms) in enumerate(wanted):
+        slot, language = kept.get(sha, (None, None))
+        rows.append((sha, holder, ms, first_positions.setdefault(("new", i) if slot is None else ("kept", slot), i),
+                     checked_languages.get(sha, language)))
     before = describe(campaign)
-    if [(c.media_sha256, c.media_organisation_id, c.duration_ms) for c in campaign.creatives] != wanted:
+    if [(c.media_sha256, c.media_organisation_id, c.duration_ms, c.slot, c.language)
+            for c in campaign.creatives] != rows:
         _replace(session, campaign, "creatives", [
-            CampaignCreative(position=i, media_sha256=sha, media_organisation_id=holder, duration_ms=ms)
-            for i, (sha, holder, ms) in enumerate(wanted)])
+            CampaignCreative(position=i, media_sha256=sha, media_organisation_id=holder, duration_ms=ms, slot=slot,
+                             language=language)
+            for i, (sha, holder, ms, slot, language) in enumerate(rows)])
+    return _saved(session, actor, clock, timezone, campaign, "campaign.media", before)
+
+
+def _language(sha: str, code: str | None) -> str | None:
+    """A version's language code by the campaign file's rule (lowercase ISO 639), or None."""
+    return None if code is None else checked(VersionIn, {"file": sha, "language": code}).language
+
+
+def add_language_version(session: Session, actor: Actor, clock: Clock, timezone: str, campaign_id: str,
+                         position: int, sha: str, language: str, seconds: float | None = None) -> Campaign:
+    """A version in `language` of the campaign's creative at `position`: a library item of the user's subtree
+    (another unit's is NotFound), played in its turn with the creative's other versions where the site's audience
+    is international (scheduler/planner.py); an image shows as long as the creative unless `seconds` says."""
+    campaign, owned = find_campaign(session, actor, campaign_id)
+    _may_change_media(actor, campaign, owned)
+    of = next((c for c in campaign.creatives if c.position == position), None)
+    if of is None:
+        raise NotFound("creative", f"{campaign.id} #{position}")
+    code = _language(sha, language)
+    asset = session.scalar(held_by(sha, actor.org_ids())) if _SHA256.fullmatch(sha) else None
+    if asset is None:
+        raise NotFound("media", sha[:64])
+    if any(c.media_sha256 == sha for c in campaign.creatives):
+        raise Conflict(f"the media {sha[:12]} is in the campaign already",
+                       "choose another item of the library, or remove it in the media step first")
+    if len(campaign.creatives) >= MAX_CREATIVES:
+        raise Invalid(f"the campaign has {len(campaign.creatives)} media items already",
+                      f"keep at most {MAX_CREATIVES}: remove some in the wizard's media step first")
+    if seconds is None and asset.kind is MediaKind.image and of.media.kind is MediaKind.image:
+        seconds = of.duration_ms / 1000
+    _, holder, duration_ms = _creative_row(session, actor, "version", sha, seconds, [])
+    before = describe(campaign)
+    campaign.creatives.append(CampaignCreative(
+        position=max(c.position for c in campaign.creatives) + 1, slot=of.slot, language=code, media_sha256=sha,
+        media_organisation_id=holder, duration_ms=duration_ms))
     return _saved(session, actor, clock, timezone, campaign, "campaign.media", before)
 
 

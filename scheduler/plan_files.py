@@ -45,8 +45,10 @@ def inputs_from_files(fleet_file: Path, campaign_file: Path, clock: Clock, timez
     fleet = checked_fleet(YamlDocument.load(fleet_file), nothing_stored)
     paths = materialised_paths(organisation_parents(fleet, nothing_stored))
     sites = {site.id: plan_site(site.id, site.kind, site.timezone or timezone, paths[site.organisation],
-                                site.operating_hours, site.peak_windows) for site in fleet.sites}
-    screens = tuple(plan_screen(screen.id, screen.kind, sites[screen.site], screen.groups)
+                                site.operating_hours, site.peak_windows, site.international_audience)
+             for site in fleet.sites}
+    screens = tuple(plan_screen(screen.id, screen.kind, sites[screen.site], screen.groups,
+                                width=screen.size[0], height=screen.size[1], orientation=screen.orientation)
                     for screen in sorted(fleet.screens, key=lambda screen: screen.id)
                     if screen.enabled and screen.retired_at is None)
 
@@ -75,7 +77,8 @@ def _plan_campaign(campaign: CampaignIn, creatives: list[ProbedCreative], paths:
 
 def _plan_creative(creative: ProbedCreative, sha256: str, size: int) -> PlanCreative:
     return PlanCreative(sha256=sha256, kind=creative.probed.kind, mime=creative.probed.mime, bytes=size,
-                        duration_ms=creative.duration_ms)
+                        duration_ms=creative.duration_ms, slot=creative.slot, language=creative.language,
+                        width=creative.probed.width, height=creative.probed.height)
 
 
 def summary_document(result: PlanningResult, generated_at: datetime) -> dict[str, Any]:

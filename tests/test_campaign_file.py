@@ -154,3 +154,55 @@ def test_an_edited_campaign_is_updated_in_place(fleet, database, store, clock, t
     with database.sessions() as session:
         targets = [(t.kind, t.ref) for t in session.get(Campaign, "test-campaign").targets]
     assert targets == [("organisation", "hn-hadong-phula"), ("site_kind", "ward_office")]
+
+
+def _versions(directory: Path) -> None:
+    from PIL import Image
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, size, colour in (("vi.png", (1920, 1080), "red"), ("en.png", (1920, 1080), "blue"),
+                               ("en-tall.png", (1080, 1920), "blue"), ("map.png", (1280, 720), "green")):
+        Image.new("RGB", size, colour).save(directory / name)
+
+
+VERSIONED = """[{file: media/vi.png, language: vi, duration_s: 8,
+                  versions: [{file: media/en.png, language: en},
+                             {file: media/en-tall.png, language: en, duration_s: 9}]},
+                 {file: media/map.png}]"""
+
+
+def test_a_creatives_versions_import_as_rows_of_one_slot_and_import_again_unchanged(fleet, database, store, clock,
+                                                                                    tmp_path, snapshot):
+    _versions(tmp_path / "media")
+    path = campaign_file(tmp_path, one_campaign(creatives=VERSIONED))
+    assert load(database, store, clock, path).counts["campaigns"].created == 1
+    with database.sessions() as session:
+        rows = [(c.position, c.slot, c.language, c.media.original_name, c.duration_ms)
+                for c in session.get(Campaign, "test-campaign").creatives]
+    assert rows == [(0, 0, "vi", "vi.png", 8000), (1, 0, "en", "en.png", 8000), (2, 0, "en", "en-tall.png", 9000),
+                    (3, 3, None, "map.png", 10000)]
+    before = snapshot()
+    assert not load(database, store, clock, path).changed
+    assert snapshot() == before
+    # The old form of the same creatives (no versions) is a change back to four creatives of their own.
+    plain = "[{file: media/vi.png}, {file: media/en.png}, {file: media/en-tall.png}, {file: media/map.png}]"
+    load(database, store, clock, campaign_file(tmp_path, one_campaign(creatives=plain)))
+    with database.sessions() as session:
+        assert [(c.slot, c.language) for c in session.get(Campaign, "test-campaign").creatives] == [
+            (0, None), (1, None), (2, None), (3, None)]
+
+
+def test_a_version_in_no_language_code_or_of_a_missing_file_is_refused_where_it_is(fleet, database, store, clock,
+                                                                                 tmp_path):
+    _versions(tmp_path / "media")
+    bad_language = "[{file: media/vi.png, versions: [{file: media/en.png, language: english}]}]"
+    with pytest.raises(FileRejected) as rejected:
+        load(database, store, clock, campaign_file(tmp_path, one_campaign(creatives=bad_language)))
+    [problem] = rejected.value.problems
+    assert problem.path == "campaigns[0].creatives[0].versions[0].language"
+    assert "not a language code" in problem.message
+    missing = "[{file: media/vi.png, versions: [{file: media/zh.png, language: zh}]}]"
+    with pytest.raises(FileRejected) as rejected:
+        load(database, store, clock, campaign_file(tmp_path, one_campaign(creatives=missing)))
+    [problem] = rejected.value.problems
+    assert problem.path == "campaigns[0].creatives[0].versions[0].file"

@@ -436,3 +436,19 @@ def test_a_malformed_group_is_refused_with_the_field_to_fix(api, body):
     answer = api("city-staff").post("/api/v1/groups", json=body)
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"].startswith("body")
 
+
+
+def test_a_sites_international_audience_is_set_through_the_api_and_null_gives_back_its_kinds_default(api, database):
+    client = api("phula-staff")
+    site = client.get("/api/v1/sites/hadong-phula").json()
+    assert (site["international_audience"], site["plays_language_versions"]) == (None, False)
+    answer = client.patch("/api/v1/sites/hadong-phula", json={"international_audience": True})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["international_audience"], answer.json()["plays_language_versions"]) == (True, True)
+    [entry] = audit_entries(database, "hadong-phula")
+    assert (entry.before["international_audience"], entry.after["international_audience"]) == (None, True)
+    answer = client.patch("/api/v1/sites/hadong-phula", json={"international_audience": None})
+    assert (answer.json()["international_audience"], answer.json()["plays_language_versions"]) == (None, False)
+    assert api("city-admin").get("/api/v1/sites/nb-t1").json()["plays_language_versions"] is True
+    # Another unit's site answers 404, its audience unchanged.
+    assert client.patch("/api/v1/sites/nb-t1", json={"international_audience": False}).status_code == 404

@@ -247,3 +247,28 @@ def test_the_example_fleet_is_valid_yaml_with_real_names():
     names = {o["name"] for o in document["organisations"]}
     assert "UBND Thành phố Hà Nội" in names
     assert any("Nội Bài" in s["name"] for s in document["sites"])
+
+
+def test_a_sites_international_audience_is_its_kinds_default_unless_the_file_sets_it_and_exports_back(database,
+                                                                                                     tmp_path):
+    text = FLEET_FILE.read_text(encoding="utf-8").replace(
+        "  - id: ga-hn\n", "  - id: ga-hn\n    international_audience: false\n", 1)
+    assert text != FLEET_FILE.read_text(encoding="utf-8")
+    load(database, write(tmp_path, text))
+    with database.sessions() as session:
+        audience = {site.id: (site.international_audience, site.effective_international_audience())
+                    for site in session.scalars(select(Site))}
+        exported = yaml.safe_load(export_fleet(session))
+    assert audience["nb-t1"] == (None, True)  # an airport, by its kind
+    assert audience["ga-hn"] == (False, False)  # a railway station that says otherwise
+    assert audience["hadong-phula"] == (None, False)
+    entries = {site["id"]: site for site in exported["sites"]}
+    assert entries["ga-hn"]["international_audience"] is False and "international_audience" not in entries["nb-t1"]
+    hospital = next(site_id for site_id, (_, international) in audience.items() if not international
+                    and site_id != "ga-hn")
+    entries[hospital]["international_audience"] = True
+    load(database, write(tmp_path, yaml.safe_dump(exported, allow_unicode=True)))
+    with database.sessions() as session:
+        assert session.get(Site, hospital).effective_international_audience() is True
+        assert yaml.safe_load(export_fleet(session))["sites"][[s["id"] for s in exported["sites"]].index(hospital)][
+            "international_audience"] is True

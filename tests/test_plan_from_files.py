@@ -1,12 +1,14 @@
 """A what-if plan from files (`signage plan --fleet --campaigns`): the plans the same files give once imported, the
 imports' own checks, and media probed once per content through the probe cache."""
 
+import hashlib
 import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -67,6 +69,41 @@ MORE_CAMPAIGNS = f"""
 """
 
 
+# A creative in versions (issue 21, item 6): Vietnamese and English, landscape and portrait, on the airports' and the
+# railway station's screens (international audiences) and on a ward's (Vietnamese only).
+VERSIONED_CAMPAIGN = """
+  - id: welcome-versions
+    name: Chào mừng khách đến Hà Nội
+    organisation: hn
+    start_date: 2024-08-19
+    end_date: 2024-08-30
+    creatives:
+      - file: versions/vi-h.png
+        language: vi
+        duration_s: 8
+        versions:
+          - {file: versions/vi-v.png, language: vi}
+          - {file: versions/en-h.png, language: en}
+          - {file: versions/en-v.png, language: EN}
+      - file: versions/map.png
+    targets: {groups: [nb-arrivals], sites: [ga-hn], organisations: [hn-hadong-phula]}
+"""
+VERSION_IMAGES = {"vi-h.png": ((1920, 1080), "red"), "vi-v.png": ((1080, 1920), "red"),
+                  "en-h.png": ((1920, 1080), "blue"), "en-v.png": ((1080, 1920), "blue"),
+                  "map.png": ((1280, 720), "green")}
+
+
+def versioned_campaign_file(directory: Path) -> Path:
+    from PIL import Image
+
+    (directory / "versions").mkdir(exist_ok=True)
+    for name, (size, colour) in VERSION_IMAGES.items():
+        Image.new("RGB", size, colour).save(directory / "versions" / name)
+    path = directory / "versioned.yaml"
+    path.write_text("schema: signage.campaigns/1\ncampaigns:\n" + VERSIONED_CAMPAIGN, encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def campaign_file(tmp_path: Path) -> Path:
     text = CAMPAIGN_FILE.read_text(encoding="utf-8").replace("file: media/", f"file: {MEDIA}/")
@@ -90,10 +127,10 @@ def plan_bytes(inputs) -> tuple[dict[str, bytes], str]:
     return {player: result.plan_json(player) for player in result.player_ids}, summary
 
 
-@pytest.mark.parametrize("campaigns", ["example", "more"])
+@pytest.mark.parametrize("campaigns", ["example", "more", "versions"])
 def test_plans_from_files_are_the_plans_of_the_same_files_imported(database, settings, tmp_path, campaign_file,
                                                                     campaigns):
-    path = CAMPAIGN_FILE if campaigns == "example" else campaign_file
+    path = {"example": CAMPAIGN_FILE, "more": campaign_file}.get(campaigns) or versioned_campaign_file(tmp_path)
     clock = VirtualClock(NOW)
     with transaction(database.sessions) as session:
         import_fleet(session, FLEET_FILE, TZ)
@@ -103,9 +140,33 @@ def test_plans_from_files_are_the_plans_of_the_same_files_imported(database, set
     from_files = plan_bytes(inputs_from_files(FLEET_FILE, path, clock, TZ, ProbeCache(tmp_path / "probe.json")))
     plans, summary = from_files
     assert len(plans) == 82
-    assert {c["campaign_id"] for c in json.loads(summary)["campaigns"]} == (
-        {"ihanoi-2024"} if campaigns == "example" else {"ihanoi-2024", "nb-arrivals-welcome", "hadong-audio"})
+    assert {c["campaign_id"] for c in json.loads(summary)["campaigns"]} == {
+        "example": {"ihanoi-2024"}, "more": {"ihanoi-2024", "nb-arrivals-welcome", "hadong-audio"},
+        "versions": {"welcome-versions"}}[campaigns]
     assert from_files == from_database
+
+
+def test_versions_from_files_play_by_language_and_format_as_one_campaign(tmp_path):
+    clock = VirtualClock(NOW)
+    path = versioned_campaign_file(tmp_path)
+    inputs = inputs_from_files(FLEET_FILE, path, clock, TZ, ProbeCache(tmp_path / "probe.json"))
+    result = plan_fleet(inputs.screens, inputs.campaigns, date(2024, 8, 20), 1, NOW)
+    shas = {name: hashlib.sha256((tmp_path / "versions" / name).read_bytes()).hexdigest() for name in VERSION_IMAGES}
+
+    def played(player_id: str) -> Counter:
+        return Counter(name for s in result.plan(player_id).spots for name, sha in shas.items() if sha == s.media)
+
+    # Nội Bài (an airport): a landscape screen and a portrait one, each in turn in Vietnamese and English.
+    assert played("hn-nb-t1-003") == {"vi-h.png": 3, "en-h.png": 2, "map.png": 5}
+    assert played("hn-nb-t2-005") == {"vi-v.png": 3, "en-v.png": 2, "map.png": 5}
+    # A ward's screen: Vietnamese only; still ten plays of the one campaign.
+    ward = next(s.id for s in inputs.screens if s.site_kind.value == "ward_office"
+                and s.organisation_path.endswith("/hn-hadong-phula/") and s.kind.value != "speaker")
+    assert set(played(ward)) <= {"vi-h.png", "vi-v.png", "map.png"}
+    assert sum(played(ward).values()) == 10
+    displays = {s.id for s in inputs.screens if s.kind.value != "speaker"}
+    assert {(row.required, row.planned) for row in result.summary
+            if row.campaign_id == "welcome-versions" and row.screen_id in displays} == {(10, 10)}
 
 
 def test_media_are_probed_once_per_content_and_again_when_they_change(tmp_path, campaign_file):

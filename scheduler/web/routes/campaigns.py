@@ -48,6 +48,9 @@ STEPS = ("draft", "media", "targets", "dates", "frequency", "preview")
 
 class CreativeOut(BaseModel):
     position: int
+    slot: int = Field(description="creatives of one slot are versions of one creative: one of them plays where it "
+                                  "is due, by the screen's format and the site's audience")
+    language: str | None = Field(description='the version\'s language ("vi", "en"...); null: for any audience')
     sha256: str
     kind: MediaKind
     mime: str
@@ -168,6 +171,16 @@ class CreativeBody(NfcModel):
     model_config = ConfigDict(extra="forbid")
     sha256: str = Field(max_length=64, description="a media library item")
     duration_s: float | None = Field(None, description="display time of a still image; default 10 s")
+    language: str | None = Field(None, max_length=8, description='its language ("vi", "en"...; null: any); left '
+                                                                 "out: as it was. An item kept stays a version of "
+                                                                 "its creative")
+
+
+class VersionBody(NfcModel):
+    model_config = ConfigDict(extra="forbid")
+    sha256: str = Field(max_length=64, description="a media library item of your unit's subtree")
+    language: str = Field(max_length=8, description='the version\'s language: "en", "zh", "ko", "ja"...')
+    duration_s: float | None = Field(None, description="display time of a still image; default: the creative's")
 
 
 class CreativesBody(NfcModel):
@@ -241,8 +254,9 @@ def campaign_out(session: Session, actor: Actor, campaign: Campaign, model: type
         organisation_id=campaign.organisation_id, status=campaign.status, start_date=campaign.start_date,
         end_date=campaign.end_date, plays_per_day=campaign.plays_per_day, window=campaign.window_policy,
         windows=campaign.explicit_windows, priority=campaign.priority,
-        creatives=[CreativeOut(position=c.position, sha256=c.media_sha256, kind=c.media.kind, mime=c.media.mime,
-                               duration_ms=c.duration_ms, original_name=c.media.original_name)
+        creatives=[CreativeOut(position=c.position, slot=c.slot, language=c.language, sha256=c.media_sha256,
+                               kind=c.media.kind, mime=c.media.mime, duration_ms=c.duration_ms,
+                               original_name=c.media.original_name)
                    for c in campaign.creatives],
         targets=TargetsBody(**workflow.target_lists(campaign)),
         overrides=[OverrideOut.of(r.override.row) for r in rates if r.seen], rates=[RateOut.of(r) for r in rates],
@@ -323,8 +337,21 @@ def put_targets(campaign_id: CampaignId, body: TargetsBody, actor: ActorDep, ses
 @api.put("/campaigns/{campaign_id}/creatives", response_model=CampaignDetail)
 def put_creatives(campaign_id: CampaignId, body: CreativesBody, actor: ActorDep, session: SessionDep,
                   clock: ClockDep, settings: SettingsDep) -> CampaignDetail:
+    languages = {c.sha256: c.language for c in body.creatives if "language" in c.model_fields_set}
     campaign = workflow.set_creatives(session, actor, clock, settings.timezone, campaign_id,
-                                      [(c.sha256, c.duration_s) for c in body.creatives])
+                                      [(c.sha256, c.duration_s) for c in body.creatives], languages)
+    session.commit()
+    return campaign_detail(session, actor, campaign)
+
+
+@api.post("/campaigns/{campaign_id}/creatives/{position}/versions", response_model=CampaignDetail,
+          status_code=201)
+def add_language_version(campaign_id: CampaignId, position: int, body: VersionBody, actor: ActorDep,
+                         session: SessionDep, clock: ClockDep, settings: SettingsDep) -> CampaignDetail:
+    """A version in another language of the creative at `position`: a play of any version is one play of the
+    campaign; where a site's audience is international the versions play in turn, elsewhere the Vietnamese one."""
+    campaign = workflow.add_language_version(session, actor, clock, settings.timezone, campaign_id, position,
+                                             body.sha256, body.language, body.duration_s)
     session.commit()
     return campaign_detail(session, actor, campaign)
 
@@ -512,7 +539,16 @@ def _step_values(campaign: Campaign | None, form: FormData | None) -> dict[str, 
     for creative in campaign.creatives:
         if creative.media.kind is MediaKind.image:
             values[f"duration_{creative.media_sha256}"] = f"{creative.duration_ms / 1000:g}"
+        values[f"language_{creative.media_sha256}"] = creative.language or ""
     return values
+
+
+def _version_of(campaign: Campaign) -> dict[str, str]:
+    """Each version's sha256 -> the name of the creative it is a version of (its slot's first row)."""
+    first = {}
+    for creative in campaign.creatives:
+        first.setdefault(creative.slot, creative.media.original_name)
+    return {c.media_sha256: first[c.slot] for c in campaign.creatives if c.slot != c.position}
 
 
 def _wizard(request: Request, session: Session, actor: Actor, clock, timezone: str, language: str,
@@ -529,6 +565,7 @@ def _wizard(request: Request, session: Session, actor: Actor, clock, timezone: s
         # the chosen items first, in play order: the form sends them back in the order shown
         context["library"] = sorted(workflow.media_choices(session, actor),
                                     key=lambda a: chosen.index(a.sha256) if a.sha256 in chosen else len(chosen))
+        context["version_of"] = _version_of(campaign)
     elif step == "targets" and campaign is not None:
         context["choices"] = workflow.target_choices(session, campaign.organisation_id)
         context["count"] = workflow.count_targets(session, actor, campaign.organisation_id, {
@@ -581,8 +618,10 @@ def _save_step(session: Session, actor: Actor, clock, timezone: str, campaign_id
         workflow.update_campaign(session, actor, clock, timezone, campaign_id, {
             "name": form.get("name") or "", "description": (form.get("description") or "").strip() or None})
     elif step == "media":
+        chosen = form.getlist("media")
         workflow.set_creatives(session, actor, clock, timezone, campaign_id, [
-            (sha, _number(form.get(f"duration_{sha}"))) for sha in form.getlist("media")])
+            (sha, _number(form.get(f"duration_{sha}"))) for sha in chosen],
+            {sha: (form.get(f"language_{sha}") or "").strip() or None for sha in chosen if f"language_{sha}" in form})
     elif step == "targets":
         workflow.set_targets(session, actor, clock, timezone, campaign_id,
                              {kind: form.getlist(kind) for kind in TARGET_KINDS})
@@ -597,6 +636,26 @@ def _save_step(session: Session, actor: Actor, clock, timezone: str, campaign_id
             "priority": _number(form.get("priority")) or 0})
     else:
         raise HTTPException(404, f"there is no step {step!r}; the steps are {', '.join(STEPS[:-1])}")
+
+
+@pages.post("/campaigns/{campaign_id}/edit/media/version")
+def add_version_form(request: Request, campaign_id: str, session: SessionDep, clock: ClockDep,
+                     settings: SettingsDep, actor: PageActorDep, language: LanguageDep, form: FormDep):
+    """The media step's form for a version of a creative in another language."""
+    campaign, _ = _page_campaign(session, actor, campaign_id)
+    try:
+        position = _number(form.get("version_of"))
+        if not isinstance(position, int):
+            raise Invalid("no creative is chosen", "choose the creative this is a version of")
+        workflow.add_language_version(session, actor, clock, settings.timezone, campaign.id, position,
+                                      (form.get("version_media") or "").strip(), form.get("version_language") or "",
+                                      _number(form.get("version_duration")))
+    except Refused as exc:
+        session.rollback()
+        return _wizard(request, session, actor, clock, settings.timezone, language, campaign, "media",
+                       error=str(exc), status=status_of(exc))
+    session.commit()
+    return _redirect(f"/campaigns/{campaign.id}/edit?step=media")
 
 
 @pages.post("/campaigns/{campaign_id}/edit/{step}")

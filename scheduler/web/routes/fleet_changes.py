@@ -38,6 +38,8 @@ Address = Annotated[str, StringConstraints(max_length=500)]
 TimezoneName = Annotated[str, StringConstraints(max_length=64)]
 GroupRefs = Annotated[list[Slug], Field(max_length=100)]
 ResolutionText = Annotated[str, StringConstraints(max_length=16)]
+AUDIENCE_HELP = ("travellers from abroad: a creative's language versions play in turn (Vietnamese first); null: "
+                 "the site kind's default, true at airports and railway stations")
 HOURS_HELP = ("a schedule maps day-specs (mon, mon-fri, daily; a later key overrides an earlier one) to windows "
               "\"HH:MM-HH:MM\", as in the fleet file; heads of unit set them")
 
@@ -54,6 +56,7 @@ class SiteCreate(StrictModel):
     organisation_id: Slug = Field(description="the unit it belongs to, within your subtree")
     timezone: TimezoneName | None = Field(None, description="IANA name; left out: the server's")
     address: Address | None = None
+    international_audience: bool | None = Field(None, description=AUDIENCE_HELP)
     operating_hours: ScheduleBody | None = Field(None, description=HOURS_HELP,
                                                  examples=[{"mon-fri": ["07:30-17:00"]}])
     peak_windows: ScheduleBody | None = Field(None, description=HOURS_HELP,
@@ -69,6 +72,7 @@ class SitePatch(StrictModel):
     organisation_id: Slug | None = Field(None, description="moves the site to this unit of your subtree")
     timezone: TimezoneName | None = None
     address: Address | None = Field(None, description="null clears it")
+    international_audience: bool | None = Field(None, description=AUDIENCE_HELP)
     operating_hours: ScheduleBody | None = Field(None, description=HOURS_HELP,
                                                  examples=[{"mon-fri": ["07:30-17:00"]}])
     peak_windows: ScheduleBody | None = Field(None, description=HOURS_HELP,
@@ -206,7 +210,16 @@ def _site_form(session: Session, actor: Actor, site: Site | None, values: dict[s
 
 
 def _site_values(form: FormData) -> dict[str, str]:
-    return {name: _text(form, name) for name in ("id", "name", "kind", "organisation", "address")}
+    return {name: _text(form, name) for name in ("id", "name", "kind", "organisation", "address", "audience")}
+
+
+def _audience(value: str) -> bool | None:
+    """The form's audience choice: "international", "local", or "" for the site kind's default."""
+    return {"international": True, "local": False}.get(value)
+
+
+def _audience_choice(site: Site) -> str:
+    return {True: "international", False: "local"}.get(site.international_audience, "")
 
 
 @pages.get("/fleet/sites/new")
@@ -225,7 +238,7 @@ def create_site_form(request: Request, session: SessionDep, clock: ClockDep, set
     try:
         site = changes.create_site(session, actor, clock, settings.timezone, site_id=site_id, values={
             "name": values["name"], "kind": values["kind"], "organisation": values["organisation"],
-            "address": values["address"] or None})
+            "address": values["address"] or None, "international_audience": _audience(values["audience"])})
     except Refused as exc:
         session.rollback()
         return _form_page(request, "site_form.html", _site_form(session, actor, None, values), language, actor, exc)
@@ -241,7 +254,7 @@ def edit_site_page(site_id: str, request: Request, session: SessionDep, language
     except NotFound:
         return _missing_page(request, language, actor)
     values = {"id": site.id, "name": site.name, "kind": site.kind.value, "organisation": site.organisation_id,
-              "address": site.address or ""}
+              "address": site.address or "", "audience": _audience_choice(site)}
     return render(request, "site_form.html", _site_form(session, actor, site, values), language, actor)
 
 
@@ -260,7 +273,7 @@ def save_site_form(site_id: str, request: Request, session: SessionDep, clock: C
         else:
             changed = changes.change_site(session, actor, clock, site, {
                 "name": values["name"], "kind": values["kind"], "organisation": values["organisation"],
-                "address": values["address"] or None})
+                "address": values["address"] or None, "international_audience": _audience(values["audience"])})
     except Refused as exc:
         session.rollback()
         return _form_page(request, "site_form.html", _site_form(session, actor, site, values), language, actor, exc)
