@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the example campaign's media with ffmpeg: a 30 s clip, a still poster and a 20 s audio spot.
+# Makes the example campaign's media: a 30 s clip and a 20 s audio spot with ffmpeg, the poster in two formats.
 # The outputs are committed; run this again only to change them.
 set -euo pipefail
 out="${1:-$(dirname "$0")/../examples/media}"
@@ -11,10 +11,8 @@ ffmpeg -v error -y -f lavfi -i "color=c=0x0b5394:s=640x360:r=25:d=30" \
 drawtext=fontfile=$font:text='Tải ứng dụng iHanoi – %{eif\:30-t\:d}s':fontcolor=white:fontsize=26:x=(w-tw)/2:y=h/2+50" \
   -c:v libx264 -preset veryfast -crf 30 -pix_fmt yuv420p -c:a aac -b:a 48k -shortest -movflags +faststart \
   "$out/ihanoi-30s.mp4"
-ffmpeg -v error -y -f lavfi -i "color=c=0xcc0000:s=1920x1080:d=1" \
-  -vf "drawtext=fontfile=$font:text='iHanoi':fontcolor=white:fontsize=220:x=(w-tw)/2:y=(h-th)/2-80,\
-drawtext=fontfile=$font:text='Kênh tương tác chính quyền – người dân Thủ đô':fontcolor=yellow:fontsize=60:x=(w-tw)/2:y=h/2+120" \
-  -frames:v 1 "$out/ihanoi-poster.png"
+# The poster, landscape and portrait, by the server's own template (media/posters.py): QR code and hotline.
+"$(dirname "$0")/../.venv/bin/python" "$(dirname "$0")/make-example-posters.py" "$out"
 ffmpeg -v error -y -f lavfi -i "sine=frequency=440:sample_rate=44100:duration=20" \
   -af "volume=0.4" -c:a libmp3lame -b:a 48k "$out/ihanoi-spot.mp3"
 ls -l "$out"

@@ -209,3 +209,13 @@ def test_the_poster_plays_on_landscape_and_portrait_screens_each_in_its_own_form
         plan = Plan.model_validate_json(newest_body(session, screen_id))
         played = {spot.media for spot in plan.spots if spot.campaign_id == mall_campaign}
         assert played == {by_size[size]}, screen_id
+
+
+def test_the_example_campaigns_posters_decode_to_the_ihanoi_link_with_the_hotline_drawn(tmp_path):
+    from tests.conftest import EXAMPLES
+
+    for name, size in {"ihanoi-poster.png": (1920, 1080), "ihanoi-poster-portrait.png": (1080, 1920)}.items():
+        png = (EXAMPLES / "media" / name).read_bytes()
+        with Image.open(io.BytesIO(png)) as image:
+            assert image.size == size, name
+        assert decoded(png, tmp_path) == "https://ihanoi.hanoi.gov.vn", name
