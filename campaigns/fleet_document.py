@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -32,6 +32,8 @@ class OrganisationIn(StrictModel):
     parent: Slug | None = None
     # Whether the unit's staff's alerts wait for its head's approval; left out: as set in the web UI.
     alerts_need_approval: bool | None = None
+    # Days it may go without a regular message (campaigns/message_rhythm.py); left out: as set in the web UI.
+    message_interval_days: Annotated[int, Field(ge=1, le=30)] | None = None
 
 
 class SiteIn(StrictModel):

@@ -105,6 +105,8 @@ def _upsert_organisations(session: Session, fleet: FleetFile, report: ImportRepo
         values = {"name": org.name, "kind": org.kind, "parent_id": org.parent, "path": paths[org.id]}
         if org.alerts_need_approval is not None:
             values["alerts_need_approval"] = org.alerts_need_approval
+        if org.message_interval_days is not None:
+            values["message_interval_days"] = org.message_interval_days
         _upsert(session, Organisation, org.id, values, report, "organisations")
     in_file = {org.id for org in fleet.organisations}
     for row in session.scalars(select(Organisation).where(Organisation.id.not_in(in_file))):
@@ -183,7 +185,8 @@ def export_fleet(session: Session) -> str:
     document = {
         "schema": FLEET_SCHEMA,
         "organisations": [_compact({"id": o.id, "name": o.name, "kind": o.kind.value, "parent": o.parent_id,
-                                    "alerts_need_approval": o.alerts_need_approval or None}) for o in orgs],
+                                    "alerts_need_approval": o.alerts_need_approval or None,
+                                    "message_interval_days": o.message_interval_days}) for o in orgs],
         "sites": [_compact(site_entry(s)) for s in sites],
         "groups": [{"id": g.id, "name": g.name, "organisation": g.organisation_id} for g in groups],
         "screens": [_compact(screen_entry(s)) for s in screens],

@@ -19,6 +19,7 @@ from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
 from scheduler.notices import NoticeJob
 from scheduler.outage_notices import outage_noter
+from scheduler.rhythm_notices import rhythm_noter
 from scheduler.round_notices import round_noter
 from scheduler.screen_action_dispatch import ScreenActionSender
 from scheduler.web import health
@@ -34,6 +35,7 @@ from scheduler.web.routes import (
     fleet_changes,
     media_files,
     media_library,
+    messages,
     mobile_rounds,
     notices,
     pairing,
@@ -52,8 +54,8 @@ WEB_DIR = Path(web.__file__).parent
 TEMPLATE_DIRS = [WEB_DIR / "templates"]
 STATIC_DIR = WEB_DIR / "static"
 # The route modules, one per resource; each has an `api` and a `pages` router.
-ROUTES = (accounts, fleet, fleet_changes, screen_actions, pairing, campaigns, alerts, media_library, media_files,
-          players, reports, notices, mobile_rounds, posters, rounds)
+ROUTES = (accounts, fleet, fleet_changes, screen_actions, pairing, campaigns, messages, alerts, media_library,
+          media_files, players, reports, notices, mobile_rounds, posters, rounds)
 
 
 def start_bridge(settings: Settings, database: Database, clock: Clock) -> MqttBridge:
@@ -80,7 +82,8 @@ def start_services(app: FastAPI, settings: Settings) -> None:
         state.planning = PlanningService(state.background_database, state.clock, settings.timezone,
                                          on_plans_changed=publish)
         notices = NoticeJob(state.background_database, state.clock, settings, state.planning.holds_lease,
-                            noters={"outages": outage_noter(settings), "rounds": round_noter(settings)})
+                            noters={"outages": outage_noter(settings), "rhythm": rhythm_noter(settings),
+                                    "rounds": round_noter(settings)})
         state.jobs = start_jobs(state.planning, settings.timezone, state.alerts, state.screen_actions, notices)
 
 

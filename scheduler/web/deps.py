@@ -57,7 +57,8 @@ LanguageDep = Annotated[str, Depends(language_of)]
 
 
 # The web UI's top navigation: (path, message key).
-NAV_LINKS = [("/campaigns", N_("nav.campaigns")), ("/alerts", N_("nav.alerts")), ("/media", N_("nav.media")),
+NAV_LINKS = [("/campaigns", N_("nav.campaigns")), ("/messages", N_("rhythm.nav")), ("/alerts", N_("nav.alerts")),
+             ("/media", N_("nav.media")),
              ("/screens", N_("nav.screens")), ("/fleet", N_("nav.fleet")), ("/reports", N_("nav.reports")),
              ("/rounds", N_("nav.rounds")),
              ("/notices", N_("nav.notices")), ("/mobile-rounds", N_("mobile.nav"))]

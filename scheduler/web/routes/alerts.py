@@ -382,14 +382,16 @@ def _form_values(form: FormData | None, actor: Actor, now: datetime, timezone: s
             "organisation_id": actor.user.organisation_id, **{kind: [] for kind in TARGET_FIELDS}}
 
 
-def _alert_form(request: Request, session: Session, actor: Actor, clock, timezone: str, language: str, *,
-                form: FormData | None = None, error: str | None = None, status: int = 200):
+def alert_form(request: Request, session: Session, actor: Actor, clock, timezone: str, language: str, *,
+               form: FormData | None = None, error: str | None = None, status: int = 200, regular: bool = False):
+    """The form of a new alert; with `regular`, the regular messages' form (/messages/new): the same fields, the
+    severity `info` fixed."""
     choices = _form_choices(session, actor)
     return _with_status(render(request, "alert_form.html", {
         "values": _form_values(form, actor, clock.now(), timezone), "error": error, "owners": choices.owners,
         "choices": choices.choices, "paths": choices.paths, "library": choices.library,
         "durations": DURATIONS_MIN, "max_text": MAX_ALERT_TEXT, "timezone": timezone,
-        "severities": [s.value for s in AlertSeverity],
+        "severities": [s.value for s in AlertSeverity], "regular": regular,
         "needs_approval": {o.id for o in choices.owners if o.alerts_need_approval}
         if not actor.has_role(*alert_rules.APPROVERS) else set(),
     }, language, actor), status)
@@ -435,28 +437,42 @@ def alert_from_form(form: FormData, now: datetime, timezone: str) -> AlertIn:
 @pages.get("/alerts/new")
 def new_alert_page(request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep,
                    actor: PageActorDep, language: LanguageDep):
+    require_issuer(actor)
+    return alert_form(request, session, actor, clock, settings.timezone, language)
+
+
+def require_issuer(actor: Actor) -> None:
     if not _may_issue(actor):
         raise HTTPException(403, "your role may not issue alerts; it takes a staff or head of unit account")
-    return _alert_form(request, session, actor, clock, settings.timezone, language)
 
 
 @pages.post("/alerts/new")
 def create_alert_form(request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep,
                       actor: PageActorDep, language: LanguageDep, form: FormDep):
+    return issue_from_form(request, session, actor, clock, settings, language, form)
+
+
+def issue_from_form(request: Request, session: Session, actor: Actor, clock, settings, language: str,
+                    form: FormData, *, regular: bool = False):
+    """Issues the alert a form describes: to its page when done, or the form again with the error; with `regular`,
+    a regular message (severity info, whatever the form says), then back to the regular messages' page."""
     try:
         data = alert_from_form(form, clock.now(), settings.timezone)
+        if regular:
+            data = data.model_copy(update={"severity": AlertSeverity.info})
         if data.severity is AlertSeverity.urgent and form.get("confirm_urgent") != "yes":
-            return _alert_form(request, session, actor, clock, settings.timezone, language, form=form,
-                               error=translate("alert.urgent.unconfirmed", language), status=422)
+            return alert_form(request, session, actor, clock, settings.timezone, language, form=form,
+                              error=translate("alert.urgent.unconfirmed", language), status=422)
         alert = alert_rules.create_alert(session, actor, clock, data)
     except Refused as exc:
         session.rollback()
-        return _alert_form(request, session, actor, clock, settings.timezone, language, form=form, error=str(exc),
-                           status=status_of(exc))
+        return alert_form(request, session, actor, clock, settings.timezone, language, form=form, error=str(exc),
+                          status=status_of(exc), regular=regular)
     session.commit()
     if alert.status is AlertStatus.approved:
         dispatch(request, lambda dispatcher: dispatcher.publish(alert.id))
-    return _redirect(f"/alerts/{alert.id}?done={'created' if alert.status is AlertStatus.approved else 'pending'}")
+    done = "created" if alert.status is AlertStatus.approved else "pending"
+    return _redirect(f"/messages?done={done}&alert={alert.id}" if regular else f"/alerts/{alert.id}?done={done}")
 
 
 # The audit trail's actions in words (campaigns/alerts.py records them).
@@ -534,4 +550,5 @@ def stop_form(request: Request, alert_id: str, session: SessionDep, clock: Clock
                 AlertDispatcher.stop)
 
 
-__all__ = ["alert_detail", "alert_from_form", "api", "delivery_rows", "delivery_state", "pages"]
+__all__ = ["alert_detail", "alert_form", "alert_from_form", "api", "delivery_rows", "delivery_state",
+           "issue_from_form", "pages", "require_issuer"]
