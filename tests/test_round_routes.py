@@ -54,6 +54,10 @@ def test_the_api_opens_a_round_takes_a_submission_and_keeps_scope(web, api, bavi
     rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
     assert rows[0][:3] == ["Đơn vị", "Tình trạng", "Thời điểm nộp"]
     assert [row[0] for row in rows[1:]] == ["UBND xã Ba Trại", "UBND xã Tản Lĩnh", "Tổng 1 báo cáo"]
+    csv = district.get(f"/api/v1/rounds/{round_id}/export?format=csv")
+    assert csv.content.startswith(b"\xef\xbb\xbf") and "UBND xã Tản Lĩnh" in csv.text
+    pdf = district.get(f"/api/v1/rounds/{round_id}/export?format=pdf")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     assert tanlinh.get(f"/api/v1/rounds/{round_id}/export?format=csv").status_code == 404  # not the district's
 
 

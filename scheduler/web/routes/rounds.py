@@ -371,6 +371,7 @@ def _unit_page(request: Request, session: Session, actor: Actor, round_id: int, 
     response = render(request, "round_unit.html", {
         "view": view, "values": values, "editable": editable, "error": error, "done": done,
         "countdown": countdown(view.round.deadline, now, language), "state_words": STATE_WORDS,
+        "people": full_names(session, [view.submission.submitted_by if view.submission else None]),
         "state": row_state_of(view), "waiting": view.may_approve and view.submission is not None
         and view.submission.status is SubmissionStatus.submitted,
     }, language, actor)
