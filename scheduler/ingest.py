@@ -65,6 +65,7 @@ class ScreenDirectory:
     def __init__(self) -> None:
         self._revision: int | None = None
         self._screens: dict[str, ScreenCalendar] = {}
+        self._places: dict[str, tuple[str, str]] = {}
 
     def refresh(self, session: Session) -> None:
         revision = current_revision(session)
@@ -72,16 +73,17 @@ class ScreenDirectory:
             return
         sites = {site.id: ScreenCalendar(site.timezone, site.effective_peak_windows())
                  for site in session.scalars(select(Site))}
-        self._screens = {screen_id: sites[site_id]
-                         for screen_id, site_id in session.execute(select(Screen.id, Screen.site_id))}
+        screens = session.execute(select(Screen.id, Screen.site_id)).all()
+        self._screens = {screen_id: sites[site_id] for screen_id, site_id in screens}
+        self._places = {screen_id: (site_id, sites[site_id].timezone) for screen_id, site_id in screens}
         self._revision = revision
 
     def get(self, player_id: str) -> ScreenCalendar | None:
         return self._screens.get(player_id)
 
-    def zone_of(self, player_id: str) -> str | None:
-        calendar = self._screens.get(player_id)
-        return calendar.timezone if calendar is not None else None
+    def place_of(self, player_id: str) -> tuple[str, str] | None:
+        """The screen's site and that site's timezone."""
+        return self._places.get(player_id)
 
 
 class _ValidBatch(PopBatch):
@@ -285,7 +287,7 @@ def _store_rows(session: Session, rows: list[dict[str, Any]], directory: ScreenD
     inserted = _store(session, rows) if rows else set()
     new_rows = [row for row in rows if (row["player_id"], row["play_id"]) in inserted]
     _roll_up(session, new_rows)
-    count_play_hours(session, new_rows, directory.zone_of)
+    count_play_hours(session, new_rows, directory.place_of)
     record_alert_acks(session, new_rows)
     return len(new_rows)
 

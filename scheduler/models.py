@@ -166,16 +166,18 @@ HOURS = tuple(f"h{hour:02d}" for hour in range(24))  # play_hours' columns, one 
 
 
 class PlayHours(Base):
-    """Per local date, screen and campaign: the completed spots and make-goods that started in each local hour (the
-    screen's site timezone, as `local_date`), kept at ingest in the same transaction as the plays. The compliance
-    report's chart reads it, bounded by the period, instead of the log. One row a screen-day, the hours as columns:
-    as many rows as the ledger, where a row an hour would be nearly as many as the plays. Clustered by date first
-    (SQLite: WITHOUT ROWID), so a period is read in one range."""
+    """Per local date, site and campaign: the completed spots and make-goods that started in each local hour (the
+    site's timezone, as the plays' `local_date`), kept at ingest in the same transaction as the plays. The compliance
+    report's chart reads it for its period instead of the log: the chart is by kind of site and the scope an
+    organisation subtree, so a site's screens are summed (the plays count where they were played, should a screen
+    move). One row a site-day with the hours as columns, clustered by date (SQLite: WITHOUT ROWID), so a period is
+    one range of rows: a city of 900 sites keeps 27,000 rows a month, where a row a screen-hour would be nearly as
+    many as the plays."""
 
     __table__ = Table(
         "play_hours", Base.metadata,
         Column("local_date", Date, primary_key=True),
-        Column("screen_id", String(ID_LENGTH), primary_key=True),
+        Column("site_id", String(ID_LENGTH), primary_key=True),
         Column("campaign_id", String(ID_LENGTH), primary_key=True),
         *(Column(name, Integer, nullable=False, default=0, server_default="0") for name in HOURS),
         sqlite_with_rowid=False,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
-from campaigns.models import Site
+from campaigns.models import Screen, Site
 from scheduler.ingest import ScreenDirectory, ingest_pop
 from scheduler.models import HOURS, PlayHours, PlayRecord
 from scheduler.reports.compliance import compliance_report, plays_by_hour
@@ -22,6 +22,7 @@ from signage.db import transaction
 from tests.test_ledger import HANOI, PHULA_1, TUESDAY, VANQUAN, at, ledger, play  # noqa: F401
 
 WEDNESDAY = date(2024, 8, 21)
+VANQUAN_SITE, PHULA_SITE = "hadong-vanquan", "hadong-phula"  # the sites of VANQUAN and PHULA_1
 MIGRATION = Path(__file__).resolve().parents[1] / "scheduler/migrations/versions/0022_play_hours.py"
 
 
@@ -30,18 +31,20 @@ def message(player: str, records: list[dict]) -> tuple[str, bytes]:
 
 
 def rolled_up(session) -> Counter:
-    """play_hours as {(local date, screen, campaign, hour): plays}."""
+    """play_hours as {(local date, site, campaign, hour): plays}."""
     counts: Counter = Counter()
     for row in session.execute(select(PlayHours.__table__)).mappings():
         for hour, name in enumerate(HOURS):
             if row[name]:
-                counts[(row["local_date"], row["screen_id"], row["campaign_id"], hour)] += row[name]
+                counts[(row["local_date"], row["site_id"], row["campaign_id"], hour)] += row[name]
     return counts
 
 
 def counted_from_the_log(session) -> Counter:
-    """The same figures counted from the log itself, each play's hour read in its screen's zone (Hà Nội here)."""
-    return Counter((p.local_date, p.player_id, p.campaign_id, p.started_at.astimezone(HANOI).hour)
+    """The same figures counted from the log itself, each play at its screen's site, its hour read in the site's
+    zone (Hà Nội here)."""
+    site_of = dict(session.execute(select(Screen.id, Screen.site_id)).all())
+    return Counter((p.local_date, site_of[p.player_id], p.campaign_id, p.started_at.astimezone(HANOI).hour)
                    for p in session.scalars(select(PlayRecord).where(
                        PlayRecord.status == "completed", PlayRecord.kind.in_(("spot", "makegood")))))
 
@@ -65,10 +68,10 @@ def test_the_roll_up_equals_the_logs_count_with_duplicates_and_plays_across_loca
     with ledger.sessions() as session:
         hours = rolled_up(session)
         assert hours == counted_from_the_log(session)
-    assert hours[(TUESDAY, VANQUAN, "ihanoi-2024", 23)] == 1
-    assert hours[(WEDNESDAY, VANQUAN, "ihanoi-2024", 0)] == 1
-    assert hours[(TUESDAY, PHULA_1, "ihanoi-2024", 23)] == 1
-    assert hours[(TUESDAY, VANQUAN, "ihanoi-2024", 8)] == 8  # the fixture's eight spots from 08:00
+    assert hours[(TUESDAY, VANQUAN_SITE, "ihanoi-2024", 23)] == 1
+    assert hours[(WEDNESDAY, VANQUAN_SITE, "ihanoi-2024", 0)] == 1
+    assert hours[(TUESDAY, PHULA_SITE, "ihanoi-2024", 23)] == 1
+    assert hours[(TUESDAY, VANQUAN_SITE, "ihanoi-2024", 8)] == 8  # the fixture's eight spots from 08:00
     assert sum(hours.values()) == 9 + 16 + 1 + 3  # failed and missed plays are not charted
 
 

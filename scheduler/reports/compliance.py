@@ -179,15 +179,11 @@ def plays_by_hour(session: Session, scope: Scope) -> dict[str, list[int]]:
     """Completed spots and make-goods of the scope per site kind and local hour of the day (0-23): a kind of site
     has its own peak windows, so its plays are charted against its own.
 
-    Read from the hourly roll-up kept at ingest (`play_hours`), bounded by the period: the same cost whatever the
-    log holds. Hours are each screen's local hours (its site's zone, as its local dates), the hours its peak
-    windows are written in; summed per screen first, so only the scope's screens are joined to their sites."""
-    per_screen = scope.filter_play_hours(select(PlayHours.screen_id, *(func.sum(getattr(PlayHours, hour)).label(hour)
-                                                                       for hour in HOURS))
-                                         ).group_by(PlayHours.screen_id).subquery()
-    query = (select(Site.kind, *(func.sum(per_screen.c[hour]) for hour in HOURS)).select_from(per_screen)
-             .join(Screen, Screen.id == per_screen.c.screen_id).join(Site, Site.id == Screen.site_id)
-             .group_by(Site.kind))
+    Read from the hourly roll-up kept at ingest (`play_hours`, a row per site-day), bounded by the period: the same
+    cost whatever the log holds. Hours are each site's local hours (its zone, as its local dates), the hours its
+    peak windows are written in."""
+    query = scope.filter_play_hours(select(Site.kind, *(func.sum(getattr(PlayHours, hour)) for hour in HOURS))
+                                    .select_from(PlayHours)).group_by(Site.kind)
     counts: dict[str, list[int]] = {}
     for kind, *hours in session.execute(query):
         if any(hours):

@@ -59,12 +59,12 @@ class Scope:
                                     PlayRecord.campaign_id)
 
     def filter_play_hours(self, query: Select) -> Select:
-        """`query` of the hourly roll-up (`play_hours`) kept to the scope's period (one range of its key), screens
-        and campaign."""
-        screens = self.filter_screens(select(Screen.id))
-        return self.filter_campaign(query.where(PlayHours.local_date.between(self.first, self.last),
-                                                PlayHours.screen_id.in_(screens.scalar_subquery())),
-                                    PlayHours.campaign_id)
+        """`query` of the hourly roll-up (`play_hours`) joined to its site and the site's organisation, and kept to
+        the scope's period (one range of its key), subtree and campaign."""
+        query = (query.join(Site, Site.id == PlayHours.site_id)
+                 .join(Organisation, Organisation.id == Site.organisation_id))
+        return self.filter_campaign(self.filter_organisations(query)
+                                    .where(PlayHours.local_date.between(self.first, self.last)), PlayHours.campaign_id)
 
     def filter_ledger(self, query: Select) -> Select:
         """`query` of the delivery ledger kept to the scope's screens, period and campaign, and to the screen-days
