@@ -19,6 +19,7 @@ from scheduler.jobs import PlanningService, start_jobs
 from scheduler.mqtt_bridge import MqttBridge
 from scheduler.notices import NoticeJob
 from scheduler.outage_notices import outage_noter
+from scheduler.retention import RetentionJob
 from scheduler.rhythm_notices import rhythm_noter
 from scheduler.round_notices import round_noter
 from scheduler.screen_action_dispatch import ScreenActionSender
@@ -84,7 +85,9 @@ def start_services(app: FastAPI, settings: Settings) -> None:
         notices = NoticeJob(state.background_database, state.clock, settings, state.planning.holds_lease,
                             noters={"outages": outage_noter(settings), "rhythm": rhythm_noter(settings),
                                     "rounds": round_noter(settings)})
-        state.jobs = start_jobs(state.planning, settings.timezone, state.alerts, state.screen_actions, notices)
+        retention = RetentionJob(state.background_database, state.clock, settings, state.planning.holds_lease)
+        state.jobs = start_jobs(state.planning, settings.timezone, state.alerts, state.screen_actions, notices,
+                                retention)
 
 
 def stop_services(app: FastAPI) -> None:

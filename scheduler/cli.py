@@ -1,6 +1,6 @@
-"""The server's commands: `signage server`, `ingest`, `demo`, `plan`, `db upgrade`, `fleet import|export`,
-`campaign import|list`, `user create|password`; mounted by signage_cli. The broker's and the players'
-credentials are in broker_cli, the reports' in reports/cli.
+"""The server's commands: `signage server`, `ingest`, `demo`, `plan`, `db upgrade|prune`,
+`fleet import|export`, `campaign import|list`, `user create|password`; mounted by signage_cli. The broker's and the
+players' credentials are in broker_cli, the reports' in reports/cli.
 
 The player's install (without the [server] extra) imports this module for `signage --help`: at the top it
 imports Typer, Rich and the kernel only; server code is imported inside the commands, after server_modules() has
@@ -27,7 +27,8 @@ from signage.console import JsonOpt, err, fail, out, print_table, settings
 fleet_app = typer.Typer(help="Organisations, sites and screens: import and export the fleet file.",
                         no_args_is_help=True)
 campaign_app = typer.Typer(help="Campaigns: import campaign files, list what is scheduled.", no_args_is_help=True)
-db_app = typer.Typer(help="The database: migrate it to the newest schema.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: migrate it to the newest schema; prune what retention lets go.",
+                      no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts: create the first admin, reset a password.", no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="The YAML file.", dir_okay=False)]
@@ -260,6 +261,44 @@ def db_upgrade() -> None:
 
     out.print(f"database at the newest schema: {shown_url(config.resolved_database_url)}", highlight=False,
               markup=False, soft_wrap=True)
+
+
+@db_app.command("prune")
+def db_prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete the proof-of-play and superseded plan versions that retention lets go (SIGNAGE_POP_RETENTION_MONTHS,
+    SIGNAGE_PLAN_RETENTION_DAYS), in small batches, as the server does each night; listed by table and month. The
+    delivery ledger and the hourly roll-up are kept."""
+    config = settings()
+    database = server_modules().open_database(config)
+    from scheduler.retention import cutoffs, due, prune
+    from signage.clock import SystemClock
+
+    try:
+        limits = cutoffs(config, SystemClock().now())
+        with database.sessions() as session:
+            listed = due(session, limits)
+        deleted = None if dry_run else prune(database.sessions, limits)
+    finally:
+        database.dispose()
+    rows = [{"table": table, "month": month, "rows": n}
+            for table, months in listed.items() for month, n in sorted(months.items())]
+    if as_json:
+        out.print_json(data={"dry_run": dry_run, "plays_before": str(limits.plays_before),
+                             "plans_superseded_before": limits.plans_before.isoformat(), "due": rows,
+                             "deleted": dict(deleted) if deleted is not None else None})
+        return
+    table = Table("table", "month", "rows" if dry_run else "rows deleted")
+    for row in rows:
+        table.add_row(row["table"], row["month"], f"{row['rows']:,}")
+    print_table(table)
+    verb = "would delete" if dry_run else "deleted"
+    counts = deleted if deleted is not None else {t: sum(m.values()) for t, m in listed.items()}
+    out.print(f"{verb}: " + ", ".join(f"{counts.get(t, 0):,} rows of {t}" for t in listed)
+              + f" (plays of local dates before {limits.plays_before}, plan versions superseded before "
+                f"{limits.plans_before:%Y-%m-%d %H:%M} UTC)", highlight=False, markup=False, soft_wrap=True)
 
 
 def read_password(from_stdin: bool) -> str:

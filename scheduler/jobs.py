@@ -27,6 +27,7 @@ from scheduler.ledger import close_days
 from scheduler.notices import RUN_EVERY, NoticeJob
 from scheduler.plan_inputs import load_planning_inputs, planning_horizon
 from scheduler.planning import PlanningRound, plan_and_store
+from scheduler.retention import RetentionJob
 from scheduler.screen_action_dispatch import ScreenActionSender
 from signage.clock import Clock, local_today
 from signage.db import transaction
@@ -129,7 +130,7 @@ class PlanningService:
 
 def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher | None = None,
                screen_actions: ScreenActionSender | None = None,
-               notices: NoticeJob | None = None) -> BackgroundScheduler:
+               notices: NoticeJob | None = None, retention: RetentionJob | None = None) -> BackgroundScheduler:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # the 1-second job would flood the log
     scheduler = BackgroundScheduler(timezone=timezone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
@@ -150,5 +151,8 @@ def start_jobs(service: PlanningService, timezone: str, alerts: AlertDispatcher 
     if notices is not None:
         scheduler.add_job(notices.run, "interval", seconds=RUN_EVERY.seconds, id="notices",
                           replace_existing=True)
+    if retention is not None:
+        # At night, when the fewest plays arrive; it deletes in short batches, so ingest is never held long.
+        scheduler.add_job(retention.run, "cron", hour=3, minute=30, id="retention", replace_existing=True)
     scheduler.start()
     return scheduler

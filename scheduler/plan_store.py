@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, delete, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from scheduler.models import PublishedPlan
+from scheduler.models import PlayerPresence, PublishedPlan
 
 if TYPE_CHECKING:
     from scheduler.planner import PlanningResult
@@ -102,5 +102,29 @@ def store_new_versions(session: Session, result: PlanningResult, now: datetime) 
     return changed
 
 
-__all__ = ["newest_bodies", "newest_body", "newest_versions", "next_plan_sequence", "store_new_versions",
-           "with_sequence"]
+def _superseded_before(before: datetime) -> Select:
+    """Ids of the plan versions that a newer version of their player replaced before `before`, and that their player
+    does not say it holds: never a player's newest plan, nor one still referenced by a player's status."""
+    newer = aliased(PublishedPlan)
+    replaced = select(newer.id).where(newer.player_id == PublishedPlan.player_id, newer.id > PublishedPlan.id,
+                                      newer.created_at < before)
+    held = select(PlayerPresence.player_id).where(PlayerPresence.player_id == PublishedPlan.player_id,
+                                                  PlayerPresence.plan_version == PublishedPlan.version)
+    return select(PublishedPlan.id).where(replaced.exists(), ~held.exists())
+
+
+def superseded_plan_dates(session: Session, before: datetime) -> list[datetime]:
+    """When each plan version that retention would delete (superseded before `before`) was stored."""
+    return list(session.scalars(select(PublishedPlan.created_at)
+                                .where(PublishedPlan.id.in_(_superseded_before(before)))))
+
+
+def delete_superseded_plans(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to `limit` plan versions superseded before `before` (see _superseded_before); returns how many."""
+    result = session.execute(delete(PublishedPlan).where(PublishedPlan.id.in_(_superseded_before(before).limit(limit)))
+                             .execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+__all__ = ["delete_superseded_plans", "newest_bodies", "newest_body", "newest_versions", "next_plan_sequence",
+           "store_new_versions", "superseded_plan_dates", "with_sequence"]

@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS before logging in.")
     smtp_timeout: float = Field(10.0, gt=0, le=120, description="Seconds to wait for the mail server.")
 
+    pop_retention_months: int = Field(
+        13, ge=1, le=1200,
+        description="Whole months of proof-of-play kept besides the current one; older plays are deleted by a "
+                    "nightly job in small batches (`signage db prune`). The delivery ledger and the hourly "
+                    "roll-up, the audit's summary, are kept.")
+    plan_retention_days: int = Field(
+        90, ge=1, le=36500,
+        description="Days a superseded plan version is kept after a newer one replaced it; a player's newest plan "
+                    "and the one its status says it holds are never deleted.")
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
