@@ -169,6 +169,8 @@ class ReportFigure(StrEnum):
     compliance = "compliance"  # delivered over required plays, in %
     regular_messages = "regular_messages"
     urgent_alerts = "urgent_alerts"
+    mobile_rounds_planned = "mobile_rounds_planned"  # mobile loudspeaker rounds (campaigns/mobile_rounds.py)
+    mobile_rounds_done = "mobile_rounds_done"
 
 
 class SubmissionStatus(StrEnum):

@@ -60,7 +60,8 @@ VALUE_LIMIT = 1e12  # a typed number beyond this is a typing slip, and would not
 NUMERIC = (FieldKind.integer, FieldKind.number, FieldKind.percent)
 # How each figure adds up over units: counts are summed; the delivery share is recomputed from the sums.
 COUNTED_FIGURES = (ReportFigure.screens, ReportFigure.required_plays, ReportFigure.delivered_plays,
-                   ReportFigure.regular_messages, ReportFigure.urgent_alerts)
+                   ReportFigure.regular_messages, ReportFigure.urgent_alerts, ReportFigure.mobile_rounds_planned,
+                   ReportFigure.mobile_rounds_done)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_LENGTH)]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$", max_length=ID_LENGTH)]

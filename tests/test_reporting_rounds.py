@@ -220,3 +220,18 @@ def test_reminder_stages():
     assert reminder_stage(deadline, deadline - timedelta(seconds=1)) == "1_day"
     assert reminder_stage(deadline, deadline) == "late"
     assert reminder_stage(deadline, deadline + timedelta(days=8)) is None
+
+
+def test_mobile_loudspeaker_rounds_are_figures_from_their_own_progress(session, who, clock):
+    from campaigns.mobile_rounds import PlanIn, mobile_round_progress, plan_rounds, record_round
+    from campaigns.mobile_rounds import RoundIn as MobileRoundIn
+    from scheduler.reports.round_figures import unit_figures
+
+    plan_rounds(session, who("tanlinh-head"), clock, PlanIn(first_day=date(2024, 8, 19), last_day=date(2024, 8, 19),
+                                                          peak_windows={"mon-sun": ["07:00-09:00"]}))
+    record_round(session, who("tanlinh-staff"), clock, MobileRoundIn(
+        started_at=hanoi(2024, 8, 19, 7, 30), duration_minutes=40, route="Thôn 1 → Thôn 4"))
+    figures = unit_figures(session, BAVI, ROUND_1.period_start, ROUND_1.period_end, clock.now())
+    progress = mobile_round_progress(session, [TANLINH], ROUND_1.period_start, ROUND_1.period_end)
+    assert (figures["mobile_rounds_planned"], figures["mobile_rounds_done"]) == (progress.planned, progress.done)
+    assert (progress.planned, progress.done) == (2, 1)

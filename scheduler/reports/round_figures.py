@@ -1,7 +1,9 @@
 """The figures the system fills on a reporting round's form (campaigns/reporting_rounds.py), for one unit's subtree
 and the round's period, from the reports' own queries: screens in service, required and delivered plays and the
 delivery share (the compliance report's `summarise`), regular messages and urgent alerts (the cadence report's
-`unit_cadences`, summed over the units of the subtree). Nothing here counts a second way."""
+`unit_cadences`, summed over the units of the subtree), mobile loudspeaker rounds planned and done in peak hours
+(`campaigns.mobile_rounds.mobile_round_progress` over the units of the subtree). Nothing here counts a second
+way."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.kinds import ReportFigure
-from campaigns.models import Screen
+from campaigns.mobile_rounds import mobile_round_progress
+from campaigns.models import Organisation, Screen
 from scheduler.reports.build import make_scope
 from scheduler.reports.cadence import cadence_period, local_midnight, unit_cadences
 from scheduler.reports.compliance import summarise
@@ -37,6 +40,7 @@ def unit_figures(session: Session, organisation_id: str, first: date, last: date
     else:
         units = unit_cadences(session, scope, cadence_period(scope, now, timezone))
         regular, urgent = sum(unit.messages for unit in units), sum(unit.urgent for unit in units)
+    mobile = mobile_round_progress(session, scope.filter_organisations(select(Organisation.id)), first, last)
     return {
         ReportFigure.screens.value: screens_in_service(session, scope),
         ReportFigure.required_plays.value: totals.required,
@@ -44,6 +48,8 @@ def unit_figures(session: Session, organisation_id: str, first: date, last: date
         ReportFigure.compliance.value: round(totals.delivery * 100, 1) if totals.delivery is not None else None,
         ReportFigure.regular_messages.value: regular,
         ReportFigure.urgent_alerts.value: urgent,
+        ReportFigure.mobile_rounds_planned.value: mobile.planned,
+        ReportFigure.mobile_rounds_done.value: mobile.done,
     }
 
 

@@ -43,7 +43,8 @@ ExportFormat = Literal["xlsx", "csv", "pdf"]
 FIGURE_WORDS = {figure.value: N_(f"rounds.figure.{figure.value}") for figure in ReportFigure}
 BUILT_KEYS = (N_("rounds.figure.screens"), N_("rounds.figure.required_plays"), N_("rounds.figure.delivered_plays"),
               N_("rounds.figure.compliance"), N_("rounds.figure.regular_messages"),
-              N_("rounds.figure.urgent_alerts"), N_("rounds.kind.integer"), N_("rounds.kind.number"),
+              N_("rounds.figure.urgent_alerts"), N_("rounds.figure.mobile_rounds_planned"),
+              N_("rounds.figure.mobile_rounds_done"), N_("rounds.kind.integer"), N_("rounds.kind.number"),
               N_("rounds.kind.percent"), N_("rounds.kind.text"), N_("rounds.kind.yes_no"), N_("rounds.done.opened"),
               N_("rounds.done.saved"), N_("rounds.done.submitted"), N_("rounds.done.approved"),
               N_("rounds.done.returned"))
