@@ -389,6 +389,9 @@ class PlayerAgent:
             return
         if event.kind == "error":
             log.warning("alert %s's clip cannot play: %s", self.stage.clip.order.alert_id, event.detail)
+        else:
+            order = self.stage.clip.order
+            log.info("alert %s's clip %s played to its end", order.alert_id, order.media)
         self._clip_token = None
         self._carry_out(takeover.clip_over(self.stage, event.at, event.detail if event.kind == "error" else None))
 

@@ -15,6 +15,8 @@ The rules (issue 8):
 - Info text alerts run as a ticker over the programme, their texts joined in order of start, inside operating
   hours only (and never over a takeover). An info media alert's clip fills the programme's gaps (where filler
   would play, or nothing), cut at the gap's end: of those whose clip can play, the one that started last.
+  A text alert read aloud (a loudspeaker's: its audio in `media`) is played as a media alert's clip is, never
+  shown as a ticker.
 - An alert *shows* from the first turn it is on the screen: a `started` record. Its showing ends with one record
   of the outcome: `completed` at expiry or when the issuer stops it, `failed` when an info clip cannot play (the
   alert is then over on this screen), `interrupted` when the player stops.
@@ -65,14 +67,16 @@ def urgent_at(held: Iterable[HeldAlert], now: datetime) -> AlertOrder | None:
 
 
 def ticker_alerts(held: Iterable[HeldAlert], now: datetime) -> list[AlertOrder]:
-    """The info text alerts active at `now`, by start: what the ticker shows."""
-    return [order for order in active(held, now) if order.severity == "info" and order.kind == "text"]
+    """The info text alerts active at `now`, by start: what the ticker shows (not those read aloud)."""
+    return [order for order in active(held, now)
+            if order.severity == "info" and order.kind == "text" and order.media is None]
 
 
 def gap_clip_at(held: Iterable[HeldAlert], now: datetime, playable: Callable[[AlertOrder], bool]) -> AlertOrder | None:
-    """The info media alert whose clip fills the gaps at `now`: of those active and `playable`, the last started."""
+    """The info alert whose clip (a media alert's, or a text's read aloud) fills the gaps at `now`: of those active
+    and `playable`, the last started."""
     candidates = [order for order in active(held, now)
-                  if order.severity == "info" and order.kind == "media" and playable(order)]
+                  if order.severity == "info" and order.media is not None and playable(order)]
     return candidates[-1] if candidates else None
 
 

@@ -294,7 +294,8 @@ class AlertOrder(WireModel):
 
     `info` shows `text` as a ticker over whatever plays (a media alert's clip plays in the gaps between spots);
     `urgent` takes the screen over at `starts_at`, cutting what plays, until `expires_at` or an `alert_stop`.
-    A media alert's `text` is shown while its file is still being fetched.
+    A media alert's `text` is shown while its file is still being fetched. A text alert sent to a loudspeaker
+    carries its text read aloud as `media` and `media_entry` (docs/files.md): played as a media alert's clip is.
     """
 
     alert_id: EntityId
@@ -312,8 +313,8 @@ class AlertOrder(WireModel):
             raise ValueError("the alert expires before it starts")
         if self.kind == "media" and (self.media is None or self.media_entry is None):
             raise ValueError("a media alert names its media and media_entry")
-        if self.kind == "text" and (self.media is not None or self.media_entry is not None):
-            raise ValueError("a text alert has no media")
+        if self.kind == "text" and (self.media is None) != (self.media_entry is None):
+            raise ValueError("a text alert read aloud names its audio in both media and media_entry")
         return self
 
     @property

@@ -239,6 +239,33 @@ def test_an_info_clip_that_cannot_play_is_over_on_this_screen(programme):
                                                      "playback error: libVLC found no picture"))
 
 
+# -- text read aloud (a loudspeaker's) ----------------------------------------------------------------------------
+
+def spoken(alert_id: str, severity: str, starts: datetime, expires: datetime) -> AlertOrder:
+    """A text alert as a loudspeaker gets it: its text read aloud in `media` (media/speech.py)."""
+    return AlertOrder(alert_id=alert_id, severity=severity, kind="text", text=FLOOD, media=CLIP,
+                      media_entry={"url": f"/media/{CLIP}", "bytes": 100, "mime": "audio/ogg", "duration_ms": 4000},
+                      starts_at=starts, expires_at=expires)
+
+
+def test_an_info_text_read_aloud_plays_in_the_gaps_and_never_as_a_ticker(programme):
+    s1 = spoken("S1", "info", at(8), at(8, 30))
+    assert takeover.ticker_alerts(held(s1), at(8, 5)) == []
+    assert takeover.ticker_turn(Stage(), at(8, 5), held(s1), programme).effects == ()
+    gap = takeover.fill_gap(Stage(), at(8, 5), held(s1), programme, all_cached)
+    assert gap.effects == (Started(s1, at(8, 5)), PlayClip(AlertClip(s1, at(8, 10), at(8, 5, 4) + WATCHDOG_GRACE)))
+
+
+def test_an_urgent_text_read_aloud_takes_over_and_plays_its_audio_again_and_again(programme):
+    s1 = spoken("S1", "urgent", at(8, 5), at(8, 6))
+    turn = turn_at(Stage(), at(8, 5), held(s1), programme, cached=all_cached)
+    assert turn.effects == (Started(s1, at(8, 5)), PlayClip(AlertClip(s1, at(8, 6), at(8, 5, 4) + WATCHDOG_GRACE)))
+    again = turn_at(takeover.clip_over(turn.stage, at(8, 5, 4), None).stage, at(8, 5, 4), held(s1), programme,
+                    cached=all_cached)
+    assert again.effects == (PlayClip(AlertClip(s1, at(8, 6), at(8, 5, 8) + WATCHDOG_GRACE)),)
+    assert takeover.alert_now_playing(s1)["media"] == CLIP  # proof-of-play names the audio
+
+
 # -- the clock jumps ----------------------------------------------------------------------------------------------
 
 def test_a_clock_set_back_before_the_alert_gives_the_programme_the_screen_and_the_alert_resumes_later(programme):
