@@ -16,6 +16,7 @@ Errors are the kernel's (signage/errors.py): `Invalid`, `NotFound` (not within t
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -36,11 +37,15 @@ from campaigns.workflow import (
     screens_hit,
 )
 from media.models import MediaAsset, held_by
+from media.speech import SpeechFailed, spoken_asset
+from media.store import MediaStore
 from scheduler.planner import PlanScreen
 from signage.clock import Clock
 from signage.errors import Conflict, Invalid, NotAllowed, NotFound
 from signage.protocol import MAX_ALERT_TEXT
 from signage.text import NfcModel
+
+log = logging.getLogger("signage.alerts")
 
 ALERT = "alert"
 APPROVERS = (Role.head,)  # "the head of unit's approval" (admins may do everything)
@@ -139,14 +144,22 @@ def _phase_filter(phase: Phase, now: datetime) -> list:
 
 def alert_screens(session: Session, alert: Alert) -> list[PlanScreen]:
     """The enabled screens the alert's targets hit now, by the planner's own targeting rule, that can show it."""
-    audio = alert.media is not None and alert.media.kind is MediaKind.audio
-    return _showing(session, alert.organisation_id, alert.targets, audio)
+    audio = alert.media is not None and alert.media.kind is MediaKind.audio or alert.spoken_sha256 is not None
+    return _able(_hit(session, alert.organisation_id, alert.targets), audio)
 
 
-def _showing(session: Session, owner: str, targets: dict[str, list[str]], audio: bool) -> list[PlanScreen]:
-    # A loudspeaker shows no text nor picture: it takes part only in alerts that are sound.
+def targeted_speakers(session: Session, alert: Alert) -> int:
+    """The enabled loudspeakers the alert's targets hit now, whether or not they can play it."""
+    return sum(1 for screen in _hit(session, alert.organisation_id, alert.targets) if screen.kind is ScreenKind.speaker)
+
+
+def _hit(session: Session, owner: str, targets: dict[str, list[str]]) -> list[PlanScreen]:
     path = session.scalar(select(Organisation.path).where(Organisation.id == owner))
-    hit = screens_hit(session, path, checked_targets(session, owner, targets).rows())
+    return screens_hit(session, path, checked_targets(session, owner, targets).rows())
+
+
+def _able(hit: list[PlanScreen], audio: bool) -> list[PlanScreen]:
+    # A loudspeaker shows no text nor picture: it takes part only in alerts that are sound (or text read aloud).
     return [screen for screen in hit if audio or screen.kind is not ScreenKind.speaker]
 
 
@@ -154,6 +167,7 @@ def describe_alert(alert: Alert, now: datetime) -> dict[str, Any]:
     return {
         "id": alert.id, "organisation_id": alert.organisation_id, "title": alert.title, "text": alert.text,
         "severity": alert.severity.value, "kind": alert.kind.value, "media": alert.media_sha256,
+        "spoken": alert.spoken_sha256,
         "starts_at": alert.starts_at, "expires_at": alert.expires_at, "targets": alert.targets,
         "status": alert.status.value, "phase": alert_phase(alert, now), "created_by": alert.created_by,
         "created_at": alert.created_at, "approved_by": alert.approved_by, "approved_at": alert.approved_at,
@@ -199,8 +213,23 @@ def _media(session: Session, actor: Actor, data: AlertIn) -> MediaAsset | None:
     return asset
 
 
-def create_alert(session: Session, actor: Actor, clock: Clock, data: AlertIn) -> Alert:
-    """Issue an alert: approved at once, or pending when the unit requires its head's approval."""
+def _read_aloud(session: Session, actor: Actor, clock: Clock, store: MediaStore | None, data: AlertIn, owner: str,
+                hit: list[PlanScreen]) -> MediaAsset | None:
+    """A text alert's words spoken for the loudspeakers among its targets; None when there are none, or when the
+    speech cannot be made: the alert still goes to its displays, and its page says the speakers do not get it."""
+    if store is None or data.kind is not AlertKind.text or all(screen.kind is not ScreenKind.speaker for screen in hit):
+        return None
+    try:
+        return spoken_asset(session, store, actor, clock, data.text, data.title, owner)
+    except SpeechFailed as exc:
+        log.warning("the alert text for %s could not be read aloud, its loudspeakers will not get it: %s", owner, exc)
+        return None
+
+
+def create_alert(session: Session, actor: Actor, clock: Clock, data: AlertIn, store: MediaStore | None = None
+                 ) -> Alert:
+    """Issue an alert: approved at once, or pending when the unit requires its head's approval. With the media
+    `store`, a text alert to loudspeakers is read aloud for them (media/speech.py)."""
     if not actor.has_role(*EDITORS):
         raise NotAllowed(f"your role ({actor.role.value}) may not issue alerts",
                          "it takes a communications staff or head of unit account")
@@ -213,14 +242,24 @@ def create_alert(session: Session, actor: Actor, clock: Clock, data: AlertIn) ->
     now = clock.now()
     starts, expires = _times(data, now)
     asset = _media(session, actor, data)
-    if not _showing(session, owner, data.targets, asset is not None and asset.kind is MediaKind.audio):
+    hit = _hit(session, owner, data.targets)
+    audio = asset is not None and asset.kind is MediaKind.audio
+    speakable = store is not None and data.kind is AlertKind.text
+    if not _able(hit, audio or speakable):
         raise Invalid("the targets hit no enabled screen that can show the alert (loudspeakers play only sound)",
                       "choose organisations, sites or screens that have displays, or a sound file for loudspeakers")
+    # Read aloud only once the alert is known to go out: nothing of a refused alert stays in the store.
+    spoken = _read_aloud(session, actor, clock, store, data, owner, hit)
+    if not _able(hit, audio or spoken is not None):
+        raise Invalid("the targets are loudspeakers only, and the text could not be read aloud on the server",
+                      "ask the operator to check espeak-ng (setup.sh installs it), or target displays too")
     organisation = session.get(Organisation, owner)
     needs_approval = organisation.alerts_need_approval and not actor.has_role(*APPROVERS)
     alert = Alert(id=new_alert_id(now), organisation_id=owner, title=data.title, text=data.text,
                   severity=data.severity, kind=data.kind, media_sha256=asset.sha256 if asset else None,
                   media_organisation_id=asset.organisation_id if asset else None,
+                  spoken_sha256=spoken.sha256 if spoken else None,
+                  spoken_organisation_id=spoken.organisation_id if spoken else None,
                   starts_at=starts, expires_at=expires, targets={k: v for k, v in data.targets.items() if v},
                   status=AlertStatus.pending if needs_approval else AlertStatus.approved,
                   created_by=actor.username, created_at=now)
@@ -228,10 +267,12 @@ def create_alert(session: Session, actor: Actor, clock: Clock, data: AlertIn) ->
         alert.approved_by, alert.approved_at = actor.username, now
     session.add(alert)
     session.flush()
-    _audit(session, actor, clock, alert, "create", {
-        "title": alert.title, "severity": alert.severity.value, "kind": alert.kind.value,
-        "starts_at": starts.isoformat(), "expires_at": expires.isoformat(), "targets": alert.targets,
-        "status": alert.status.value})
+    after = {"title": alert.title, "severity": alert.severity.value, "kind": alert.kind.value,
+             "starts_at": starts.isoformat(), "expires_at": expires.isoformat(), "targets": alert.targets,
+             "status": alert.status.value}
+    if spoken is not None:
+        after["spoken"] = spoken.sha256
+    _audit(session, actor, clock, alert, "create", after)
     return alert
 
 
@@ -283,4 +324,5 @@ def stop_alert(session: Session, actor: Actor, clock: Clock, alert_id: str, reas
 
 
 __all__ = ["ALERT", "PHASES", "AlertIn", "alert_phase", "alert_screens", "alerts_query", "approve_alert",
-           "create_alert", "describe_alert", "find_alert", "reject_alert", "stop_alert", "went_out"]
+           "create_alert", "describe_alert", "find_alert", "reject_alert", "stop_alert", "targeted_speakers",
+           "went_out"]

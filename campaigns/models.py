@@ -249,7 +249,9 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (ForeignKeyConstraint(["media_sha256", "media_organisation_id"],
-                                           ["media_library.sha256", "media_library.organisation_id"]),)
+                                           ["media_library.sha256", "media_library.organisation_id"]),
+                      ForeignKeyConstraint(["spoken_sha256", "spoken_organisation_id"],
+                                           ["media_library.sha256", "media_library.organisation_id"]))
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -270,9 +272,14 @@ class Alert(Base):
     review_note: Mapped[str | None] = mapped_column(Text)
     stopped_by: Mapped[str | None] = mapped_column(String(64))
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A text alert to loudspeakers: its text read aloud (media/speech.py), the library row as for media_*; NULL when
+    # no speaker is targeted or the speech could not be made (the speakers then do not get it).
+    spoken_sha256: Mapped[str | None] = mapped_column(String(64))
+    spoken_organisation_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
 
     organisation: Mapped[Organisation] = relationship()
-    media: Mapped[MediaAsset | None] = relationship()
+    media: Mapped[MediaAsset | None] = relationship(foreign_keys=[media_sha256, media_organisation_id])
+    spoken: Mapped[MediaAsset | None] = relationship(foreign_keys=[spoken_sha256, spoken_organisation_id])
 
 
 class User(Base):

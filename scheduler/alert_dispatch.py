@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 
 from campaigns.alerts import alert_screens
 from campaigns.campaign_file import DEFAULT_IMAGE_SECONDS
-from campaigns.kinds import AlertStatus, MediaKind
+from campaigns.kinds import AlertStatus, MediaKind, ScreenKind
 from campaigns.models import Alert
 from scheduler.database import Database
 from scheduler.models import AlertDelivery, PlayerPresence
 from scheduler.mqtt_bridge import CommandOrder, MqttBridge
+from scheduler.planner import PlanScreen
 from signage.clock import Clock
 from signage.db import transaction
 from signage.errors import Invalid
@@ -40,11 +41,12 @@ RESEND_AFTER = timedelta(seconds=20)
 MIN_STOP_TTL = timedelta(minutes=1)
 
 
-def alert_order(alert: Alert) -> AlertOrder:
-    """What the players are told: the alert's content and times, the media's entry as in a plan."""
+def alert_order(alert: Alert, *, spoken: bool = False) -> AlertOrder:
+    """What the players are told: the alert's content and times, the media's entry as in a plan. `spoken`: the
+    order for a loudspeaker, which plays a text alert's words read aloud as its media (media/speech.py)."""
     media, entry = None, None
-    if alert.media is not None:
-        asset = alert.media
+    asset = alert.spoken if spoken else alert.media
+    if asset is not None:
         duration_ms = asset.duration_ms if asset.kind is not MediaKind.image and asset.duration_ms else round(
             DEFAULT_IMAGE_SECONDS * 1000)
         media = asset.sha256
@@ -67,7 +69,7 @@ class AlertDispatcher:
             alert = session.get(Alert, alert_id)
             if alert is None or alert.status is not AlertStatus.approved or alert.expires_at <= self.clock.now():
                 return 0
-            sends = self._note_starts(session, alert, [screen.id for screen in alert_screens(session, alert)])
+            sends = self._note_starts(session, alert, alert_screens(session, alert))
         return self._send(sends)
 
     def stop(self, alert_id: str) -> int:
@@ -97,7 +99,7 @@ class AlertDispatcher:
                     except Invalid as exc:  # a target left the issuer's subtree since: the others still go out
                         log.warning("alert %s: its targets no longer resolve (%s); not sent again", alert.id, exc)
                         continue
-                    due = [screen.id for screen in screens
+                    due = [screen for screen in screens
                            if _start_due(deliveries.get(screen.id), heard.get(screen.id), alert, now)]
                     sends += self._note_starts(session, alert, due)
                 else:
@@ -110,20 +112,22 @@ class AlertDispatcher:
     # The deliveries are noted and committed before their commands go out: a player's acknowledgement can come
     # back faster than the transaction would otherwise end, and must find its delivery there.
 
-    def _note_starts(self, session: Session, alert: Alert, screen_ids: Iterable[str]) -> list[_Send]:
+    def _note_starts(self, session: Session, alert: Alert, screens: Iterable[PlanScreen]) -> list[_Send]:
         now = self.clock.now()
         order = alert_order(alert).model_dump(mode="json")
+        spoken = alert_order(alert, spoken=True).model_dump(mode="json") if alert.spoken is not None else order
         ttl = alert.expires_at - now
         existing = {d.screen_id: d for d in session.scalars(select(AlertDelivery).where(
             AlertDelivery.alert_id == alert.id))}
         sends = []
-        for screen_id in screen_ids:
-            delivery = existing.get(screen_id)
+        for screen in screens:
+            delivery = existing.get(screen.id)
             if delivery is None:
-                delivery = AlertDelivery(alert_id=alert.id, screen_id=screen_id, sends=0)
+                delivery = AlertDelivery(alert_id=alert.id, screen_id=screen.id, sends=0)
                 session.add(delivery)
             delivery.sent_at, delivery.sends = now, (delivery.sends or 0) + 1
-            sends.append(_Send(screen_id, "alert_start", order, ttl))
+            args = spoken if screen.kind is ScreenKind.speaker else order
+            sends.append(_Send(screen.id, "alert_start", args, ttl))
         return sends
 
     def _note_stops(self, alert: Alert, deliveries: Iterable[AlertDelivery]) -> list[_Send]:

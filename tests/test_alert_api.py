@@ -60,8 +60,10 @@ def pending_alert(api, phula_needs_approval) -> str:
 
 def test_district_staff_issue_an_alert_for_the_district_that_goes_out_at_once_to_its_screens(api, clock):
     alert = issue(api("hadong-staff"), {"organisations": ["hn-hadong"]}, severity="urgent")
+    # Its displays, and Phú La's loudspeaker, which reads the text aloud (tests/test_speech.py).
     assert (alert["organisation_id"], alert["status"], alert["phase"], alert["severity"], alert["screens"]) == (
-        "hn-hadong", "approved", "active", "urgent", len(HADONG_DISPLAYS))
+        "hn-hadong", "approved", "active", "urgent", len(HADONG_DISPLAYS) + 1)
+    assert alert["spoken"] is not None
     assert (alert["approved_by"], alert["created_by"]) == ("hadong-staff", "hadong-staff")
     assert alert["expires_at"] == (clock.now() + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
 
@@ -272,7 +274,7 @@ def test_the_deliveries_list_screen_by_screen_what_the_players_acknowledged(api,
 
 def test_the_alert_sums_up_its_deliveries(api, acknowledged):
     alert = api("hadong-staff").get(f"/api/v1/alerts/{acknowledged}").json()
-    assert alert["screens"] == len(HADONG_DISPLAYS)
+    assert alert["screens"] == len(HADONG_DISPLAYS) + 1  # and Phú La's loudspeaker, which reads the text aloud
     assert alert["delivery"] == {
         "sent": 4, "started": 3, "ended": 2, "outcomes": {"completed": 1, "interrupted": 0, "failed": 1},
         "states": {"waiting": 1, "showing": 1, "ended": 2, "not acknowledged": 0}}

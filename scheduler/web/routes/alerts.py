@@ -34,6 +34,7 @@ from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus, MediaKind, Ro
 from campaigns.models import Alert, AuditEntry, Screen
 from campaigns.schema_types import SLUG_PATTERN
 from campaigns.scope import organisation_paths
+from media.store import MediaStore
 from scheduler.alert_delivery import ENDINGS
 from scheduler.alert_dispatch import AlertDispatcher
 from scheduler.models import AlertDelivery
@@ -75,6 +76,9 @@ class AlertOut(BaseModel):
     severity: AlertSeverity
     kind: AlertKind
     media: str | None = Field(description="sha256 of the library item a media alert shows")
+    spoken: str | None = Field(None, description="sha256 of a text alert's words read aloud for the loudspeakers "
+                                                 "among its targets (Ogg Vorbis); null when none is targeted, or "
+                                                 "when the server could not make it: the speakers then do not get it")
     starts_at: datetime
     expires_at: datetime
     targets: dict[str, list[str]]
@@ -238,10 +242,10 @@ def count_alert_targets(body: TargetCountBody, actor: ActorDep, session: Session
 
 @api.post("/alerts", response_model=AlertDetail, status_code=201)
 def create_alert(body: AlertIn, request: Request, actor: ActorDep, session: SessionDep,
-                 clock: ClockDep) -> AlertDetail:
+                 clock: ClockDep, settings: SettingsDep) -> AlertDetail:
     """Issue an alert (staff, heads of unit) for screens of the issuing unit's subtree: sent at once, or pending
     when the unit requires its head's approval."""
-    alert = alert_rules.create_alert(session, actor, clock, body)
+    alert = alert_rules.create_alert(session, actor, clock, body, MediaStore(settings.media_dir))
     session.commit()
     if alert.status is AlertStatus.approved:
         dispatch(request, lambda dispatcher: dispatcher.publish(alert.id))
@@ -463,7 +467,7 @@ def issue_from_form(request: Request, session: Session, actor: Actor, clock, set
         if data.severity is AlertSeverity.urgent and form.get("confirm_urgent") != "yes":
             return alert_form(request, session, actor, clock, settings.timezone, language, form=form,
                               error=translate("alert.urgent.unconfirmed", language), status=422)
-        alert = alert_rules.create_alert(session, actor, clock, data)
+        alert = alert_rules.create_alert(session, actor, clock, data, MediaStore(settings.media_dir))
     except Refused as exc:
         session.rollback()
         return alert_form(request, session, actor, clock, settings.timezone, language, form=form, error=str(exc),
@@ -494,6 +498,7 @@ def _detail(request: Request, session: Session, actor: Actor, clock, timezone: s
     return _with_status(render(request, "alert_detail.html", {
         "alert": alert, "phase": phase, "live": phase in LIVE_PHASES, "error": error, "done": done,
         "screens": len(alert_screens(session, alert)), "summary": delivery_summary(session, alert, phase),
+        "speakers": alert_rules.targeted_speakers(session, alert) if alert.kind is AlertKind.text else 0,
         "rows": delivery_rows(session, alert, listed.items, now), "rows_page": listed,
         "may_review": phase == "pending" and actor.has_role(*alert_rules.APPROVERS),
         "may_stop": phase in STOPPABLE and actor.has_role(*STOPPERS),
