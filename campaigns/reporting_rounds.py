@@ -131,11 +131,15 @@ class SeriesIn(NfcModel, extra="forbid"):
 
     @model_validator(mode="after")
     def _keys_once(self) -> SeriesIn:
-        keys = [f.key for f in self.fields]
-        twice = sorted({key for key in keys if keys.count(key) > 1})
-        if twice:
-            raise ValueError(f"field keys appear twice: {', '.join(twice)}")
+        refuse_repeated([f.key for f in self.fields], "field keys")
         return self
+
+
+def refuse_repeated(values: list[str], what: str) -> None:
+    """A ValueError naming the values that appear more than once (a form's keys, a series' round names)."""
+    twice = sorted({value for value in values if values.count(value) > 1})
+    if twice:
+        raise ValueError(f"{what} appear twice: {', '.join(twice)}")
 
 
 # -- who may, in one place --------------------------------------------------------------------------------------
@@ -532,8 +536,6 @@ def save_submission(session: Session, actor: Actor, clock: Clock, round_id: int,
         session.add(submission)
     else:
         submission.values, submission.saved_by, submission.saved_at = typed, actor.username, now
-        submission.status = SubmissionStatus.draft if submission.status is SubmissionStatus.draft else \
-            submission.status
     if submit:
         submission.figures = _figures(session, series, round_, unit, now, timezone)
         submission.status = SubmissionStatus.submitted

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from campaigns.fleet_file import ImportReport, _apply
 from campaigns.models import Organisation, ReportField, ReportRound, ReportSeries
-from campaigns.reporting_rounds import RoundIn, SeriesIn, field_json
+from campaigns.reporting_rounds import RoundIn, SeriesIn, field_json, refuse_repeated
 from campaigns.schema_types import SLUG_PATTERN
 from campaigns.yaml_source import FileRejected, YamlDocument
 from signage.clock import Clock
@@ -36,10 +36,7 @@ class SeriesFileIn(SeriesIn):
 
     @model_validator(mode="after")
     def _round_names_once(self) -> SeriesFileIn:
-        names = [r.name for r in self.rounds]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ValueError(f"round names appear twice in series {self.id}: {', '.join(twice)}")
+        refuse_repeated([r.name for r in self.rounds], f"round names of series {self.id}")
         return self
 
 

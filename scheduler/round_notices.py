@@ -41,7 +41,7 @@ def note_round_deadlines(session: Session, now: datetime, timezone: str) -> int:
             session.add(RoundReminder(round_id=round_.id, organisation_id=unit.id, stage=stage, told_at=now))
             subject, body = reminder_text(stage, round_, timezone)
             told += tell(session, people_of(session, [unit.id]), KINDS[stage], now, subject, body,
-                         link=f"/rounds/{round_.id}")
+                         link=round_link(round_))
     return told
 
 
@@ -49,12 +49,18 @@ def reminder_text(stage: str, round_: ReportRound, timezone: str) -> tuple[str, 
     deadline = round_.deadline.astimezone(ZoneInfo(timezone)).strftime("%H:%M %d/%m/%Y")
     series = round_.series
     asked = f"{series.name} — {round_.name}, kỳ {round_.period_start:%d/%m/%Y}–{round_.period_end:%d/%m/%Y}"
+    where = f"Báo cáo tại mục Báo cáo định kỳ: {round_link(round_)}"
     if stage == "late":
         return (f"Quá hạn báo cáo: {round_.name}",
-                f"{asked}: đã quá hạn nộp ({deadline}) mà đơn vị chưa nộp báo cáo. Đề nghị nộp ngay.")
+                f"{asked}: đã quá hạn nộp ({deadline}) mà đơn vị chưa nộp báo cáo. Đề nghị nộp ngay.\n{where}")
     left = "3 ngày" if stage == "3_days" else "1 ngày"
     return (f"Sắp đến hạn báo cáo: {round_.name}",
-            f"{asked}: hạn nộp {deadline} (còn {left}). Đơn vị chưa nộp báo cáo.")
+            f"{asked}: hạn nộp {deadline} (còn {left}). Đơn vị chưa nộp báo cáo.\n{where}")
+
+
+def round_link(round_: ReportRound) -> str:
+    """The round's page, a path of the web UI (the notice's link; the e-mail names it too)."""
+    return f"/rounds/{round_.id}"
 
 
 def round_noter(settings: Settings) -> Noter:

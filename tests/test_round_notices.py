@@ -72,4 +72,4 @@ def test_units_are_reminded_once_each_stage_and_not_after_submitting(database, s
     assert [(n.kind, n.link) for n in notices] == [("round_due", f"/rounds/{round_id}")] * 2 + [
         ("round_late", f"/rounds/{round_id}")]
     assert "còn 3 ngày" in notices[0].body and "00:00 22/08/2024" in notices[0].body
-    assert "đã quá hạn" in notices[2].body
+    assert "đã quá hạn" in notices[2].body and f"/rounds/{round_id}" in notices[2].body
