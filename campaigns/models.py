@@ -250,8 +250,10 @@ class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (ForeignKeyConstraint(["media_sha256", "media_organisation_id"],
                                            ["media_library.sha256", "media_library.organisation_id"]),
+                      # The spoken file may be deleted from the library: the alert then no longer reaches speakers.
                       ForeignKeyConstraint(["spoken_sha256", "spoken_organisation_id"],
-                                           ["media_library.sha256", "media_library.organisation_id"]))
+                                           ["media_library.sha256", "media_library.organisation_id"],
+                                           ondelete="SET NULL"))
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)

@@ -209,3 +209,18 @@ def test_the_alerts_page_plays_what_the_speakers_read_or_says_they_will_not_get_
     page = web.get(f"/alerts/{alert['id']}")
     assert page.status_code == 200 and 'id="spoken-missing"' in page.text
     assert "Loa truyền thanh sẽ không phát tin này" in page.text
+
+
+def test_the_spoken_file_deleted_from_the_library_leaves_the_alert_to_its_displays(api, web, settings):
+    staff = api("phula-staff")
+    alert = staff.post("/api/v1/alerts", json={"title": "Ngập úng", "text": FLOOD,
+                                               "targets": {"organisations": ["hn-hadong-phula"]}}).json()
+    spoken = alert["spoken"]
+    assert spoken and alert["screens"] == 3
+    answer = staff.delete(f"/api/v1/media/{spoken}")
+    assert answer.status_code == 204, answer.text
+    after = staff.get(f"/api/v1/alerts/{alert['id']}").json()
+    assert (after["spoken"], after["screens"]) == (None, 2)
+    assert not MediaStore(settings.media_dir).has(spoken)
+    sign_in(web, "phula-staff")
+    assert 'id="spoken-missing"' in web.get(f"/alerts/{alert['id']}").text

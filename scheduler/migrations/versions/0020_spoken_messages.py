@@ -23,7 +23,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('spoken_sha256', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('spoken_organisation_id', sa.String(length=63), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_alerts_spoken_sha256_media_library'), 'media_library',
-                                    ['spoken_sha256', 'spoken_organisation_id'], ['sha256', 'organisation_id'])
+                                    ['spoken_sha256', 'spoken_organisation_id'], ['sha256', 'organisation_id'],
+                                    ondelete='SET NULL')
 
 
 def downgrade() -> None:
