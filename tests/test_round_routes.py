@@ -20,21 +20,26 @@ def bavi_users(database, staff, clock, password_hash):
     with transaction(database.sessions) as session:
         add_batrai(session)
         for username, role, unit in (("bavi-manager", "manager", BAVI), ("tanlinh-staff", "staff", TANLINH),
-                                     ("batrai-staff", "staff", BATRAI)):
+                                     ("tanlinh-head", "head", TANLINH), ("batrai-staff", "staff", BATRAI)):
             create_user(session, username=username, full_name=username.replace("-", " ").title(), role=role,
                         organisation_id=unit, password_hash=password_hash, clock=clock)
 
 
+def open_round_of(client, organisation_id: str, series_id: str, name: str, needs_approval: bool = False) -> int:
+    """A series of `organisation_id` with the iHanoi form, and its first round (22/8/2024), through the API."""
+    series = ihanoi_series(needs_approval).model_dump(mode="json") | {"id": series_id, "name": name}
+    made = client.post("/api/v1/rounds/series", json={"organisation_id": organisation_id, "series": series})
+    assert made.status_code == 201, made.text
+    opened = client.post("/api/v1/rounds", json={"series_id": series_id, "name": "Báo cáo lần 1",
+                                                 "period_start": "2024-08-01", "period_end": "2024-08-19",
+                                                 "deadline": hanoi(2024, 8, 22).isoformat()})
+    assert opened.status_code == 201, opened.text
+    return opened.json()["id"]
+
+
 def test_the_api_opens_a_round_takes_a_submission_and_keeps_scope(web, api, bavi_users, clock):
     district, tanlinh, phula = api("bavi-manager"), api("tanlinh-staff"), api("phula-staff")
-    made = district.post("/api/v1/rounds/series", json={"organisation_id": BAVI,
-                                                         "series": ihanoi_series().model_dump(mode="json")})
-    assert made.status_code == 201, made.text
-    opened = district.post("/api/v1/rounds", json={"series_id": "ba-vi-ihanoi-2024", "name": "Báo cáo lần 1",
-                                                   "period_start": "2024-08-01", "period_end": "2024-08-19",
-                                                   "deadline": hanoi(2024, 8, 22).isoformat()})
-    assert opened.status_code == 201, opened.text
-    round_id = opened.json()["id"]
+    round_id = open_round_of(district, BAVI, "ba-vi-ihanoi-2024", "Báo cáo triển khai ứng dụng iHanoi")
     assert phula.get(f"/api/v1/rounds/{round_id}").status_code == 404
     assert phula.put(f"/api/v1/rounds/{round_id}/submission", json={"values": {}}).status_code == 404
     assert tanlinh.get("/api/v1/rounds").json()[0]["state"] == "not_due"
@@ -76,3 +81,18 @@ def test_the_pages_render_for_both_sides(web, bavi_users, clock):
     overview = web.get(opened.headers["location"])
     assert "Chưa nộp, chưa đến hạn" in overview.text and "22/08/2024 17:00" in overview.text
     assert "Báo cáo định kỳ" in web.get("/rounds").text
+
+
+def test_the_head_approves_or_returns_through_the_api(web, api, bavi_users, clock):
+    round_id = open_round_of(api("bavi-manager"), BAVI, "ba-vi-duyet", "Báo cáo cần duyệt", needs_approval=True)
+    staff, head = api("tanlinh-staff"), api("tanlinh-head")
+    assert staff.put(f"/api/v1/rounds/{round_id}/submission", json={"values": {INSTALLS: 70}, "submit": True}
+                     ).status_code == 200
+    assert staff.post(f"/api/v1/rounds/{round_id}/submission/approve").status_code == 403
+    assert head.post(f"/api/v1/rounds/{round_id}/submission/return", json={}).status_code == 422  # no note
+    returned = head.post(f"/api/v1/rounds/{round_id}/submission/return", json={"note": "Sai tỷ lệ"})
+    assert returned.json()["status"] == "returned" and returned.json()["return_note"] == "Sai tỷ lệ"
+    staff.put(f"/api/v1/rounds/{round_id}/submission", json={"values": {INSTALLS: 72}, "submit": True})
+    assert head.post(f"/api/v1/rounds/{round_id}/submission/approve").json()["status"] == "approved"
+    overview = api("bavi-manager").get(f"/api/v1/rounds/{round_id}").json()
+    assert overview["counted"] == 1 and overview["totals"][INSTALLS] == 72

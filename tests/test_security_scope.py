@@ -25,6 +25,7 @@ from tests.conftest import sign_in
 from tests.test_alert_api import issue
 from tests.test_campaign_api import make_campaign
 from tests.test_campaign_workflow import add_to_library
+from tests.test_round_routes import open_round_of
 
 pytestmark = pytest.mark.security
 
@@ -32,6 +33,8 @@ OUTSIDER = "vanquan-admin"  # an admin of the ward of Văn Quán, beside Phú La
 # Names only Phú La's objects carry: none of them may appear in what the outsider is shown.
 SECRET_CAMPAIGN, SECRET_GROUP, SECRET_CLIP = "Chiến dịch riêng Phú La", "phula-quay-rieng", "phula-rieng.mp4"
 PHULA_MARKERS = [SECRET_CAMPAIGN, SECRET_GROUP, SECRET_CLIP, "hn-hadong-phula", "hadong-phula", "phula-staff"]
+SECRET_SERIES = "Báo cáo riêng Phú La"  # a report series Phú La asks of the units below it
+PHULA_MARKERS.append(SECRET_SERIES)
 
 # Routes anyone may call: the login page and the token endpoint (they authenticate by their body), the health
 # check, static files, the API's description, and "/" (a redirect to /campaigns, which asks for sign-in); the
@@ -86,7 +89,9 @@ def phula(api, database, settings, clock, make_media, password_hash) -> dict[str
         "hadong-phula"]})["id"], "sha256": clip, "group_id": SECRET_GROUP, "token_id": token["id"],
         "user_id": user["id"], "site_id": "hadong-phula", "screen_id": "hn-hadong-phula-001",
         "organisation_id": "hn-hadong-phula", "step": "dates", "kind": "compliance",
-        "player_id": "hn-hadong-phula-001", "action": "screenshot", "command_id": action.command_id}
+        "player_id": "hn-hadong-phula-001", "action": "screenshot", "command_id": action.command_id,
+        "reporting_round_id": open_round_of(head, "hn-hadong-phula", "phula-bao-cao-rieng", SECRET_SERIES),
+        "fmt": "xlsx"}
 
 
 # A body that passes validation, so that what answers is the route's own scope check: (json for the API, form
@@ -106,6 +111,8 @@ API_BODIES: dict[str, dict | None] = {
     "POST /api/v1/alerts/{alert_id}/reject": {"note": "Không"},
     "POST /api/v1/alerts/{alert_id}/stop": {"reason": "Nhầm"},
     "POST /api/v1/screens/{screen_id}/pairing": {"code": "ABC-DEF"},
+    "PUT /api/v1/rounds/{reporting_round_id}/submission": {"values": {}},
+    "POST /api/v1/rounds/{reporting_round_id}/submission/return": {"note": "Sai số liệu"},
 }
 PAGE_FORMS: dict[str, dict] = {
     "POST /sites/{site_id}": {"peak_mon-fri": "08:00-10:00"},

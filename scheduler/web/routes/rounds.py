@@ -174,46 +174,46 @@ def open_round(body: RoundCreate, actor: ActorDep, session: SessionDep, clock: C
     return RoundOut.of(round_, True, None)
 
 
-@api.get("/rounds/{round_id}")
-def get_round(round_id: RowId, actor: ActorDep, session: SessionDep, clock: ClockDep,
+@api.get("/rounds/{reporting_round_id}")
+def get_round(reporting_round_id: RowId, actor: ActorDep, session: SessionDep, clock: ClockDep,
               settings: SettingsDep) -> OverviewOut | SubmissionOut:
     """The asking unit: every reporting unit's state and values, and the totals. A reporting unit: its own
     submission, with the system's figures."""
-    round_ = rules.get_round(session, actor, round_id)
+    round_ = rules.get_round(session, actor, reporting_round_id)
     if rules.is_owner_side(actor, round_):
-        return _overview_out(session, actor, rules.round_overview(session, actor, round_id, clock.now()))
-    return _submission_out(rules.unit_view(session, actor, round_id, clock.now(), settings.timezone))
+        return _overview_out(session, actor, rules.round_overview(session, actor, reporting_round_id, clock.now()))
+    return _submission_out(rules.unit_view(session, actor, reporting_round_id, clock.now(), settings.timezone))
 
 
-@api.put("/rounds/{round_id}/submission", response_model=SubmissionOut)
-def put_submission(round_id: RowId, body: SubmissionIn, actor: ActorDep, session: SessionDep, clock: ClockDep,
+@api.put("/rounds/{reporting_round_id}/submission", response_model=SubmissionOut)
+def put_submission(reporting_round_id: RowId, body: SubmissionIn, actor: ActorDep, session: SessionDep, clock: ClockDep,
                    settings: SettingsDep) -> SubmissionOut:
     """Your unit's report: saved as a draft, or submitted (`submit: true`; required fields then needed)."""
-    rules.save_submission(session, actor, clock, round_id, body.values, submit=body.submit,
+    rules.save_submission(session, actor, clock, reporting_round_id, body.values, submit=body.submit,
                           timezone=settings.timezone)
     session.commit()
-    return _submission_out(rules.unit_view(session, actor, round_id, clock.now(), settings.timezone))
+    return _submission_out(rules.unit_view(session, actor, reporting_round_id, clock.now(), settings.timezone))
 
 
-@api.post("/rounds/{round_id}/submission/approve", response_model=SubmissionOut)
-def approve_submission(round_id: RowId, actor: ActorDep, session: SessionDep, clock: ClockDep,
+@api.post("/rounds/{reporting_round_id}/submission/approve", response_model=SubmissionOut)
+def approve_submission(reporting_round_id: RowId, actor: ActorDep, session: SessionDep, clock: ClockDep,
                        settings: SettingsDep) -> SubmissionOut:
-    rules.review_submission(session, actor, clock, round_id, approve=True)
+    rules.review_submission(session, actor, clock, reporting_round_id, approve=True)
     session.commit()
-    return _submission_out(rules.unit_view(session, actor, round_id, clock.now(), settings.timezone))
+    return _submission_out(rules.unit_view(session, actor, reporting_round_id, clock.now(), settings.timezone))
 
 
-@api.post("/rounds/{round_id}/submission/return", response_model=SubmissionOut)
-def return_submission(round_id: RowId, body: ReviewIn, actor: ActorDep, session: SessionDep, clock: ClockDep,
+@api.post("/rounds/{reporting_round_id}/submission/return", response_model=SubmissionOut)
+def return_submission(reporting_round_id: RowId, body: ReviewIn, actor: ActorDep, session: SessionDep, clock: ClockDep,
                       settings: SettingsDep) -> SubmissionOut:
-    rules.review_submission(session, actor, clock, round_id, approve=False, note=body.note)
+    rules.review_submission(session, actor, clock, reporting_round_id, approve=False, note=body.note)
     session.commit()
-    return _submission_out(rules.unit_view(session, actor, round_id, clock.now(), settings.timezone))
+    return _submission_out(rules.unit_view(session, actor, reporting_round_id, clock.now(), settings.timezone))
 
 
-def export(session: Session, actor: Actor, round_id: int, fmt: str, now: datetime, language: str,
+def export(session: Session, actor: Actor, reporting_round_id: int, fmt: str, now: datetime, language: str,
            timezone: str) -> Response:
-    overview = rules.round_overview(session, actor, round_id, now)
+    overview = rules.round_overview(session, actor, reporting_round_id, now)
     people = full_names(session, [u.submission.submitted_by for u in overview.units if u.submission])
     report = round_report(overview, now, language, timezone, people)
     buffer = io.BytesIO()
@@ -233,12 +233,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", plain.decode().lower()).strip("-") or "round"
 
 
-@api.get("/rounds/{round_id}/export", response_class=Response,
+@api.get("/rounds/{reporting_round_id}/export", response_class=Response,
          responses={200: {"content": {t: {} for t in EXPORT_TYPES.values()}}})
-def export_round(round_id: RowId, actor: ActorDep, session: SessionDep, clock: ClockDep, settings: SettingsDep,
-                 language: LanguageDep, format: ExportFormat = "xlsx") -> Response:  # noqa: A002 - the query's name
+def export_round(reporting_round_id: RowId, actor: ActorDep, session: SessionDep, clock: ClockDep,
+                 settings: SettingsDep, language: LanguageDep, format: ExportFormat = "xlsx") -> Response:  # noqa: A002 - the query's name
     """The round in the order's layout: one row a unit, the fields as columns, the totals row."""
-    return export(session, actor, round_id, format, clock.now(), language, settings.timezone)
+    return export(session, actor, reporting_round_id, format, clock.now(), language, settings.timezone)
 
 
 # -- pages -------------------------------------------------------------------------------------------------------
@@ -349,9 +349,9 @@ def open_round_form(request: Request, actor: PageActorDep, session: SessionDep, 
     return _redirect(f"/rounds/{round_.id}?done=opened")
 
 
-def _overview_page(request: Request, session: Session, actor: Actor, round_id: int, now: datetime, language: str,
-                   done: str | None):
-    overview = rules.round_overview(session, actor, round_id, now)
+def _overview_page(request: Request, session: Session, actor: Actor, reporting_round_id: int, now: datetime,
+                   language: str, done: str | None):
+    overview = rules.round_overview(session, actor, reporting_round_id, now)
     rows = [{"unit": unit, "state": row_state(overview, unit.state, unit.late_submission)}
             for unit in overview.units]
     return render(request, "round_overview.html", {
@@ -361,10 +361,10 @@ def _overview_page(request: Request, session: Session, actor: Actor, round_id: i
     }, language, actor)
 
 
-def _unit_page(request: Request, session: Session, actor: Actor, round_id: int, now: datetime, language: str,
+def _unit_page(request: Request, session: Session, actor: Actor, reporting_round_id: int, now: datetime, language: str,
                timezone: str, *, form: FormData | None = None, error: str | None = None, status: int = 200,
                done: str | None = None):
-    view = rules.unit_view(session, actor, round_id, now, timezone)
+    view = rules.unit_view(session, actor, reporting_round_id, now, timezone)
     values = dict(view.submission.values) if view.submission else {}
     if form is not None:
         values = {f.key: form.get(f"value_{f.key}") for f in view.series.fields if f.kind is not FieldKind.figure}
@@ -387,50 +387,50 @@ def row_state_of(view: rules.UnitView) -> str:
     return "submitted_late" if late else view.state
 
 
-@pages.get("/rounds/{round_id}")
-def round_page(request: Request, round_id: RowId, actor: PageActorDep, session: SessionDep, clock: ClockDep,
+@pages.get("/rounds/{reporting_round_id}")
+def round_page(request: Request, reporting_round_id: RowId, actor: PageActorDep, session: SessionDep, clock: ClockDep,
                settings: SettingsDep, language: LanguageDep, done: Annotated[str | None, Query(max_length=20)] = None):
-    round_ = rules.get_round(session, actor, round_id)
+    round_ = rules.get_round(session, actor, reporting_round_id)
     done = done if done in DONE else None
     if rules.is_owner_side(actor, round_):
-        return _overview_page(request, session, actor, round_id, clock.now(), language, done)
-    return _unit_page(request, session, actor, round_id, clock.now(), language, settings.timezone, done=done)
+        return _overview_page(request, session, actor, reporting_round_id, clock.now(), language, done)
+    return _unit_page(request, session, actor, reporting_round_id, clock.now(), language, settings.timezone, done=done)
 
 
-@pages.post("/rounds/{round_id}/submission")
-def submission_form(request: Request, round_id: RowId, actor: PageActorDep, session: SessionDep, clock: ClockDep,
-                    settings: SettingsDep, language: LanguageDep, form: FormDep):
-    round_ = rules.get_round(session, actor, round_id)
+@pages.post("/rounds/{reporting_round_id}/submission")
+def submission_form(request: Request, reporting_round_id: RowId, actor: PageActorDep, session: SessionDep,
+                    clock: ClockDep, settings: SettingsDep, language: LanguageDep, form: FormDep):
+    round_ = rules.get_round(session, actor, reporting_round_id)
     submit = form.get("action") == "submit"
     values = {key.removeprefix("value_"): value for key, value in form.multi_items() if key.startswith("value_")}
     try:
         rules.save_submission(session, actor, clock, round_.id, values, submit=submit, timezone=settings.timezone)
     except Refused as exc:
         session.rollback()
-        return _unit_page(request, session, actor, round_id, clock.now(), language, settings.timezone, form=form,
-                          error=str(exc), status=status_of(exc))
+        return _unit_page(request, session, actor, reporting_round_id, clock.now(), language, settings.timezone,
+                          form=form, error=str(exc), status=status_of(exc))
     session.commit()
-    return _redirect(f"/rounds/{round_id}?done={'submitted' if submit else 'saved'}")
+    return _redirect(f"/rounds/{reporting_round_id}?done={'submitted' if submit else 'saved'}")
 
 
-@pages.post("/rounds/{round_id}/review")
-def review_form(request: Request, round_id: RowId, actor: PageActorDep, session: SessionDep, clock: ClockDep,
+@pages.post("/rounds/{reporting_round_id}/review")
+def review_form(request: Request, reporting_round_id: RowId, actor: PageActorDep, session: SessionDep, clock: ClockDep,
                 settings: SettingsDep, language: LanguageDep, form: FormDep):
     approve = form.get("action") == "approve"
     try:
-        rules.review_submission(session, actor, clock, round_id, approve=approve, note=form.get("note"))
+        rules.review_submission(session, actor, clock, reporting_round_id, approve=approve, note=form.get("note"))
     except Refused as exc:
         session.rollback()
-        return _unit_page(request, session, actor, round_id, clock.now(), language, settings.timezone,
+        return _unit_page(request, session, actor, reporting_round_id, clock.now(), language, settings.timezone,
                           error=str(exc), status=status_of(exc))
     session.commit()
-    return _redirect(f"/rounds/{round_id}?done={'approved' if approve else 'returned'}")
+    return _redirect(f"/rounds/{reporting_round_id}?done={'approved' if approve else 'returned'}")
 
 
-@pages.get("/rounds/{round_id}/export.{fmt}")
-def export_page(round_id: RowId, fmt: ExportFormat, actor: PageActorDep, session: SessionDep, clock: ClockDep,
+@pages.get("/rounds/{reporting_round_id}/export.{fmt}")
+def export_page(reporting_round_id: RowId, fmt: ExportFormat, actor: PageActorDep, session: SessionDep, clock: ClockDep,
                 settings: SettingsDep, language: LanguageDep) -> Response:
-    return export(session, actor, round_id, fmt, clock.now(), language, settings.timezone)
+    return export(session, actor, reporting_round_id, fmt, clock.now(), language, settings.timezone)
 
 
 __all__ = ["api", "countdown", "pages"]
