@@ -415,7 +415,7 @@ def _figures(session: Session, series: ReportSeries, round_: ReportRound, organi
 
 
 def rounds_for(session: Session, actor: Actor) -> list[ReportRound]:
-    """Every round the actor sees, the nearest deadline first."""
+    """Every round the actor sees, the latest deadline first."""
     return list(session.scalars(select(ReportRound).join(ReportSeries).where(_visible_series(actor))
                                 .options(selectinload(ReportRound.series))
                                 .order_by(ReportRound.deadline.desc(), ReportRound.id)))
