@@ -275,4 +275,7 @@ def test_the_cli_writes_the_cadence_as_a_workbook(messages, cli_env, tmp_path):
     assert book.sheetnames == ["Thông tin", "Đơn vị"]
     rows = list(book["Đơn vị"].iter_rows(values_only=True))
     assert len(rows) == 1 + 3 + 1
-    assert rows[2] == ("UBND phường Văn Quán", VANQUAN, 4, 0, datetime(2024, 8, 10, 8, 0), 0.7, 5.0, "có")
+    assert rows[0][-4:] == ("Khoảng cách quy định (ngày)", "Quá khoảng cách quy định", "Hạn tin tiếp theo",
+                            "Tình trạng")
+    assert rows[2] == ("UBND phường Văn Quán", VANQUAN, 4, 0, datetime(2024, 8, 10, 8, 0), 0.7, 5.0, 3, "có",
+                       datetime(2024, 8, 13, 8, 0), "Đúng nhịp")

@@ -319,8 +319,8 @@ def _page_alert(session: Session, actor: Actor, alert_id: str) -> Alert:
         raise page_not_found(exc) from None
 
 
-def _local_time(timezone: str, language: str) -> Callable[[datetime | None], str]:
-    """Times of an alert page, in the server's zone (the pages name it once)."""
+def alert_times(timezone: str, language: str) -> Callable[[datetime | None], str]:
+    """Times of an alert page (and of the regular messages' list), in the server's zone (the pages name it once)."""
     return lambda instant: datetime_text(instant, timezone, language, seconds=False) if instant else "—"
 
 
@@ -351,7 +351,7 @@ def alerts_page(request: Request, session: SessionDep, clock: ClockDep, settings
     return render(request, "alerts.html", {
         "page": found, "phases": PHASES, "filters": filters, "organisations": organisations, "link": link,
         "severities": [s.value for s in AlertSeverity],
-        "phase_of": lambda alert: alert_phase(alert, now), "local_time": _local_time(settings.timezone, language),
+        "phase_of": lambda alert: alert_phase(alert, now), "local_time": alert_times(settings.timezone, language),
         "can_create": _may_issue(actor), "depth_of": lambda o: o.path.count("/") - actor.org_path.count("/"),
     }, language, actor)
 
@@ -502,7 +502,7 @@ def _detail(request: Request, session: Session, actor: Actor, clock, timezone: s
         "rows": delivery_rows(session, alert, listed.items, now), "rows_page": listed,
         "may_review": phase == "pending" and actor.has_role(*alert_rules.APPROVERS),
         "may_stop": phase in STOPPABLE and actor.has_role(*STOPPERS),
-        "audit": audit, "people": people, "audit_words": AUDIT_WORDS, "local_time": _local_time(timezone, language),
+        "audit": audit, "people": people, "audit_words": AUDIT_WORDS, "local_time": alert_times(timezone, language),
         "timezone": timezone,
     }, language, actor), status)
 
@@ -555,5 +555,5 @@ def stop_form(request: Request, alert_id: str, session: SessionDep, clock: Clock
                 AlertDispatcher.stop)
 
 
-__all__ = ["alert_detail", "alert_form", "alert_from_form", "api", "delivery_rows", "delivery_state",
+__all__ = ["alert_detail", "alert_form", "alert_from_form", "alert_times", "api", "delivery_rows", "delivery_state",
            "issue_from_form", "pages", "require_issuer"]

@@ -34,7 +34,7 @@ from scheduler.web.forms import FormDep
 from scheduler.web.i18n import N_
 from scheduler.web.pagination import PageParams, paginate
 from scheduler.web.problems import status_of
-from scheduler.web.routes.alerts import alert_form, issue_from_form, require_issuer
+from scheduler.web.routes.alerts import alert_form, alert_times, issue_from_form, require_issuer
 from signage.errors import Invalid, Refused
 
 api = APIRouter(prefix="/api/v1", tags=["message rhythm"])
@@ -86,6 +86,8 @@ def _page(request: Request, session, actor, clock, settings, language: str, *, o
     response = render(request, "messages.html", {
         "units": units, "settable": settable, "page": found, "state_words": STATE_WORDS,
         "phase_of": lambda alert: alert_rules.alert_phase(alert, now), "done": DONE.get(done or ""),
+        "local_time": alert_times(settings.timezone, language),
+        "link": lambda offset=0: f"/messages?offset={offset}" if offset else "/messages",
         "error": error, "can_create": actor.has_role(*workflow.EDITORS), "min_days": MIN_INTERVAL_DAYS,
         "max_days": MAX_INTERVAL_DAYS, "default_days": settings.message_interval_days,
     }, language, actor)
