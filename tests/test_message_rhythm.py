@@ -248,7 +248,8 @@ def test_another_units_interval_is_not_found_and_the_bounds_are_kept(api, web):
 def test_a_regular_message_written_on_its_page_is_an_info_alert_that_keeps_the_rhythm(web, database, clock):
     clock.set(local(3, 10))
     token = sign_in(web, "phula-staff")
-    assert 'href="/messages"' in web.get("/alerts").text  # the navigation's entry
+    alerts = web.get("/alerts").text
+    assert 'href="/messages"' in alerts and 'id="regular-messages-pointer"' in alerts  # the navigation's entry
     form = web.get("/messages/new")
     assert form.status_code == 200 and 'action="/messages/new"' in form.text
     assert 'id="severity-field"' not in form.text and 'name="severity" value="info"' in form.text
