@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from campaigns.models import Site
 from scheduler.ingest import ScreenDirectory, ingest_pop
 from scheduler.ledger import close_days
 from scheduler.models import DeliveryRollup
@@ -150,3 +151,19 @@ def test_versions_in_two_languages_at_an_airport_are_ten_plays_of_the_campaign_h
     assert (row.required, row.planned, row.completed_in_peak, row.cause) == (10, 10, 10, None)
     assert (total.screen_days, total.compliant, total.required, total.delivered) == (1, 1, 10, 10)
     assert Counter(r["media"] for r in records) == {posters["vi"]: 5, posters["en"]: 5}
+
+
+def test_the_site_form_sets_the_audience_and_the_site_page_says_it(web, database):
+    csrf = sign_in(web, "phula-staff")
+    assert "Theo loại điểm" in web.get("/sites/hadong-phula/edit").text
+    page = web.get("/sites/hadong-phula").text
+    assert "Trong nước: phát bản tiếng Việt (theo loại điểm)" in page  # a ward office, by its kind
+    saved = web.post("/sites/hadong-phula/edit", data={
+        "csrf_token": csrf, "name": "UBND phường Phú La", "kind": "ward_office", "organisation": "hn-hadong-phula",
+        "address": "", "audience": "international", "action": "save"}, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    with database.sessions() as session:
+        site = session.get(Site, "hadong-phula")
+        assert (site.international_audience, site.name) == (True, "UBND phường Phú La")
+    assert "Quốc tế: các phiên bản ngôn ngữ phát lần lượt</dd>" in web.get("/sites/hadong-phula").text
+    assert '<option value="international" selected>' in web.get("/sites/hadong-phula/edit").text
