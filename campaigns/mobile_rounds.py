@@ -44,6 +44,10 @@ MAX_PLAN_NOTE = MobileRoundPlan.__table__.c.note.type.length
 STREET_PEAKS = SiteKind.intersection
 
 
+class StartInFuture(Invalid):
+    """A round recorded before it started (further ahead than a phone's clock may be off)."""
+
+
 def _stripped(value: str | None) -> str | None:
     return (value.strip() or None) if value is not None else None
 
@@ -285,7 +289,7 @@ def delete_round(session: Session, actor: Actor, clock: Clock, round_id: int) ->
 
 def _checked_start(started: datetime, now: datetime) -> datetime:
     if started - now > FUTURE_SLACK:
-        raise Invalid(f"the round would start at {started.isoformat()}, after now",
+        raise StartInFuture(f"the round would start at {started.isoformat()}, after now",
                       "record a round once it has started: give the time it started, or none for now")
     return started
 
@@ -420,6 +424,6 @@ def _local_span(first: date, last: date, timezone: str) -> tuple[datetime, datet
 
 
 __all__ = ["MAX_DURATION_MIN", "MAX_ROUTE", "RECORDERS", "MobileRoundDay", "MobileRoundProgress", "MobileRoundUnit",
-           "PlanIn", "RoundChange", "RoundIn", "correct_round", "default_plan_windows", "delete_plan", "delete_round",
-           "get_plan", "get_round", "may_record", "mobile_round_progress", "plan_rounds", "plans_of", "record_round",
-           "require_recorder", "round_day", "round_standing", "rounds_of", "unit_of", "unit_timezone"]
+           "PlanIn", "RoundChange", "RoundIn", "StartInFuture", "correct_round", "default_plan_windows", "delete_plan",
+           "delete_round", "get_plan", "get_round", "may_record", "mobile_round_progress", "plan_rounds", "plans_of",
+           "record_round", "require_recorder", "round_day", "round_standing", "rounds_of", "unit_of", "unit_timezone"]

@@ -33,6 +33,8 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TIMEOUT_MS = 15_000
 
 WITH_JOBS = pytest.mark.parametrize("live_server", [{"jobs": True}], indirect=True, ids=["jobs"])
+# A phone held upright (an iPhone 12's CSS pixels), for pages staff use at the roadside.
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 
 @dataclass
@@ -95,8 +97,10 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture
 def browser_page(chromium, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A page in a fresh browser context (no cookies, no storage) for this test only. When the test fails, the
-    page as it was is kept as the test's last screenshot."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="vi-VN")
+    page as it was is kept as the test's last screenshot. A test may ask for other context options, e.g. a phone's:
+    `@pytest.mark.parametrize("browser_page", [PHONE], indirect=True)`."""
+    options = {"viewport": {"width": 1280, "height": 800}, "locale": "vi-VN", **(getattr(request, "param", None) or {})}
+    context = chromium.new_context(**options)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:
@@ -150,4 +154,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-__all__ = ["WITH_JOBS", "LiveServer", "browser_page", "chromium", "live_server", "shot", "sign_in_as"]
+__all__ = ["PHONE", "WITH_JOBS", "LiveServer", "browser_page", "chromium", "live_server", "shot", "sign_in_as"]

@@ -22,7 +22,7 @@ from campaigns.models import MobileRound, MobileRoundPlan, Organisation
 from scheduler.web.auth import ActorDep, PageActorDep
 from scheduler.web.deps import ClockDep, LanguageDep, RowId, SessionDep, render
 from scheduler.web.forms import FormDep
-from scheduler.web.i18n import N_
+from scheduler.web.i18n import N_, translate
 from scheduler.web.pagination import Page, PageDep, paginate
 from scheduler.web.problems import describe_validation_errors, page_not_found, status_of
 from signage.clock import local_today
@@ -287,7 +287,8 @@ def record_from_page(request: Request, session: SessionDep, clock: ClockDep, act
                                                                                                     unit.id)))
     except Refused as exc:
         session.rollback()
-        return _page(request, session, actor, clock, language, organisation_id, form=form, error=str(exc),
+        error = translate("mobile.error.future", language) if isinstance(exc, rules.StartInFuture) else str(exc)
+        return _page(request, session, actor, clock, language, organisation_id, form=form, error=error,
                      status=status_of(exc))
     session.commit()
     return _back(recorded.organisation_id, "recorded")
