@@ -48,6 +48,16 @@ def generate(url: str, screens: int, days: int, plays: int, seed: int) -> None:
     settings = Settings(_env_file=None, database_url=url, data_dir=Path(tempfile.mkdtemp(prefix="signage-bench-")),
                         mqtt=False)
     database = open_database(settings)
+    screen_rows = make_city(database, screens, days)
+    made = generate_ledger_and_plays(database, screen_rows, days, plays, rng)
+    database.dispose()
+    print(f"generated {len(screen_rows):,} screens at {len({s['site_id'] for s in screen_rows}):,} sites, "
+          f"{screens * days:,} ledger rows, {made:,} plays", flush=True)
+
+
+def make_city(database, screens: int, days: int) -> list[dict]:
+    """A city of 30 districts of 10 wards, three sites a ward and `screens` screens over them, and one campaign of
+    `days` days from FIRST; returns the screens' rows."""
     now = datetime(2024, 10, 1, tzinfo=UTC)
     orgs = [{"id": "hn", "name": "UBND Thành phố Hà Nội", "kind": OrgKind.city, "parent_id": None, "path": "/hn/"}]
     wards = []
@@ -72,16 +82,20 @@ def generate(url: str, screens: int, days: int, plays: int, seed: int) -> None:
         screen_rows.append({"id": f"{site_id}-{index:05d}", "site_id": site_id, "name": f"Màn hình {index}",
                             "kind": ScreenKind.lcd, "width": 1920, "height": 1080, "orientation": None,
                             "enabled": True})
-    unique_sites = list(sites.values())
     with database.sessions() as session, session.begin():
         session.execute(insert(Organisation), orgs)
-        session.execute(insert(Site), unique_sites)
+        session.execute(insert(Site), list(sites.values()))
         session.execute(insert(Screen), screen_rows)
         session.execute(insert(Campaign), [{
             "id": "ihanoi", "organisation_id": "hn", "name": "iHanoi", "description": None, "start_date": FIRST,
             "end_date": FIRST + timedelta(days=days - 1), "plays_per_day": 10, "window_policy": WindowPolicy.peak,
             "explicit_windows": None, "priority": 0, "status": CampaignStatus.active, "created_at": now,
             "updated_at": now}])
+    return screen_rows
+
+
+def generate_ledger_and_plays(database, screen_rows: list[dict], days: int, plays: int, rng: random.Random) -> int:
+    screens = len(screen_rows)
     ledger = []
     for screen in screen_rows:
         for day in range(days):
@@ -116,9 +130,7 @@ def generate(url: str, screens: int, days: int, plays: int, seed: int) -> None:
             if len(chunk) >= 100_000 or day == days - 1:
                 session.execute(insert(PlayRecord), chunk)
                 chunk = []
-    database.dispose()
-    print(f"generated {len(screen_rows):,} screens at {len(unique_sites):,} sites, {screens * days:,} ledger rows, "
-          f"{made:,} plays", flush=True)
+    return made
 
 
 def measure(url: str, general: bool) -> None:
