@@ -53,13 +53,18 @@ def one_campaign(owner: str = "hn-hadong-phula", targets: str = "{organisations:
 
 def test_the_ihanoi_campaign_imports_with_its_three_kinds_of_media(fleet, database, store, clock):
     report = load(database, store, clock, CAMPAIGN_FILE)
-    assert report.counts["media"].created == 3
+    assert report.counts["media"].created == 4  # the poster in two formats
     with database.sessions() as session:
         campaign = session.get(Campaign, "ihanoi-2024")
         assert (campaign.start_date.isoformat(), campaign.end_date.isoformat()) == ("2024-08-15", "2024-10-10")
         assert campaign.plays_per_day == 10
         assert campaign.status is CampaignStatus.active  # the clock stands on 20 August 2024
-        assert [c.media.kind for c in campaign.creatives] == [MediaKind.video, MediaKind.image, MediaKind.audio]
+        assert [c.media.kind for c in campaign.creatives] == [MediaKind.video, MediaKind.image, MediaKind.image,
+                                                              MediaKind.audio]
+        # the poster's landscape and portrait versions: one creative, one slot, the display time of the first
+        assert [(c.media.width, c.media.height, c.slot) for c in campaign.creatives[1:3]] == [(1920, 1080, 1),
+                                                                                            (1080, 1920, 1)]
+        assert campaign.creatives[2].duration_ms == 15000
         assert campaign.creatives[1].duration_ms == 15000
         assert campaign.creatives[0].duration_ms == 30000
         assert [(o.organisation_id, o.plays_per_day) for o in campaign.overrides] == [("hn-hadong-phula", 15)]

@@ -99,7 +99,8 @@ def test_media_of_a_campaign_file_is_listed_with_its_campaign(api, database, clo
     with transaction(database.sessions) as session:
         import_campaigns(session, CAMPAIGN_FILE, MediaStore(settings.media_dir), clock, settings.timezone)
     items = api("city-staff").get("/api/v1/media").json()["items"]
-    assert sorted(item["name"] for item in items) == ["ihanoi-30s.mp4", "ihanoi-poster.png", "ihanoi-spot.mp3"]
+    assert sorted(item["name"] for item in items) == ["ihanoi-30s.mp4", "ihanoi-poster-portrait.png",
+                                                      "ihanoi-poster.png", "ihanoi-spot.mp3"]
     assert {c["id"] for item in items for c in item["used_by"]} == {"ihanoi-2024"}
     assert all(item["uploaded_by"] is None for item in items)
 
