@@ -409,10 +409,12 @@ def round_day(started: datetime, plans: Iterable[MobileRoundPlan]) -> tuple[date
     return None, False
 
 
-def round_standing(session: Session, recorded: MobileRound) -> str:
-    """Why a recorded round counts or not: "counted", "outside_peak" or "unplanned" (no plan covers its day)."""
-    plans = session.scalars(select(MobileRoundPlan).where(
-        MobileRoundPlan.organisation_id == recorded.organisation_id)).all()
+def round_standing(session: Session, recorded: MobileRound, plans: Iterable[MobileRoundPlan] | None = None) -> str:
+    """Why a recorded round counts or not: "counted", "outside_peak" or "unplanned" (no plan covers its day).
+    `plans`: its unit's plans, when the caller has them already."""
+    if plans is None:
+        plans = session.scalars(select(MobileRoundPlan).where(
+            MobileRoundPlan.organisation_id == recorded.organisation_id)).all()
     day, counts = round_day(recorded.started_at, plans)
     return "unplanned" if day is None else "counted" if counts else "outside_peak"
 

@@ -26,6 +26,7 @@ from campaigns.mobile_rounds import (
 from campaigns.models import AuditEntry, MobileRound, User
 from signage.db import transaction
 from signage.errors import Conflict, Invalid, NotFound
+from tests.conftest import sign_in
 from tests.test_cli import run
 
 TUESDAY = date(2024, 8, 20)
@@ -196,6 +197,13 @@ def test_the_wards_report_shows_the_compliant_day_and_the_shortfall(database, cl
     xlsx = ward.get("/api/v1/reports/mobile/export", params={"organisation_id": PHULA, "from": "2024-08-20",
                                                              "to": "2024-08-21", "format": "xlsx"})
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    pdf = ward.get("/api/v1/reports/mobile/export", params={"organisation_id": PHULA, "from": "2024-08-20",
+                                                            "to": "2024-08-21", "format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content[:4] == b"%PDF"
+    english = ward.get("/api/v1/reports/mobile", params={"organisation_id": PHULA, "from": "2024-08-20",
+                                                         "to": "2024-08-21", "lang": "en"}).json()
+    assert [c["title"] for c in english["sheets"][0]["columns"]][3:6] == ["Rounds planned", "Rounds done (peak)",
+                                                                           "Rounds short"]
     progress_answer = ward.get("/api/v1/mobile-rounds/progress", params={"from": "2024-08-20", "to": "2024-08-21"})
     assert [(d["date"], d["compliant"], d["missed"]) for d in progress_answer.json()["days"]] == [
         ("2024-08-20", True, 0), ("2024-08-21", False, 1)]
@@ -229,3 +237,29 @@ def test_signage_report_mobile_writes_the_wards_sheet(database, clock, staff, pl
                "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "2024-08-20,UBND phường Phú La,hn-hadong-phula,2,1,1" in out.read_text("utf-8-sig")
+
+
+def test_the_page_corrects_a_wrong_record_and_another_ward_gets_404(database, clock, staff, planned, web):
+    round_id = record(database, clock, staff, hanoi(TUESDAY, 12, 30))  # typed the wrong hour: outside the peaks
+    csrf = sign_in(web, "phula-staff")
+    page = web.get("/mobile-rounds")
+    assert page.status_code == 200
+    assert 'name="viewport"' in page.text and "Bắt đầu lượt" in page.text
+    assert "không tính: bắt đầu ngoài giờ cao điểm" in page.text
+    answer = web.post(f"/mobile-rounds/{round_id}/correct", data={
+        "csrf_token": csrf, "started_at": "2024-08-20T09:30", "duration_minutes": "50", "route": "Tổ 1 → Tổ 5"},
+        follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    shown = web.get(answer.headers["location"]).text
+    assert "Đã sửa lượt ghi sai." in shown and "được tính" in shown
+    assert progress(database).done == 1
+    refused = web.post("/mobile-rounds", data={"csrf_token": csrf, "organisation_id": PHULA, "when": "now",
+                                               "duration_minutes": "45", "route": "x" * 501})
+    assert refused.status_code == 422 and 'id="mobile-error"' in refused.text
+
+    other = web.__class__(web.app, base_url="http://127.0.0.1")
+    other_csrf = sign_in(other, "vanquan-staff")
+    assert other.post(f"/mobile-rounds/{round_id}/delete", data={"csrf_token": other_csrf},
+                      follow_redirects=False).status_code == 404
+    assert other.get(f"/mobile-rounds?organisation_id={PHULA}").status_code == 404
+    assert f"round-{round_id}" not in other.get("/mobile-rounds").text

@@ -35,6 +35,8 @@ RECENT_DAYS = 7  # the page lists the rounds of the last week
 DURATIONS_MIN = (30, 45, 60, 90, 120)
 STANDING_WORDS = {"counted": N_("mobile.standing.counted"), "outside_peak": N_("mobile.standing.outside_peak"),
                   "unplanned": N_("mobile.standing.unplanned")}
+DONE_WORDS = {"recorded": N_("mobile.done.recorded"), "corrected": N_("mobile.done.corrected"),
+              "deleted": N_("mobile.done.deleted"), "planned": N_("mobile.done.planned")}
 FromQuery = Annotated[date | None, Query(alias="from", description="first local date (default: 7 days ago)")]
 ToQuery = Annotated[date | None, Query(alias="to", description="last local date (default: today)")]
 
@@ -53,13 +55,15 @@ class RoundOut(BaseModel):
     standing: str  # counted | outside_peak (kept, not counted) | unplanned (no plan covers its day)
 
     @classmethod
-    def of(cls, session: Session, recorded: MobileRound, names: dict[str, str] | None = None) -> RoundOut:
+    def of(cls, session: Session, recorded: MobileRound, names: dict[str, str] | None = None,
+           plans: list[MobileRoundPlan] | None = None) -> RoundOut:
+        """`names` and `plans` (the round's unit's), when the caller has them for a list."""
         names = names if names is not None else full_names(session, [recorded.recorded_by])
         return cls(id=recorded.id, organisation_id=recorded.organisation_id, organisation=recorded.organisation.name,
                    started_at=recorded.started_at, duration_minutes=recorded.duration_minutes, route=recorded.route,
                    note=recorded.note, recorded_by=recorded.recorded_by,
                    recorded_by_name=names.get(recorded.recorded_by, recorded.recorded_by),
-                   recorded_at=recorded.recorded_at, standing=rules.round_standing(session, recorded))
+                   recorded_at=recorded.recorded_at, standing=rules.round_standing(session, recorded, plans))
 
 
 class PlanOut(BaseModel):
@@ -257,11 +261,14 @@ def _page(request: Request, session: Session, actor: Actor, clock, language: str
         values.update({key: form.get(key) or "" for key in values if key in form})
     response = render(request, "mobile_rounds.html", {
         "unit": unit, "units": units, "timezone": timezone, "today": days.get(today), "today_date": today,
-        "days": [days[d] for d in sorted(days, reverse=True)], "rounds": [RoundOut.of(session, r, names)
+        "days": [days[d] for d in sorted(days, reverse=True)], "rounds": [RoundOut.of(session, r, names, plans)
                                                                         for r in rounds],
         "plan": current, "plans": plans, "windows": windows, "values": values, "error": error, "done": done,
-        "durations": DURATIONS_MIN, "standing_words": STANDING_WORDS, "max_route": rules.MAX_ROUTE,
-        "max_duration": rules.MAX_DURATION_MIN}, language, actor)
+        "durations": DURATIONS_MIN, "standing_words": STANDING_WORDS, "done_words": DONE_WORDS,
+        "max_route": rules.MAX_ROUTE,
+        "max_duration": rules.MAX_DURATION_MIN,
+        "local_input": lambda instant: instant.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M")},
+        language, actor)
     response.status_code = status
     return response
 
@@ -274,7 +281,7 @@ def _back(unit_id: str, done: str) -> RedirectResponse:
 def mobile_rounds_page(request: Request, session: SessionDep, clock: ClockDep, actor: PageActorDep,
                        language: LanguageDep, organisation_id: str | None = None, done: str | None = None):
     return _page(request, session, actor, clock, language, organisation_id,
-                 done=done if done in ("recorded", "deleted", "planned") else None)
+                 done=done if done in DONE_WORDS else None)
 
 
 @pages.post("/mobile-rounds")
@@ -306,6 +313,26 @@ def plan_from_page(request: Request, session: SessionDep, clock: ClockDep, actor
                      status=status_of(exc))
     session.commit()
     return _back(plan.organisation_id, "planned")
+
+
+@pages.post("/mobile-rounds/{round_id}/correct")
+def correct_from_page(request: Request, round_id: RowId, session: SessionDep, clock: ClockDep, actor: PageActorDep,
+                      language: LanguageDep, form: FormDep):
+    try:
+        unit_id = rules.get_round(session, actor, round_id).organisation_id
+    except NotFound as exc:
+        raise page_not_found(exc) from None
+    try:
+        started = _local_instant(form.get("started_at"), rules.unit_timezone(session, unit_id))
+        change = _validated(rules.RoundChange, {"started_at": started, "duration_minutes": form.get(
+            "duration_minutes") or "0", "route": form.get("route") or "", "note": form.get("note") or None})
+        rules.correct_round(session, actor, clock, round_id, change)
+    except Refused as exc:
+        session.rollback()
+        error = translate("mobile.error.future", language) if isinstance(exc, rules.StartInFuture) else str(exc)
+        return _page(request, session, actor, clock, language, unit_id, error=error, status=status_of(exc))
+    session.commit()
+    return _back(unit_id, "corrected")
 
 
 @pages.post("/mobile-rounds/{round_id}/delete")
