@@ -35,6 +35,8 @@ SECRET_CAMPAIGN, SECRET_GROUP, SECRET_CLIP = "Chiến dịch riêng Phú La", "p
 PHULA_MARKERS = [SECRET_CAMPAIGN, SECRET_GROUP, SECRET_CLIP, "hn-hadong-phula", "hadong-phula", "phula-staff"]
 SECRET_SERIES = "Báo cáo riêng Phú La"  # a report series Phú La asks of the units below it
 PHULA_MARKERS.append(SECRET_SERIES)
+SECRET_ROUTE = "Lộ trình loa riêng Phú La"  # a mobile loudspeaker round Phú La recorded
+PHULA_MARKERS.append(SECRET_ROUTE)
 
 # Routes anyone may call: the login page and the token endpoint (they authenticate by their body), the health
 # check, static files, the API's description, and "/" (a redirect to /campaigns, which asks for sign-in); the
@@ -83,6 +85,9 @@ def phula(api, database, settings, clock, make_media, password_hash) -> dict[str
                                                "hn-hadong-phula", "screens": ["hn-hadong-phula-001"]})
     assert group.status_code == 201, group.text
     token = items(staff.get("/api/v1/me/tokens"))[0]
+    plan = staff.post("/api/v1/mobile-rounds/plans", json={"first_day": "2024-08-01", "last_day": "2024-08-31"})
+    loudspeaker_round = staff.post("/api/v1/mobile-rounds", json={"duration_minutes": 45, "route": SECRET_ROUTE})
+    assert plan.status_code == 201 and loudspeaker_round.status_code == 201, (plan.text, loudspeaker_round.text)
     user = next(u for u in items(api("city-admin").get("/api/v1/users", params={"limit": 100}))
                 if u["username"] == "phula-staff")
     return {"campaign_id": campaign, "override_id": override["id"], "alert_id": issue(staff, {"sites": [
@@ -91,7 +96,7 @@ def phula(api, database, settings, clock, make_media, password_hash) -> dict[str
         "organisation_id": "hn-hadong-phula", "step": "dates", "kind": "compliance",
         "player_id": "hn-hadong-phula-001", "action": "screenshot", "command_id": action.command_id,
         "reporting_round_id": open_round_of(head, "hn-hadong-phula", "phula-bao-cao-rieng", SECRET_SERIES),
-        "fmt": "xlsx"}
+        "fmt": "xlsx", "round_id": loudspeaker_round.json()["id"], "plan_id": plan.json()["id"]}
 
 
 # A body that passes validation, so that what answers is the route's own scope check: (json for the API, form
@@ -113,6 +118,7 @@ API_BODIES: dict[str, dict | None] = {
     "POST /api/v1/screens/{screen_id}/pairing": {"code": "ABC-DEF"},
     "PUT /api/v1/rounds/{reporting_round_id}/submission": {"values": {}},
     "POST /api/v1/rounds/{reporting_round_id}/submission/return": {"note": "Sai số liệu"},
+    "PATCH /api/v1/mobile-rounds/{round_id}": {"duration_minutes": 30},
 }
 PAGE_FORMS: dict[str, dict] = {
     "POST /sites/{site_id}": {"peak_mon-fri": "08:00-10:00"},
@@ -123,6 +129,8 @@ PAGE_FORMS: dict[str, dict] = {
     "POST /alerts/{alert_id}/reject": {"note": "Không"},
     "POST /alerts/{alert_id}/stop": {"reason": "Nhầm"},
     "POST /screens/{screen_id}/pairing": {"code": "ABC-DEF"},
+    "POST /mobile-rounds/{round_id}/correct": {"started_at": "2024-08-20T09:00", "duration_minutes": "30",
+                                               "route": "Tổ 1"},
 }
 # Routes whose path parameter is not an object: reports name their kind, and are scoped by `?scope=`.
 QUERY_SCOPED = {"GET /api/v1/reports/{kind}": {"organisation_id": "hn-hadong-phula"},
