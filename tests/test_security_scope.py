@@ -96,7 +96,7 @@ def phula(api, database, settings, clock, make_media, password_hash) -> dict[str
         "organisation_id": "hn-hadong-phula", "step": "dates", "kind": "compliance",
         "player_id": "hn-hadong-phula-001", "action": "screenshot", "command_id": action.command_id,
         "reporting_round_id": open_round_of(head, "hn-hadong-phula", "phula-bao-cao-rieng", SECRET_SERIES),
-        "fmt": "xlsx", "round_id": loudspeaker_round.json()["id"], "plan_id": plan.json()["id"]}
+        "fmt": "xlsx", "position": 0, "round_id": loudspeaker_round.json()["id"], "plan_id": plan.json()["id"]}
 
 
 # A body that passes validation, so that what answers is the route's own scope check: (json for the API, form
@@ -110,6 +110,7 @@ API_BODIES: dict[str, dict | None] = {
     "PATCH /api/v1/campaigns/{campaign_id}": {"plays_per_day": 12},
     "PUT /api/v1/campaigns/{campaign_id}/targets": {"sites": ["hadong-vanquan"]},
     "PUT /api/v1/campaigns/{campaign_id}/creatives": {"creatives": []},
+    "POST /api/v1/campaigns/{campaign_id}/creatives/{position}/versions": {"sha256": "0" * 64, "language": "en"},
     "POST /api/v1/campaigns/{campaign_id}/reject": {"note": "Không"},
     "POST /api/v1/campaigns/{campaign_id}/overrides": {"organisation_id": "hn-hadong-vanquan", "plays_per_day": 20,
                                                        "reason": "Tăng"},

@@ -278,6 +278,7 @@ def campaign_detail(session: Session, actor: Actor, campaign: Campaign) -> Campa
 # -- API routes ---------------------------------------------------------------------------------------------
 
 CampaignId = Annotated[str, PathParam(max_length=200, description="a campaign id")]
+CreativePosition = Annotated[int, PathParam(ge=0, le=10_000, description="the creative's position in the campaign")]
 
 
 @api.get("/campaigns", response_model=Page[CampaignOut])
@@ -346,7 +347,7 @@ def put_creatives(campaign_id: CampaignId, body: CreativesBody, actor: ActorDep,
 
 @api.post("/campaigns/{campaign_id}/creatives/{position}/versions", response_model=CampaignDetail,
           status_code=201)
-def add_language_version(campaign_id: CampaignId, position: int, body: VersionBody, actor: ActorDep,
+def add_language_version(campaign_id: CampaignId, position: CreativePosition, body: VersionBody, actor: ActorDep,
                          session: SessionDep, clock: ClockDep, settings: SettingsDep) -> CampaignDetail:
     """A version in another language of the creative at `position`: a play of any version is one play of the
     campaign; where a site's audience is international the versions play in turn, elsewhere the Vietnamese one."""
