@@ -1,7 +1,8 @@
 """The staff list routes in process: SQL statements and milliseconds per request of GET /api/v1/campaigns and
 GET /api/v1/screens, for a city admin and for users of a district and a ward.
 
-    .venv/bin/python bench/list_routes.py [--requests 100] [--database-url URL] [--profile ROUTE] [--show-sql]
+    .venv/bin/python bench/list_routes.py [--requests 100] [--database-url URL] [--profile ROUTE [--as USER]
+                                          [--libraries]] [--show-sql]
 
 Set-up, in a temporary directory: the example fleet and the iHanoi campaign (tests/conftest.py's FLEET_FILE and
 CAMPAIGN_FILE), a few users, the app as `signage server` makes it (no broker, no jobs) under Starlette's TestClient,
@@ -11,7 +12,8 @@ figures are the server's cost per request plus the TestClient's, which the const
 compare the routes with it, and runs on a loaded machine only by their ratios. CPU ms is this process's CPU time
 (server and client), which waits for the cores do not inflate; threadpool CPU the part of it spent in what FastAPI
 runs on its threadpool (the sign-in, the route, the response's validation). --profile ROUTE prints cProfile's
-top functions for that route as the city admin.
+top functions for that route as the city admin (or `--as` another of the users), ours only; with `--libraries`
+also the libraries' functions by their own time (where SQLAlchemy spends it).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--database-url")
     parser.add_argument("--profile", choices=ROUTES)
+    parser.add_argument("--as", dest="profile_user", default="city-admin", choices=[name for name, _, _ in USERS])
+    parser.add_argument("--libraries", action="store_true", help="with --profile: the libraries' functions too")
     parser.add_argument("--show-sql", action="store_true", help="print the statements of one request of each")
     args = parser.parse_args()
 
@@ -116,10 +120,12 @@ def main() -> None:
             if args.profile:
                 profiling[0] = True
                 for _ in range(args.requests):
-                    client.get(args.profile, headers=tokens["city-admin"])
+                    client.get(args.profile, headers=tokens[args.profile_user])
                 profiling[0] = False
                 ours = rf"{ROOT}/(?!\.venv)|pydantic|fastapi"
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(ours, 40)
+                if args.libraries:
+                    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 profiling = [False]

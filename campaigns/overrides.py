@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from campaigns.access import Actor
+from campaigns.access import Actor, subtree_ids
 from campaigns.audit import record_change
 from campaigns.campaign_file import OverrideIn
 from campaigns.models import Campaign, FrequencyOverride, Organisation, Site, User
@@ -54,8 +55,15 @@ def _unit_of(session: Session, override: FrequencyOverride) -> str | None:
 
 
 def _seen_by(actor: Actor):
-    return or_(FrequencyOverride.organisation_id.in_(actor.org_ids()),
-               FrequencyOverride.site_id.in_(select(Site.id).where(Site.organisation_id.in_(actor.org_ids()))))
+    return _seen_within(actor.org_path)
+
+
+@lru_cache(maxsize=4096)
+def _seen_within(org_path: str):
+    # Made once per unit: building the expression cost more than running it (bench/list_routes.py).
+    ids = subtree_ids(org_path)
+    return or_(FrequencyOverride.organisation_id.in_(ids),
+               FrequencyOverride.site_id.in_(select(Site.id).where(Site.organisation_id.in_(ids))))
 
 
 def overrides_query(session: Session, actor: Actor, campaign_id: str) -> Select:
@@ -117,6 +125,22 @@ def all_unit_rates(session: Session, campaigns: Iterable[Campaign]) -> dict[str,
     return _place_rates(session, list(campaigns), true())[0]
 
 
+def _named_overrides() -> Select:
+    """Overrides with their place's name and path and their author's full name. Made once (below): building it,
+    with its two aliases' column proxies, cost more than running it (bench/list_routes.py)."""
+    place_unit, site_unit = aliased(Organisation), aliased(Organisation)
+    return (select(FrequencyOverride, func.coalesce(place_unit.name, Site.name),
+                   func.coalesce(place_unit.path, site_unit.path),
+                   func.coalesce(User.full_name, FrequencyOverride.set_by))
+            .outerjoin(place_unit, place_unit.id == FrequencyOverride.organisation_id)
+            .outerjoin(Site, Site.id == FrequencyOverride.site_id)
+            .outerjoin(site_unit, site_unit.id == Site.organisation_id)
+            .outerjoin(User, User.username == FrequencyOverride.set_by))
+
+
+_NAMED_OVERRIDES = _named_overrides()
+
+
 def _place_rates(session: Session, campaigns: list[Campaign], seen: ColumnElement[bool],
                  ) -> tuple[dict[str, list[UnitRate]], dict[str, list[NamedOverride]]]:
     """The rate of each `seen` override's place, by campaign id, and every override of the campaigns by name."""
@@ -124,16 +148,8 @@ def _place_rates(session: Session, campaigns: list[Campaign], seen: ColumnElemen
     named: dict[str, list[NamedOverride]] = {campaign.id: [] for campaign in campaigns}
     if not campaigns:
         return rates, named
-    place_unit, site_unit = aliased(Organisation), aliased(Organisation)
-    rows = session.execute(
-        select(FrequencyOverride, func.coalesce(place_unit.name, Site.name), func.coalesce(place_unit.path,
-                                                                                           site_unit.path),
-               func.coalesce(User.full_name, FrequencyOverride.set_by), seen)
-        .outerjoin(place_unit, place_unit.id == FrequencyOverride.organisation_id)
-        .outerjoin(Site, Site.id == FrequencyOverride.site_id)
-        .outerjoin(site_unit, site_unit.id == Site.organisation_id)
-        .outerjoin(User, User.username == FrequencyOverride.set_by)
-        .where(FrequencyOverride.campaign_id.in_(list(rates))).order_by(FrequencyOverride.id))
+    rows = session.execute(_NAMED_OVERRIDES.add_columns(seen).where(FrequencyOverride.campaign_id.in_(list(rates)))
+                           .order_by(FrequencyOverride.id))
     shown: list[NamedOverride] = []
     for row, place_name, place_path, author, is_seen in rows:
         named[row.campaign_id].append(NamedOverride(row, place_name, place_path, author))
