@@ -29,8 +29,8 @@ from signage.db import transaction
 
 log = logging.getLogger("signage.retention")
 
-BATCH_ROWS = 2_000  # a batch of plays deletes in tens of milliseconds on either database
-PAUSE_SECONDS = 0.05  # between batches: ingest's transactions get the database in between
+BATCH_ROWS = 2_000  # about 170 ms of SQLite's one writer on a 10,000-screen log (docs/benchmarks.md)
+PAUSE_SECONDS = 0.05  # the least rest between batches: ingest's transactions get the database then
 PLAYS, PLANS = "play_records", "published_plans"
 
 
@@ -82,12 +82,15 @@ def prune_batches(sessions: sessionmaker[Session], limits: Cutoffs,
 
 
 def prune(sessions: sessionmaker[Session], limits: Cutoffs, batch_rows: int = BATCH_ROWS,
-          pause: Callable[[], None] = lambda: time.sleep(PAUSE_SECONDS)) -> Counter:
-    """Delete everything retention lets go, in batches with a pause between them; returns the rows by table."""
+          sleep: Callable[[float], None] = time.sleep) -> Counter:
+    """Delete everything retention lets go, in batches; returns the rows by table. After each batch it rests as
+    long as the batch took (at least PAUSE_SECONDS), so it holds SQLite's one writer at most half the time."""
     deleted: Counter = Counter()
+    started = time.monotonic()
     for table, rows in prune_batches(sessions, limits, batch_rows):
         deleted[table] += rows
-        pause()
+        sleep(max(PAUSE_SECONDS, time.monotonic() - started))
+        started = time.monotonic()
     return deleted
 
 

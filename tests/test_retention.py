@@ -15,7 +15,7 @@ from scheduler.ingest import ScreenDirectory, ingest_pop
 from scheduler.models import DeliveryRollup, PlayerPresence, PlayHours, PlayRecord, PublishedPlan
 from scheduler.plan_store import newest_versions
 from scheduler.planning import plan_and_store
-from scheduler.retention import Cutoffs, RetentionJob, cutoffs, prune, prune_batches
+from scheduler.retention import PAUSE_SECONDS, Cutoffs, RetentionJob, cutoffs, prune, prune_batches
 from signage.config import Settings
 from signage.db import transaction
 from tests.test_ledger import VANQUAN, at, ledger, play  # noqa: F401
@@ -84,7 +84,8 @@ def test_prune_never_removes_a_players_newest_plan_nor_the_one_it_says_it_holds(
     with transaction(ledger.sessions) as session:  # Van Quan's player still plays its first plan
         session.merge(PlayerPresence(player_id=VANQUAN, state="online", last_seen=clock.now(),
                                      plan_version=first[VANQUAN]))
-    deleted = prune(ledger.sessions, Cutoffs(plays_before=date(2000, 1, 1), plans_before=LATER), pause=lambda: None)
+    deleted = prune(ledger.sessions, Cutoffs(plays_before=date(2000, 1, 1), plans_before=LATER),
+                    sleep=lambda seconds: None)
     assert deleted["published_plans"] == len(first) - 1
     assert ledger_players(ledger) == newest
     with ledger.sessions() as session:
@@ -92,7 +93,7 @@ def test_prune_never_removes_a_players_newest_plan_nor_the_one_it_says_it_holds(
     assert kept == {*newest.items(), (VANQUAN, first[VANQUAN])}
     replan(ledger, clock, days_later=2)  # the plans that replaced them are superseded only now: not yet 90 days
     assert prune(ledger.sessions, cutoffs(Settings(_env_file=None), clock.now() + timedelta(days=30)),
-                 pause=lambda: None)["published_plans"] == 0
+                 sleep=lambda seconds: None)["published_plans"] == 0
 
 
 def test_pruning_goes_in_committed_batches_that_let_ingest_write_in_between(ledger, clock):  # noqa: F811
@@ -109,6 +110,15 @@ def test_pruning_goes_in_committed_batches_that_let_ingest_write_in_between(ledg
     assert {table for table, _ in batches} == {"play_records"}
     assert stored == len(batches)
     assert counts(ledger)["play_records"] == stored  # September's plays are kept
+
+
+def test_prune_rests_after_every_batch(ledger):  # noqa: F811
+    rests: list[float] = []
+    deleted = prune(ledger.sessions, Cutoffs(plays_before=date(2024, 9, 1), plans_before=datetime(2000, 1, 1,
+                                                                                                  tzinfo=UTC)),
+                    batch_rows=4, sleep=rests.append)
+    assert len(rests) == -(-deleted["play_records"] // 4) > 1
+    assert min(rests) >= PAUSE_SECONDS
 
 
 def test_the_nightly_job_prunes_only_on_the_planning_lease_holder(ledger, clock):  # noqa: F811
