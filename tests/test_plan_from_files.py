@@ -173,7 +173,8 @@ def test_media_are_probed_once_per_content_and_again_when_they_change(tmp_path, 
     clock, cache_path = VirtualClock(NOW), tmp_path / "cache" / "signage" / "probe.json"
     first = CountingProbe()
     inputs_from_files(FLEET_FILE, campaign_file, clock, TZ, ProbeCache(cache_path, first))
-    assert sorted(first.asked) == ["ihanoi-30s.mp4", "ihanoi-poster.png", "ihanoi-spot.mp3"]
+    assert sorted(first.asked) == ["ihanoi-30s.mp4", "ihanoi-poster-portrait.png", "ihanoi-poster.png",
+                                   "ihanoi-spot.mp3"]
     assert stat.S_IMODE(cache_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(cache_path.parent.stat().st_mode) == 0o700
 
@@ -208,8 +209,8 @@ def test_an_unreadable_probe_cache_is_started_again(tmp_path, campaign_file):
     cache_path.write_text("{not json", encoding="utf-8")
     counting = CountingProbe()
     inputs_from_files(FLEET_FILE, campaign_file, VirtualClock(NOW), TZ, ProbeCache(cache_path, counting))
-    assert len(counting.asked) == 3
-    assert len(json.loads(cache_path.read_text(encoding="utf-8"))["results"]) == 3
+    assert len(counting.asked) == 4  # the example's clip, its poster in two formats, its audio spot
+    assert len(json.loads(cache_path.read_text(encoding="utf-8"))["results"]) == 4
 
 
 def rejection(action) -> list[tuple]:
@@ -267,4 +268,4 @@ def test_the_command_plans_from_files_without_the_database_layer(cli_env, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "LOADED [] 0" in result.stdout, result.stdout[-2000:]
     assert len(list((tmp_path / "plans").glob("hn-*.json"))) == 82
-    assert len(json.loads((tmp_path / "xdg" / "signage" / "probe.json").read_text())["results"]) == 3
+    assert len(json.loads((tmp_path / "xdg" / "signage" / "probe.json").read_text())["results"]) == 4

@@ -30,7 +30,7 @@ from campaigns import workflow
 from campaigns.access import Actor
 from campaigns.alerts import PHASES, AlertIn, Phase, alert_phase, alert_screens, describe_alert, find_alert
 from campaigns.audit import full_names
-from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus, MediaKind, Role
+from campaigns.kinds import AlertKind, AlertSeverity, AlertStatus, MediaKind, Role, ScreenKind
 from campaigns.models import Alert, AuditEntry, Screen
 from campaigns.schema_types import SLUG_PATTERN
 from campaigns.scope import organisation_paths
@@ -497,7 +497,10 @@ def _detail(request: Request, session: Session, actor: Actor, clock, timezone: s
                                   *(entry.username for entry in audit)])
     return _with_status(render(request, "alert_detail.html", {
         "alert": alert, "phase": phase, "live": phase in LIVE_PHASES, "error": error, "done": done,
-        "screens": len(alert_screens(session, alert)), "summary": delivery_summary(session, alert, phase),
+        # A text alert's loudspeakers are told apart (they hear it read aloud), as the form's live count does.
+        "screens": sum(1 for screen in alert_screens(session, alert)
+                       if alert.kind is not AlertKind.text or screen.kind is not ScreenKind.speaker),
+        "summary": delivery_summary(session, alert, phase),
         "speakers": alert_rules.targeted_speakers(session, alert) if alert.kind is AlertKind.text else 0,
         "rows": delivery_rows(session, alert, listed.items, now), "rows_page": listed,
         "may_review": phase == "pending" and actor.has_role(*alert_rules.APPROVERS),
